@@ -1,0 +1,112 @@
+//! The coordinator's durable state: the decision log and the counters.
+//!
+//! The coordinator owns no user data. What it must not forget across a
+//! crash is (a) which transactions it decided to commit, and at which index
+//! — so an in-doubt participant is told COMMIT, never ABORT, for a
+//! transaction another participant already applied — and (b) enough to
+//! number new transactions above every old one. Transaction ids are
+//! `epoch << 40 | counter`, where the epoch is bumped durably at each start
+//! (and raised above anything a participant reports, in case this data
+//! directory was lost), so ids never repeat without any per-transaction
+//! counter write.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::storage::{Batch, StorageError, Store, decode_u64, encode_u64};
+
+const META_EPOCH: &str = "epoch";
+const META_MAX_INDEX: &str = "max_index";
+const COUNTER_BITS: u32 = 40;
+
+/// The decision log and counters.
+pub struct Decisions {
+    store: Store,
+    epoch: AtomicU64,
+    counter: AtomicU64,
+    next_index: AtomicU64,
+    /// Held while an index is taken and its decision queued, so decisions
+    /// reach the writer in index order and `max_index` on disk only grows.
+    ordering: std::sync::Mutex<()>,
+}
+
+impl Decisions {
+    /// Opens the log and starts a new epoch.
+    pub async fn open(store: Store) -> Result<Decisions, StorageError> {
+        let epoch = store.meta_u64(META_EPOCH)? + 1;
+        let max_index = store.meta_u64(META_MAX_INDEX)?;
+        let d = Decisions {
+            store,
+            epoch: AtomicU64::new(epoch),
+            counter: AtomicU64::new(0),
+            next_index: AtomicU64::new(max_index + 1),
+            ordering: std::sync::Mutex::new(()),
+        };
+        d.persist_epoch(epoch).await?;
+        tracing::info!(epoch, max_index, "decision log opened");
+        Ok(d)
+    }
+
+    async fn persist_epoch(&self, epoch: u64) -> Result<(), StorageError> {
+        let mut batch = Batch::new();
+        batch.put(&self.store.meta, META_EPOCH, encode_u64(epoch).to_vec());
+        batch.force_sync();
+        self.store.writer.write(batch).await
+    }
+
+    /// Raises the epoch and index counter above what a participant has seen
+    /// (a participant may know more than us if our directory was lost).
+    pub async fn observe(&self, max_txid: u64, max_applied: u64) -> Result<(), StorageError> {
+        self.next_index.fetch_max(max_applied + 1, Ordering::SeqCst);
+        let seen_epoch = max_txid >> COUNTER_BITS;
+        if seen_epoch >= self.epoch.load(Ordering::SeqCst) {
+            let epoch = seen_epoch + 1;
+            self.epoch.store(epoch, Ordering::SeqCst);
+            self.counter.store(0, Ordering::SeqCst);
+            self.persist_epoch(epoch).await?;
+            tracing::warn!(
+                epoch,
+                "a participant has seen a newer epoch; moved above it"
+            );
+        }
+        Ok(())
+    }
+
+    /// A fresh transaction id.
+    pub fn next_txid(&self) -> u64 {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed) + 1;
+        (self.epoch.load(Ordering::SeqCst) << COUNTER_BITS) | (n & ((1 << COUNTER_BITS) - 1))
+    }
+
+    /// The highest index handed out so far.
+    pub fn last_index(&self) -> u64 {
+        self.next_index.load(Ordering::SeqCst) - 1
+    }
+
+    /// Decides COMMIT for `txid`: assigns its index and makes the decision
+    /// durable before returning it.
+    pub async fn decide_commit(&self, txid: u64) -> Result<u64, StorageError> {
+        let (index, submitted) = {
+            let _order = self.ordering.lock().unwrap_or_else(|e| e.into_inner());
+            let index = self.next_index.fetch_add(1, Ordering::SeqCst);
+            let mut batch = Batch::new();
+            batch.put(
+                &self.store.log,
+                encode_u64(txid).to_vec(),
+                encode_u64(index).to_vec(),
+            );
+            batch.put(&self.store.meta, META_MAX_INDEX, encode_u64(index).to_vec());
+            (index, self.store.writer.submit(batch)?)
+        };
+        submitted.wait().await?;
+        Ok(index)
+    }
+
+    /// The logged decision for `txid`, if it was decided COMMIT.
+    pub fn lookup(&self, txid: u64) -> Result<Option<u64>, StorageError> {
+        Ok(self
+            .store
+            .log
+            .get(encode_u64(txid))?
+            .and_then(|v| decode_u64(&v)))
+    }
+}

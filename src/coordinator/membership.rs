@@ -1,0 +1,263 @@
+//! Which participants are in the write set, and the lease fence.
+//!
+//! Each configured participant has a slot moving through phases:
+//! `Down` (no connection) → `Ready` (connected, status known, waiting to
+//! join) → `Live` (caught up; receives every prepare and commit, serves
+//! reads). A participant leaves `Live` only by eviction:
+//!
+//! - its connection *closed* (the peer's kernel sent FIN/RST: the process
+//!   is gone, so it serves nothing) — evicted at once;
+//! - it *timed out* — it may be alive behind a partition and still serving
+//!   direct reads under its lease. It leaves the write set at once, but no
+//!   write is acknowledged to any client until that lease has surely
+//!   expired (the *fence*): otherwise a direct read there could miss an
+//!   acknowledged write.
+//!
+//! The lease a participant holds runs from when it *received* a heartbeat;
+//! the coordinator counts from when it *sent* the last one, plus a margin
+//! for transit. This assumes heartbeats are not delayed in the network by
+//! more than that margin, as every lease scheme assumes bounded delay.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::rpc::{ParticipantStatus, RpcClient};
+
+/// Where a participant stands with the coordinator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Not connected.
+    Down,
+    /// Connected and reported its status; not yet in the write set.
+    Ready,
+    /// In the write set.
+    Live,
+}
+
+struct SlotState {
+    phase: Phase,
+    client: Option<RpcClient>,
+    status: Option<ParticipantStatus>,
+    last_heartbeat_sent: Option<Instant>,
+}
+
+/// One configured participant.
+pub struct Slot {
+    /// Its address.
+    pub addr: SocketAddr,
+    state: Mutex<SlotState>,
+}
+
+/// A live participant as a transaction sees it.
+#[derive(Clone)]
+pub struct Member {
+    /// Slot number.
+    pub slot: usize,
+    /// Its connection.
+    pub client: RpcClient,
+}
+
+/// Why a participant is evicted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Eviction {
+    /// The connection closed: the process is gone.
+    Closed,
+    /// No answer in time: it may be alive and holding a lease.
+    Timeout,
+    /// It answered something that means it cannot continue as a member.
+    Refused,
+}
+
+/// The membership table.
+pub struct Membership {
+    slots: Vec<Slot>,
+    lease: Duration,
+    transit_margin: Duration,
+    fence_until: Mutex<Option<Instant>>,
+    next_reader: AtomicUsize,
+}
+
+impl Membership {
+    /// A table with every participant `Down`.
+    pub fn new(addrs: &[SocketAddr], lease: Duration, transit_margin: Duration) -> Membership {
+        Membership {
+            slots: addrs
+                .iter()
+                .map(|addr| Slot {
+                    addr: *addr,
+                    state: Mutex::new(SlotState {
+                        phase: Phase::Down,
+                        client: None,
+                        status: None,
+                        last_heartbeat_sent: None,
+                    }),
+                })
+                .collect(),
+            lease,
+            transit_margin,
+            fence_until: Mutex::new(None),
+            next_reader: AtomicUsize::new(0),
+        }
+    }
+
+    fn slot(&self, i: usize) -> MutexGuard<'_, SlotState> {
+        // Each mutation is a few plain stores: a poisoned lock still holds
+        // a consistent slot.
+        self.slots[i]
+            .state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Number of configured participants.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Whether no participant is configured.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Address of slot `i`.
+    pub fn addr(&self, i: usize) -> SocketAddr {
+        self.slots[i].addr
+    }
+
+    /// Phase of slot `i`.
+    pub fn phase(&self, i: usize) -> Phase {
+        self.slot(i).phase
+    }
+
+    /// The live members, in slot order.
+    pub fn live(&self) -> Vec<Member> {
+        (0..self.slots.len())
+            .filter_map(|i| {
+                let s = self.slot(i);
+                match (&s.phase, &s.client) {
+                    (Phase::Live, Some(c)) => Some(Member {
+                        slot: i,
+                        client: c.clone(),
+                    }),
+                    _ => None,
+                }
+            })
+            .collect()
+    }
+
+    /// Live members rotated so reads spread over them; the first is the
+    /// preferred reader, the rest are failovers.
+    pub fn readers(&self) -> Vec<Member> {
+        let mut live = self.live();
+        if !live.is_empty() {
+            let n = self.next_reader.fetch_add(1, Ordering::Relaxed) % live.len();
+            live.rotate_left(n);
+        }
+        live
+    }
+
+    /// Slots that are connected and waiting to join, with their status.
+    pub fn ready(&self) -> Vec<(usize, RpcClient, ParticipantStatus)> {
+        (0..self.slots.len())
+            .filter_map(|i| {
+                let s = self.slot(i);
+                match (&s.phase, &s.client, &s.status) {
+                    (Phase::Ready, Some(c), Some(st)) => Some((i, c.clone(), st.clone())),
+                    _ => None,
+                }
+            })
+            .collect()
+    }
+
+    /// Records a fresh connection and status for slot `i`.
+    pub fn set_ready(&self, i: usize, client: RpcClient, status: ParticipantStatus) {
+        let mut s = self.slot(i);
+        s.phase = Phase::Ready;
+        s.client = Some(client);
+        s.status = Some(status);
+    }
+
+    /// Updates the remembered status of slot `i`.
+    pub fn set_status(&self, i: usize, status: ParticipantStatus) {
+        self.slot(i).status = Some(status);
+    }
+
+    /// Puts slot `i` into the write set.
+    pub fn set_live(&self, i: usize) {
+        let mut s = self.slot(i);
+        if s.client.is_some() {
+            s.phase = Phase::Live;
+            tracing::info!(participant = %self.slots[i].addr, "participant is live");
+        }
+    }
+
+    /// Notes that a heartbeat is about to go to slot `i`.
+    pub fn heartbeat_sent(&self, i: usize) {
+        self.slot(i).last_heartbeat_sent = Some(Instant::now());
+    }
+
+    /// Takes slot `i` out of the membership, if `client` is still its
+    /// connection (a stale failure report about an older connection is
+    /// ignored).
+    pub fn evict(&self, i: usize, client: &RpcClient, why: Eviction, detail: &str) {
+        let mut s = self.slot(i);
+        let current = s.client.as_ref().is_some_and(|c| c.same_connection(client));
+        if !current {
+            return;
+        }
+        let was_live = s.phase == Phase::Live;
+        if let Some(c) = s.client.take() {
+            c.close();
+        }
+        s.phase = Phase::Down;
+        s.status = None;
+        if why != Eviction::Closed
+            && was_live
+            && let Some(sent) = s.last_heartbeat_sent
+        {
+            let until = sent + self.lease + self.transit_margin;
+            let mut fence = self.fence_until.lock().unwrap_or_else(|e| e.into_inner());
+            *fence = Some(fence.map_or(until, |f| f.max(until)));
+        }
+        if was_live {
+            tracing::warn!(participant = %self.slots[i].addr, ?why, detail, "participant evicted");
+        }
+    }
+
+    /// Waits until no evicted participant can still hold a lease. Every
+    /// write waits here before it is acknowledged.
+    pub async fn fence(&self) {
+        let until = *self.fence_until.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(until) = until
+            && until > Instant::now()
+        {
+            tokio::time::sleep_until(until).await;
+        }
+    }
+
+    /// One line per participant for INFO.
+    pub fn describe(&self) -> String {
+        let mut out = String::new();
+        for (i, slot) in self.slots.iter().enumerate() {
+            let s = self.slot(i);
+            let (w, m) = s
+                .status
+                .as_ref()
+                .map_or((0, 0), |st| (st.watermark, st.max_applied));
+            out.push_str(&format!(
+                "participant{i}:addr={},state={},watermark={w},max_applied={m}\r\n",
+                slot.addr,
+                match s.phase {
+                    Phase::Down => "down",
+                    Phase::Ready => "joining",
+                    Phase::Live => "live",
+                }
+            ));
+        }
+        out
+    }
+}

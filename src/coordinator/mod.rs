@@ -1,0 +1,128 @@
+//! The coordinator node: accepts clients, runs two-phase commit, routes
+//! reads, and keeps the participants' membership. It owns no user data; its
+//! only durable state is the decision log ([`decisions`]).
+//!
+//! - [`txn`]: the 2PC driver and read routing.
+//! - [`membership`]: who is live, eviction and the lease fence.
+//! - [`recovery`]: connecting, in-doubt resolution, founding and catch-up.
+//! - [`locks`]: per-key FIFO locks held across a round.
+
+pub mod decisions;
+pub mod locks;
+pub mod membership;
+pub mod recovery;
+pub mod txn;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::sync::{Mutex, RwLock};
+use tokio::time::Instant;
+
+use crate::command::connection::ServerFacts;
+use crate::command::op::{Outcome, ReadOp, WriteOp};
+use crate::config::Config;
+use crate::resp::frame::Limits;
+use crate::session::{self, Backend, Clients};
+use crate::storage::Store;
+use decisions::Decisions;
+use locks::KeyLocks;
+use membership::Membership;
+
+/// The coordinator's shared state.
+pub struct Coordinator {
+    config: Config,
+    decisions: Decisions,
+    membership: Membership,
+    locks: KeyLocks,
+    /// Transactions hold it shared; a joining participant takes it
+    /// exclusively for its final catch-up step.
+    gate: RwLock<()>,
+    /// Serialises joins and founding.
+    join_lock: Mutex<()>,
+    /// Before this, founding waits for every participant to report.
+    bootstrap_deadline: Instant,
+    clients: Arc<Clients>,
+}
+
+/// Runs a coordinator until the process is killed.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let store = Store::open(&config.data_dir, config.fsync)
+        .with_context(|| format!("opening {}", config.data_dir.display()))?;
+    let decisions = Decisions::open(store).await?;
+    let addr = config.listen_addr();
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("listening on {addr}"))?;
+    let coordinator = Arc::new(Coordinator {
+        membership: Membership::new(&config.participants, config.lease, config.rpc_timeout),
+        decisions,
+        locks: KeyLocks::default(),
+        gate: RwLock::new(()),
+        join_lock: Mutex::new(()),
+        bootstrap_deadline: Instant::now() + config.rpc_timeout * 2,
+        clients: Arc::new(Clients::default()),
+        config,
+    });
+    for slot in 0..coordinator.membership.len() {
+        tokio::spawn(coordinator.clone().manage(slot));
+    }
+    tracing::info!(%addr, "coordinator ready");
+    let limits = Limits {
+        max_bulk_len: coordinator.config.proto_max_bulk_len,
+        ..Limits::default()
+    };
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        tokio::spawn(session::serve_client(
+            stream,
+            coordinator.clone(),
+            coordinator.clients.clone(),
+            coordinator.config.dialect,
+            limits,
+            coordinator.config.maxclients,
+        ));
+    }
+}
+
+impl Backend for Coordinator {
+    async fn write(&self, op: WriteOp) -> Result<Outcome, String> {
+        self.execute_write(op).await.map_err(|e| e.to_string())
+    }
+
+    async fn read(&self, op: ReadOp) -> Result<Outcome, String> {
+        self.execute_read(op).await.map_err(|e| e.to_string())
+    }
+}
+
+impl ServerFacts for Coordinator {
+    fn role(&self) -> &'static str {
+        "master"
+    }
+
+    fn info_sections(&self) -> String {
+        format!(
+            "# Replication\r\nrole:master\r\nconnected_slaves:{}\r\nkvstore_last_index:{}\r\n{}\r\n",
+            self.membership.live().len(),
+            self.decisions.last_index(),
+            self.membership.describe()
+        )
+    }
+
+    fn config_values(&self) -> Vec<(&'static str, String)> {
+        crate::participant::config_values(&self.config)
+    }
+
+    fn connected_clients(&self) -> usize {
+        self.clients.connected()
+    }
+}

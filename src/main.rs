@@ -1,0 +1,74 @@
+//! The `kvstore2pcsystem` binary: `kvstore2pcsystem --config_path FILE`.
+//!
+//! Parses the command line, loads the config (refusing a bad one with file,
+//! line and reason), sets up logging and hands over to the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use kvstore2pcsystem::config::Config;
+
+const USAGE: &str = "usage: kvstore2pcsystem --config_path FILE";
+
+fn config_path() -> Result<PathBuf, String> {
+    let mut args = std::env::args().skip(1);
+    let mut path = None;
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--config_path" | "--config-path" => {
+                path = Some(args.next().ok_or("--config_path needs a file")?);
+            }
+            s if s.starts_with("--config_path=") => {
+                path = Some(s["--config_path=".len()..].to_string());
+            }
+            "-h" | "--help" => return Err(String::new()),
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    path.map(PathBuf::from)
+        .ok_or_else(|| "missing --config_path".into())
+}
+
+fn main() -> ExitCode {
+    let path = match config_path() {
+        Ok(p) => p,
+        Err(msg) => {
+            if !msg.is_empty() {
+                eprintln!("kvstore2pcsystem: {msg}");
+            }
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let config = match Config::load(&path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("kvstore2pcsystem: bad config: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("KVSTORE_LOG")
+                .unwrap_or_else(|_| {
+                    tracing_subscriber::EnvFilter::new("info,fjall=warn,lsm_tree=warn")
+                }),
+        )
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("kvstore2pcsystem: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(kvstore2pcsystem::run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kvstore2pcsystem: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,242 @@
+//! The participant node: a full replica that votes in two-phase commit.
+//!
+//! One listening port serves two kinds of peer, told apart by the first
+//! byte of a connection: the coordinator speaks the internal protocol
+//! (which starts with a NUL byte of its magic), clients speak RESP. Clients
+//! may read here directly, but only while this replica holds a lease
+//! renewed by the coordinator's heartbeats — so a direct read is never
+//! staler than a read through the coordinator — and never write (they get
+//! Redis's READONLY error, as from a replica).
+//!
+//! The replication logic lives in [`replica`]; this module wires sockets to
+//! it and must not make decisions about outcomes.
+
+pub mod replica;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::command::connection::ServerFacts;
+use crate::command::op::{Outcome, ReadOp, WriteOp};
+use crate::config::Config;
+use crate::resp::frame::Limits;
+use crate::rpc::codec;
+use crate::rpc::message::{Request, Response};
+use crate::session::{self, Backend, Clients};
+use crate::storage::Store;
+use replica::Replica;
+
+/// How long a read waits for an in-doubt transaction on its key.
+const READ_WAIT: Duration = Duration::from_secs(5);
+
+struct Node {
+    config: Config,
+    replica: Replica,
+    clients: Arc<Clients>,
+}
+
+/// Runs a participant until the process is killed.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let store = Store::open(&config.data_dir, config.fsync)
+        .with_context(|| format!("opening {}", config.data_dir.display()))?;
+    let replica = Replica::recover(store, config.log_retention)?;
+    let addr = config.listen_addr();
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("listening on {addr}"))?;
+    tracing::info!(%addr, data_dir = %config.data_dir.display(), "participant ready");
+    let node = Arc::new(Node {
+        config,
+        replica,
+        clients: Arc::new(Clients::default()),
+    });
+
+    let trimmer = node.replica.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            if let Err(e) = trimmer.trim_log().await {
+                tracing::warn!("log trim failed: {e}");
+            }
+        }
+    });
+
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                // Out of descriptors and the like: back off, keep serving.
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let node = node.clone();
+        tokio::spawn(async move {
+            if let Err(e) = serve_connection(stream, node).await {
+                tracing::info!(%peer, "connection ended: {e}");
+            }
+        });
+    }
+}
+
+async fn serve_connection(mut stream: TcpStream, node: Arc<Node>) -> anyhow::Result<()> {
+    let mut first = [0u8; 1];
+    if stream.peek(&mut first).await? == 0 {
+        return Ok(());
+    }
+    if first[0] == codec::MAGIC[0] {
+        let _ = stream.set_nodelay(true);
+        codec::handshake_accept(&mut stream).await?;
+        let replica = node.replica.clone();
+        codec_serve(stream, replica).await?;
+    } else {
+        let limits = Limits {
+            max_bulk_len: node.config.proto_max_bulk_len,
+            ..Limits::default()
+        };
+        session::serve_client(
+            stream,
+            node.clone(),
+            node.clients.clone(),
+            node.config.dialect,
+            limits,
+            node.config.maxclients,
+        )
+        .await;
+    }
+    Ok(())
+}
+
+async fn codec_serve(stream: TcpStream, replica: Replica) -> anyhow::Result<()> {
+    crate::rpc::server::serve(stream, move |request| {
+        let replica = replica.clone();
+        async move { handle(&replica, request).await }
+    })
+    .await?;
+    Ok(())
+}
+
+/// Answers one internal request.
+async fn handle(replica: &Replica, request: Request) -> Response {
+    let result = match request {
+        Request::Heartbeat { lease_ms, member } => {
+            replica.heartbeat(Duration::from_millis(lease_ms), member);
+            Ok(Response::Ack)
+        }
+        Request::Status => Ok(Response::Status(replica.status())),
+        Request::Prepare { txid, op } => replica.prepare(txid, op).await.map(Response::Vote),
+        Request::Commit { txid, index } => {
+            replica.commit(txid, index).await.map(|()| Response::Ack)
+        }
+        Request::Abort { txid } => replica.abort(txid).await.map(|()| Response::Ack),
+        Request::Lookup { txid } => replica.lookup(txid).await.map(Response::Committed),
+        Request::Read { op } => replica.read(op, READ_WAIT).await.map(Response::Read),
+        Request::FetchLog { after, limit } => {
+            replica
+                .fetch_log(after, limit)
+                .await
+                .map(|(entries, complete, watermark)| Response::Log {
+                    entries,
+                    complete,
+                    watermark,
+                })
+        }
+        Request::ApplyLog { entries, up_to } => replica
+            .apply_log(entries, up_to)
+            .await
+            .map(|_| Response::Ack),
+        Request::ScanData { after, limit } => replica
+            .scan(after, limit)
+            .await
+            .map(|(pairs, watermark)| Response::Data { pairs, watermark }),
+        Request::InstallData {
+            reset,
+            pairs,
+            finish,
+        } => replica
+            .install(reset, pairs, finish)
+            .await
+            .map(|()| Response::Ack),
+        Request::Settle => replica.settle().await.map(|()| Response::Ack),
+        Request::Digest => {
+            replica
+                .digest()
+                .await
+                .map(|(digest, keys, watermark)| Response::Digest {
+                    digest,
+                    keys,
+                    watermark,
+                })
+        }
+    };
+    result.unwrap_or_else(|e| Response::Error(e.to_string()))
+}
+
+impl ServerFacts for Node {
+    fn role(&self) -> &'static str {
+        "replica"
+    }
+
+    fn info_sections(&self) -> String {
+        let status = self.replica.status();
+        format!(
+            "# Replication\r\nrole:slave\r\nkvstore_lease_valid:{}\r\nkvstore_watermark:{}\r\nkvstore_max_applied:{}\r\nkvstore_in_doubt:{}\r\n\r\n",
+            u8::from(self.replica.holds_lease()),
+            status.watermark,
+            status.max_applied,
+            status.prepared.len()
+        )
+    }
+
+    fn config_values(&self) -> Vec<(&'static str, String)> {
+        config_values(&self.config)
+    }
+
+    fn connected_clients(&self) -> usize {
+        self.clients.connected()
+    }
+}
+
+/// CONFIG GET values common to both roles.
+pub fn config_values(config: &Config) -> Vec<(&'static str, String)> {
+    vec![
+        ("save", String::new()),
+        ("appendonly", "no".into()),
+        (
+            "appendfsync",
+            match config.fsync {
+                crate::config::FsyncPolicy::Always => "always",
+                crate::config::FsyncPolicy::Everysec => "everysec",
+                crate::config::FsyncPolicy::No => "no",
+            }
+            .into(),
+        ),
+        ("databases", "1".into()),
+        ("maxclients", config.maxclients.to_string()),
+        ("proto-max-bulk-len", config.proto_max_bulk_len.to_string()),
+        ("port", config.listen_addr().port().to_string()),
+    ]
+}
+
+impl Backend for Node {
+    async fn write(&self, _op: WriteOp) -> Result<Outcome, String> {
+        Err("READONLY You can't write against a read only replica.".into())
+    }
+
+    async fn read(&self, op: ReadOp) -> Result<Outcome, String> {
+        if !self.replica.holds_lease() {
+            return Err(
+                "CLUSTERDOWN this participant holds no lease from the coordinator; read through the coordinator"
+                    .into(),
+            );
+        }
+        self.replica
+            .read(op, READ_WAIT)
+            .await
+            .map_err(|e| format!("ERR {e}"))
+    }
+}

@@ -1,0 +1,574 @@
+//! The replica: one participant's data and its part in two-phase commit.
+//!
+//! # Invariants
+//!
+//! - A vote is sent only after its prepare record is in the store (as
+//!   durable as the fsync policy makes every write).
+//! - A commit applies its effects, appends its log entry, records its txid
+//!   and drops its prepare record in one atomic batch.
+//! - Commit indices are dense. The *watermark* is the highest index such
+//!   that every index at or below it is applied (or was declared a no-op by
+//!   [`Replica::settle`] / a catch-up). Catch-up replays strictly above it.
+//! - Keys of a prepared transaction are *locked*: reads of them wait for the
+//!   outcome, so a reader never sees a value and then an older one.
+//!
+//! The replica never decides an outcome itself; in-doubt transactions stay
+//! prepared (and their keys locked) until the coordinator says.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+
+use crate::command::op::{self, Effect, Outcome, ReadOp, ReadView, WriteOp};
+use crate::rpc::message::{LogEntry, ParticipantStatus};
+use crate::storage::{Batch, StorageError, Store, decode_u64, encode_u64};
+
+const META_WATERMARK: &str = "watermark";
+const META_MAX_TXID: &str = "max_txid";
+const META_LOG_FLOOR: &str = "log_floor";
+
+/// Errors a replica operation can end with.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplicaError {
+    /// The store failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// A commit named a transaction this replica never prepared.
+    #[error("unknown transaction {0}")]
+    UnknownTxn(u64),
+    /// A prepare touched a key held by another (in-doubt) transaction.
+    #[error("key is locked by in-doubt transaction {0}")]
+    Locked(u64),
+    /// A blocking task panicked or was cancelled.
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+/// What a prepare staged.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Staged {
+    outcome: Outcome,
+    effects: Vec<Effect>,
+}
+
+#[derive(Default)]
+struct State {
+    prepared: HashMap<u64, Staged>,
+    /// Locked keys → (owning txid, wakes readers when released).
+    locked: HashMap<Bytes, (u64, Arc<Notify>)>,
+    watermark: u64,
+    applied_above: BTreeSet<u64>,
+    max_txid: u64,
+    log_floor: u64,
+    lease_until: Option<Instant>,
+}
+
+impl State {
+    fn max_applied(&self) -> u64 {
+        self.applied_above
+            .last()
+            .copied()
+            .unwrap_or(self.watermark)
+            .max(self.watermark)
+    }
+
+    /// Records `index` as applied and advances the watermark over any run.
+    fn mark_applied(&mut self, index: u64) {
+        if index <= self.watermark {
+            return;
+        }
+        self.applied_above.insert(index);
+        while self.applied_above.remove(&(self.watermark + 1)) {
+            self.watermark += 1;
+        }
+    }
+
+    fn raise_watermark(&mut self, to: u64) {
+        if to > self.watermark {
+            self.watermark = to;
+            self.applied_above = self.applied_above.split_off(&(to + 1));
+        }
+        while self.applied_above.remove(&(self.watermark + 1)) {
+            self.watermark += 1;
+        }
+    }
+
+    fn unlock(&mut self, txid: u64, effects: &[Effect]) {
+        for e in effects {
+            if let Some((owner, notify)) = self.locked.get(&e.key)
+                && *owner == txid
+            {
+                notify.notify_waiters();
+                self.locked.remove(&e.key);
+            }
+        }
+    }
+}
+
+/// A participant's replica. Cheap to clone.
+#[derive(Clone)]
+pub struct Replica {
+    store: Store,
+    state: Arc<Mutex<State>>,
+    log_retention: u64,
+}
+
+struct DataView<'a>(&'a Store);
+impl ReadView for DataView<'_> {
+    type Error = StorageError;
+    fn get(&self, key: &[u8]) -> Result<Option<Bytes>, StorageError> {
+        self.0.get(key)
+    }
+}
+
+/// Runs fjall work on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ReplicaError> + Send + 'static,
+) -> Result<T, ReplicaError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ReplicaError::Internal(e.to_string()))?
+}
+
+fn corrupt(keyspace: &'static str, e: impl std::fmt::Display) -> StorageError {
+    StorageError::Corrupt {
+        keyspace,
+        reason: e.to_string(),
+    }
+}
+
+impl Replica {
+    /// Opens the replica's state from `store`: positions, the retained log
+    /// above the watermark, and in-doubt prepared transactions.
+    pub fn recover(store: Store, log_retention: u64) -> Result<Replica, ReplicaError> {
+        let mut state = State {
+            watermark: store.meta_u64(META_WATERMARK)?,
+            max_txid: store.meta_u64(META_MAX_TXID)?,
+            log_floor: store.meta_u64(META_LOG_FLOOR)?.max(1),
+            ..State::default()
+        };
+        let start = encode_u64(state.watermark + 1);
+        for kv in store.log.range(start..) {
+            let key = kv.key().map_err(StorageError::from)?;
+            let index = decode_u64(&key).ok_or_else(|| corrupt("log", "bad index key"))?;
+            state.mark_applied(index);
+        }
+        for kv in store.prepared.iter() {
+            let (key, value) = kv.into_inner().map_err(StorageError::from)?;
+            let txid = decode_u64(&key).ok_or_else(|| corrupt("prepared", "bad txid key"))?;
+            let staged: Staged =
+                postcard::from_bytes(&value).map_err(|e| corrupt("prepared", e))?;
+            for e in &staged.effects {
+                state
+                    .locked
+                    .insert(e.key.clone(), (txid, Arc::new(Notify::new())));
+            }
+            state.max_txid = state.max_txid.max(txid);
+            state.prepared.insert(txid, staged);
+        }
+        tracing::info!(
+            watermark = state.watermark,
+            max_applied = state.max_applied(),
+            in_doubt = state.prepared.len(),
+            "replica recovered"
+        );
+        Ok(Replica {
+            store,
+            state: Arc::new(Mutex::new(state)),
+            log_retention,
+        })
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock is a bug; the state itself is
+        // still consistent because every mutation is a few plain stores.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Positions and in-doubt transactions.
+    pub fn status(&self) -> ParticipantStatus {
+        let s = self.state();
+        let mut prepared: Vec<u64> = s.prepared.keys().copied().collect();
+        prepared.sort_unstable();
+        ParticipantStatus {
+            watermark: s.watermark,
+            max_applied: s.max_applied(),
+            max_txid: s.max_txid,
+            prepared,
+        }
+    }
+
+    /// Renews (member) or drops (not a member) the direct-read lease.
+    pub fn heartbeat(&self, lease: Duration, member: bool) {
+        let mut s = self.state();
+        s.lease_until = member.then(|| Instant::now() + lease);
+    }
+
+    /// Whether direct client reads may be served now.
+    pub fn holds_lease(&self) -> bool {
+        self.state()
+            .lease_until
+            .is_some_and(|until| Instant::now() < until)
+    }
+
+    /// Phase one. Evaluates `op`, stages its effects durably, returns the vote.
+    pub async fn prepare(&self, txid: u64, op: WriteOp) -> Result<Outcome, ReplicaError> {
+        {
+            let s = self.state();
+            if let Some(staged) = s.prepared.get(&txid) {
+                return Ok(staged.outcome.clone());
+            }
+            for key in op.keys() {
+                if let Some((owner, _)) = s.locked.get(key) {
+                    return Err(ReplicaError::Locked(*owner));
+                }
+            }
+        }
+        let store = self.store.clone();
+        let (outcome, effects) =
+            blocking(move || Ok(op::eval_write(&op, &DataView(&store))?)).await?;
+        if matches!(outcome, Outcome::Error(_)) || effects.is_empty() {
+            // Nothing to apply: the vote is the answer, and a later commit
+            // or abort of this txid is a no-op that still takes its index.
+            let mut s = self.state();
+            s.prepared.insert(
+                txid,
+                Staged {
+                    outcome: outcome.clone(),
+                    effects: Vec::new(),
+                },
+            );
+            s.max_txid = s.max_txid.max(txid);
+            return Ok(outcome);
+        }
+        let staged = Staged {
+            outcome: outcome.clone(),
+            effects,
+        };
+        let record = postcard::to_allocvec(&staged).map_err(|e| corrupt("prepared", e))?;
+        let mut batch = Batch::new();
+        batch.put(&self.store.prepared, encode_u64(txid).to_vec(), record);
+        {
+            let mut s = self.state();
+            for e in &staged.effects {
+                if let Some((owner, _)) = s.locked.get(&e.key) {
+                    return Err(ReplicaError::Locked(*owner));
+                }
+            }
+            for e in &staged.effects {
+                s.locked
+                    .insert(e.key.clone(), (txid, Arc::new(Notify::new())));
+            }
+            if txid > s.max_txid {
+                s.max_txid = txid;
+                batch.put(&self.store.meta, META_MAX_TXID, encode_u64(txid).to_vec());
+            }
+            s.prepared.insert(txid, staged);
+        }
+        self.store.writer.write(batch).await?;
+        Ok(outcome)
+    }
+
+    /// Phase two, commit: applies the staged effects as log entry `index`.
+    pub async fn commit(&self, txid: u64, index: u64) -> Result<(), ReplicaError> {
+        let (batch, effects) = {
+            let mut s = self.state();
+            let Some(staged) = s.prepared.remove(&txid) else {
+                if index <= s.watermark || s.applied_above.contains(&index) {
+                    return Ok(()); // a retried commit
+                }
+                return Err(ReplicaError::UnknownTxn(txid));
+            };
+            let entry = LogEntry {
+                index,
+                txid,
+                effects: staged.effects,
+            };
+            let mut batch = self.entry_batch(&entry)?;
+            batch.remove(&self.store.prepared, encode_u64(txid).to_vec());
+            s.mark_applied(index);
+            batch.put(
+                &self.store.meta,
+                META_WATERMARK,
+                encode_u64(s.watermark).to_vec(),
+            );
+            // Submitted under the state lock: batches apply in submission
+            // order, so the stored watermark only ever grows.
+            (self.store.writer.submit(batch)?, entry.effects)
+        };
+        batch.wait().await?;
+        self.state().unlock(txid, &effects);
+        Ok(())
+    }
+
+    /// Phase two, abort: drops the staged effects.
+    pub async fn abort(&self, txid: u64) -> Result<(), ReplicaError> {
+        let staged = self.state().prepared.remove(&txid);
+        if let Some(staged) = staged {
+            if !staged.effects.is_empty() {
+                let mut batch = Batch::new();
+                batch.remove(&self.store.prepared, encode_u64(txid).to_vec());
+                self.store.writer.write(batch).await?;
+            }
+            self.state().unlock(txid, &staged.effects);
+        }
+        Ok(())
+    }
+
+    /// The writes that apply one log entry (data, log, txid map).
+    fn entry_batch(&self, entry: &LogEntry) -> Result<Batch, ReplicaError> {
+        let mut batch = Batch::new();
+        for e in &entry.effects {
+            match &e.value {
+                Some(v) => batch.put(&self.store.data, e.key.clone(), v.clone()),
+                None => batch.remove(&self.store.data, e.key.clone()),
+            }
+        }
+        let record = postcard::to_allocvec(entry).map_err(|e| corrupt("log", e))?;
+        batch.put(&self.store.log, encode_u64(entry.index).to_vec(), record);
+        batch.put(
+            &self.store.txids,
+            encode_u64(entry.txid).to_vec(),
+            encode_u64(entry.index).to_vec(),
+        );
+        Ok(batch)
+    }
+
+    /// At which index this replica committed `txid`, if it did.
+    pub async fn lookup(&self, txid: u64) -> Result<Option<u64>, ReplicaError> {
+        let store = self.store.clone();
+        blocking(move || {
+            Ok(store
+                .txids
+                .get(encode_u64(txid))
+                .map_err(StorageError::from)?
+                .and_then(|v| decode_u64(&v)))
+        })
+        .await
+    }
+
+    /// Evaluates a read, first waiting out any prepared transaction on its keys.
+    pub async fn read(&self, op: ReadOp, wait_limit: Duration) -> Result<Outcome, ReplicaError> {
+        let deadline = tokio::time::Instant::now() + wait_limit;
+        loop {
+            let notified = {
+                let s = self.state();
+                op.keys()
+                    .into_iter()
+                    .find_map(|k| s.locked.get(k).map(|(_, n)| n.clone()))
+            };
+            let Some(notify) = notified else { break };
+            let wait = notify.notified();
+            tokio::pin!(wait);
+            wait.as_mut().enable();
+            // Re-check: the lock may have gone between the lookup and enable.
+            let still_locked = {
+                let s = self.state();
+                op.keys().into_iter().any(|k| s.locked.contains_key(k))
+            };
+            if still_locked && tokio::time::timeout_at(deadline, wait).await.is_err() {
+                return Err(ReplicaError::Internal(
+                    "key is held by an in-doubt transaction".into(),
+                ));
+            }
+        }
+        let store = self.store.clone();
+        blocking(move || Ok(op::eval_read(&op, &DataView(&store))?)).await
+    }
+
+    /// Catch-up source: committed entries above `after`.
+    pub async fn fetch_log(
+        &self,
+        after: u64,
+        limit: u32,
+    ) -> Result<(Vec<LogEntry>, bool, u64), ReplicaError> {
+        let (floor, watermark) = {
+            let s = self.state();
+            (s.log_floor, s.watermark)
+        };
+        if after + 1 < floor {
+            return Ok((Vec::new(), false, watermark));
+        }
+        let store = self.store.clone();
+        let entries = blocking(move || {
+            let mut out = Vec::new();
+            for kv in store.log.range(encode_u64(after + 1)..) {
+                if out.len() >= limit as usize {
+                    break;
+                }
+                let (_, value) = kv.into_inner().map_err(StorageError::from)?;
+                out.push(postcard::from_bytes::<LogEntry>(&value).map_err(|e| corrupt("log", e))?);
+            }
+            Ok(out)
+        })
+        .await?;
+        Ok((entries, true, watermark))
+    }
+
+    /// Catch-up target: applies `entries` in order, then raises the
+    /// watermark to `up_to`.
+    pub async fn apply_log(&self, entries: Vec<LogEntry>, up_to: u64) -> Result<u64, ReplicaError> {
+        for entry in &entries {
+            let batch = self.entry_batch(entry)?;
+            self.store.writer.write(batch).await?;
+            self.state().mark_applied(entry.index);
+        }
+        let mut batch = Batch::new();
+        let (watermark, submitted) = {
+            let mut s = self.state();
+            s.raise_watermark(up_to);
+            batch.put(
+                &self.store.meta,
+                META_WATERMARK,
+                encode_u64(s.watermark).to_vec(),
+            );
+            (s.watermark, self.store.writer.submit(batch)?)
+        };
+        submitted.wait().await?;
+        Ok(watermark)
+    }
+
+    /// Catch-up source: up to `limit` pairs after `after`, with the
+    /// watermark read before the scan (so replaying above it afterwards
+    /// covers every write the scan might have missed).
+    pub async fn scan(
+        &self,
+        after: Option<Bytes>,
+        limit: u32,
+    ) -> Result<(Vec<(Bytes, Bytes)>, u64), ReplicaError> {
+        let watermark = self.state().watermark;
+        let store = self.store.clone();
+        let pairs = blocking(move || {
+            let mut out = Vec::new();
+            let iter = match &after {
+                Some(k) => store.data.range::<&[u8], _>((
+                    std::ops::Bound::Excluded(k.as_ref()),
+                    std::ops::Bound::Unbounded,
+                )),
+                None => store.data.iter(),
+            };
+            for kv in iter {
+                if out.len() >= limit as usize {
+                    break;
+                }
+                let (k, v) = kv.into_inner().map_err(StorageError::from)?;
+                out.push((Bytes::copy_from_slice(&k), Bytes::copy_from_slice(&v)));
+            }
+            Ok(out)
+        })
+        .await?;
+        Ok((pairs, watermark))
+    }
+
+    /// Catch-up target: installs one chunk of a snapshot stream.
+    pub async fn install(
+        &self,
+        reset: bool,
+        pairs: Vec<(Bytes, Bytes)>,
+        finish: Option<u64>,
+    ) -> Result<(), ReplicaError> {
+        let mut batch = Batch::new();
+        if reset {
+            batch.clear(&self.store.data);
+            batch.clear(&self.store.log);
+            batch.clear(&self.store.txids);
+            let mut s = self.state();
+            s.watermark = 0;
+            s.applied_above.clear();
+            batch.put(&self.store.meta, META_WATERMARK, encode_u64(0).to_vec());
+        }
+        for (k, v) in pairs {
+            batch.put(&self.store.data, k, v);
+        }
+        if let Some(w) = finish {
+            let mut s = self.state();
+            s.watermark = w;
+            s.applied_above.clear();
+            s.log_floor = w + 1;
+            batch.put(&self.store.meta, META_WATERMARK, encode_u64(w).to_vec());
+            batch.put(&self.store.meta, META_LOG_FLOOR, encode_u64(w + 1).to_vec());
+        }
+        self.store.writer.write(batch).await?;
+        Ok(())
+    }
+
+    /// Declares every index up to the highest applied one settled: gaps
+    /// below it are transactions that committed nowhere that survives.
+    pub async fn settle(&self) -> Result<(), ReplicaError> {
+        let mut batch = Batch::new();
+        let submitted = {
+            let mut s = self.state();
+            let top = s.max_applied();
+            s.raise_watermark(top);
+            batch.put(
+                &self.store.meta,
+                META_WATERMARK,
+                encode_u64(s.watermark).to_vec(),
+            );
+            self.store.writer.submit(batch)?
+        };
+        submitted.wait().await?;
+        Ok(())
+    }
+
+    /// FNV-1a digest of every key and value in key order, the key count and
+    /// the watermark.
+    pub async fn digest(&self) -> Result<(u64, u64, u64), ReplicaError> {
+        let watermark = self.state().watermark;
+        let store = self.store.clone();
+        let (digest, keys) = blocking(move || {
+            let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+            let mut keys = 0u64;
+            let mut feed = |bytes: &[u8]| {
+                for chunk in [&(bytes.len() as u64).to_be_bytes()[..], bytes] {
+                    for b in chunk {
+                        hash ^= u64::from(*b);
+                        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+                    }
+                }
+            };
+            for kv in store.data.iter() {
+                let (k, v) = kv.into_inner().map_err(StorageError::from)?;
+                feed(&k);
+                feed(&v);
+                keys += 1;
+            }
+            Ok((hash, keys))
+        })
+        .await?;
+        Ok((digest, keys, watermark))
+    }
+
+    /// Drops retained log entries more than `log_retention` below the
+    /// watermark, moving the log floor up.
+    pub async fn trim_log(&self) -> Result<(), ReplicaError> {
+        let watermark = self.state().watermark;
+        let Some(new_floor) = watermark.checked_sub(self.log_retention) else {
+            return Ok(());
+        };
+        let floor = self.state().log_floor;
+        if new_floor <= floor {
+            return Ok(());
+        }
+        let store = self.store.clone();
+        let batch = blocking(move || {
+            let mut batch = Batch::new();
+            for kv in store.log.range(encode_u64(floor)..encode_u64(new_floor)) {
+                let (k, v) = kv.into_inner().map_err(StorageError::from)?;
+                let entry: LogEntry = postcard::from_bytes(&v).map_err(|e| corrupt("log", e))?;
+                batch.remove(&store.log, Bytes::copy_from_slice(&k));
+                batch.remove(&store.txids, encode_u64(entry.txid).to_vec());
+            }
+            batch.put(&store.meta, META_LOG_FLOOR, encode_u64(new_floor).to_vec());
+            Ok(batch)
+        })
+        .await?;
+        self.store.writer.write(batch).await?;
+        self.state().log_floor = new_floor;
+        Ok(())
+    }
+}

@@ -1,0 +1,192 @@
+//! The multiplexed client: one TCP connection to a participant carrying many
+//! requests in flight.
+//!
+//! Callers never touch the socket. A writer task owns the write half and
+//! drains a channel of outgoing frames, writing everything queued in one
+//! system call (so concurrent transactions share packets); a reader task
+//! owns the read half and completes each caller's oneshot by request id.
+//! When the connection dies, every pending and future call fails with
+//! [`RpcError::Closed`] at once; reconnecting is the owner's decision.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+
+use super::codec::{self, CodecError};
+use super::message::{Request, Response};
+
+/// Why a call failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum RpcError {
+    /// The connection is gone (peer closed, reset, or a codec error).
+    #[error("connection closed")]
+    Closed,
+    /// No answer within the deadline; the connection may still be fine.
+    #[error("timed out")]
+    Timeout,
+    /// Could not connect or the handshake failed.
+    #[error("connect: {0}")]
+    Connect(String),
+}
+
+type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Response>>>>;
+
+/// A handle to one multiplexed connection. Cheap to clone.
+#[derive(Clone)]
+pub struct RpcClient {
+    outgoing: mpsc::UnboundedSender<BytesMut>,
+    pending: Pending,
+    next_id: Arc<AtomicU64>,
+    closed: Arc<AtomicBool>,
+    /// Fires when the connection dies.
+    closed_notify: Arc<tokio::sync::Notify>,
+    /// The reader and writer tasks, stopped by [`RpcClient::close`].
+    tasks: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
+}
+
+impl RpcClient {
+    /// Connects and handshakes with `addr`.
+    pub async fn connect(addr: std::net::SocketAddr) -> Result<RpcClient, RpcError> {
+        let mut stream = TcpStream::connect(addr)
+            .await
+            .map_err(|e| RpcError::Connect(e.to_string()))?;
+        stream
+            .set_nodelay(true)
+            .map_err(|e| RpcError::Connect(e.to_string()))?;
+        codec::handshake_dial(&mut stream)
+            .await
+            .map_err(|e| RpcError::Connect(e.to_string()))?;
+        let (mut read_half, mut write_half) = stream.into_split();
+        let (tx, mut rx) = mpsc::unbounded_channel::<BytesMut>();
+        let client = RpcClient {
+            outgoing: tx,
+            pending: Arc::new(Mutex::new(HashMap::new())),
+            next_id: Arc::new(AtomicU64::new(1)),
+            closed: Arc::new(AtomicBool::new(false)),
+            closed_notify: Arc::new(tokio::sync::Notify::new()),
+            tasks: Arc::new(Mutex::new(Vec::new())),
+        };
+
+        let writer_client = client.clone();
+        let writer = tokio::spawn(async move {
+            let mut batch = BytesMut::new();
+            while let Some(frame) = rx.recv().await {
+                batch.unsplit(frame);
+                while let Ok(more) = rx.try_recv() {
+                    batch.unsplit(more);
+                }
+                if write_half.write_all(&batch).await.is_err() {
+                    break;
+                }
+                batch.clear();
+            }
+            writer_client.shut();
+        });
+
+        let reader_client = client.clone();
+        let reader = tokio::spawn(async move {
+            let mut buf = BytesMut::with_capacity(64 * 1024);
+            loop {
+                match codec::read_frame::<Response, _>(&mut read_half, &mut buf).await {
+                    Ok(Some((id, response))) => {
+                        let waiter = lock(&reader_client.pending).remove(&id);
+                        if let Some(waiter) = waiter {
+                            let _ = waiter.send(response);
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        if !matches!(e, CodecError::Io(_)) {
+                            tracing::warn!("rpc connection dropped: {e}");
+                        }
+                        break;
+                    }
+                }
+            }
+            reader_client.shut();
+        });
+        client
+            .tasks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend([writer.abort_handle(), reader.abort_handle()]);
+        Ok(client)
+    }
+
+    fn shut(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        // Dropping the senders fails every waiting call.
+        lock(&self.pending).clear();
+        self.closed_notify.notify_waiters();
+    }
+
+    /// Whether two handles share one connection.
+    pub fn same_connection(&self, other: &RpcClient) -> bool {
+        Arc::ptr_eq(&self.pending, &other.pending)
+    }
+
+    /// Whether the connection is known to be dead.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+
+    /// Resolves once the connection is dead.
+    pub async fn closed(&self) {
+        let notified = self.closed_notify.notified();
+        if self.is_closed() {
+            return;
+        }
+        notified.await;
+    }
+
+    /// Sends `request` and waits up to `timeout` for its answer.
+    pub async fn call(&self, request: &Request, timeout: Duration) -> Result<Response, RpcError> {
+        if self.is_closed() {
+            return Err(RpcError::Closed);
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let mut frame = BytesMut::new();
+        codec::encode_frame(id, request, &mut frame).map_err(|_| RpcError::Closed)?;
+        let (tx, rx) = oneshot::channel();
+        lock(&self.pending).insert(id, tx);
+        // Checked again after registering: a close racing with the insert
+        // would otherwise leave this call waiting for the timeout.
+        if self.is_closed() || self.outgoing.send(frame).is_err() {
+            lock(&self.pending).remove(&id);
+            return Err(RpcError::Closed);
+        }
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(_)) => Err(RpcError::Closed),
+            Err(_) => {
+                lock(&self.pending).remove(&id);
+                Err(RpcError::Timeout)
+            }
+        }
+    }
+
+    /// Closes the connection: pending calls fail, the tasks stop.
+    pub fn close(&self) {
+        self.shut();
+        for task in self
+            .tasks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+        {
+            task.abort();
+        }
+    }
+}
+
+/// Locks the pending map. A poisoned lock only means another task panicked
+/// mid-insert; the map itself is still a valid map.
+fn lock(p: &Pending) -> std::sync::MutexGuard<'_, HashMap<u64, oneshot::Sender<Response>>> {
+    p.lock().unwrap_or_else(|e| e.into_inner())
+}

@@ -1,0 +1,113 @@
+//! Everything a node keeps on disk, in one fjall database per node.
+//!
+//! Keyspaces (fjall's partitions) separate the kinds of state: user data,
+//! the prepared-transaction records, the retained commit log, the txid →
+//! index map of committed transactions, and small metadata values. All
+//! writes go through the [`writer::Writer`], a dedicated thread that commits
+//! each submitted batch atomically and then makes a whole group of them
+//! durable with one fsync. Reads go straight to fjall, from blocking
+//! threads, never from an async worker.
+//!
+//! A failed write or fsync is fatal to the process: fjall poisons itself,
+//! and a node that cannot persist must not keep answering as if it could.
+
+pub mod writer;
+
+use std::path::Path;
+
+use bytes::Bytes;
+use fjall::{Database, Keyspace, KeyspaceCreateOptions};
+
+use crate::config::FsyncPolicy;
+pub use writer::{Batch, Writer};
+
+/// Errors from the storage layer.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// fjall failed (I/O, corruption, poisoned after a failed write).
+    #[error("storage: {0}")]
+    Fjall(#[from] fjall::Error),
+    /// A stored record did not decode: the data directory is corrupt.
+    #[error("corrupt record in {keyspace}: {reason}")]
+    Corrupt {
+        /// Which keyspace.
+        keyspace: &'static str,
+        /// What was wrong.
+        reason: String,
+    },
+    /// The writer thread is gone (the process is shutting down or failed).
+    #[error("the storage writer has stopped")]
+    WriterGone,
+}
+
+/// The open database of one node and its keyspaces.
+#[derive(Clone)]
+pub struct Store {
+    /// The fjall database.
+    pub db: Database,
+    /// User data: key → value.
+    pub data: Keyspace,
+    /// Participant: prepared transactions, txid → staged record.
+    pub prepared: Keyspace,
+    /// Participant: committed log, index → entry. Coordinator: decisions,
+    /// txid → index.
+    pub log: Keyspace,
+    /// Participant: txid → commit index of retained committed transactions.
+    pub txids: Keyspace,
+    /// Small named values (positions, epochs).
+    pub meta: Keyspace,
+    /// The group-committing writer.
+    pub writer: Writer,
+}
+
+impl Store {
+    /// Opens (or creates) the database at `path`.
+    pub fn open(path: &Path, fsync: FsyncPolicy) -> Result<Store, StorageError> {
+        std::fs::create_dir_all(path).map_err(fjall::Error::from)?;
+        let db = Database::builder(path)
+            .manual_journal_persist(true)
+            .worker_threads(1)
+            .open()?;
+        let data = db.keyspace("data", KeyspaceCreateOptions::default)?;
+        let prepared = db.keyspace("prepared", KeyspaceCreateOptions::default)?;
+        let log = db.keyspace("log", KeyspaceCreateOptions::default)?;
+        let txids = db.keyspace("txids", KeyspaceCreateOptions::default)?;
+        let meta = db.keyspace("meta", KeyspaceCreateOptions::default)?;
+        let writer = Writer::start(db.clone(), fsync);
+        Ok(Store {
+            db,
+            data,
+            prepared,
+            log,
+            txids,
+            meta,
+            writer,
+        })
+    }
+
+    /// Reads a u64 stored under `name` in the meta keyspace (0 if absent).
+    pub fn meta_u64(&self, name: &str) -> Result<u64, StorageError> {
+        match self.meta.get(name)? {
+            None => Ok(0),
+            Some(v) => decode_u64(&v).ok_or_else(|| StorageError::Corrupt {
+                keyspace: "meta",
+                reason: format!("{name} is {} bytes, not 8", v.len()),
+            }),
+        }
+    }
+
+    /// Current value of a user key.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Bytes>, StorageError> {
+        Ok(self.data.get(key)?.map(|v| Bytes::copy_from_slice(&v)))
+    }
+}
+
+/// Big-endian, so that keyspace order is numeric order.
+pub fn encode_u64(n: u64) -> [u8; 8] {
+    n.to_be_bytes()
+}
+
+/// Inverse of [`encode_u64`].
+pub fn decode_u64(bytes: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(bytes.try_into().ok()?))
+}

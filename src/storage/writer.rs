@@ -1,0 +1,226 @@
+//! The group-committing writer: the only code that writes to fjall.
+//!
+//! Callers submit a [`Batch`] and await its completion. A dedicated thread
+//! takes whatever has queued up, commits each batch atomically (one fjall
+//! write batch each, so a batch's items share one sequence number and never
+//! half-apply), then makes the whole group durable with a single fsync
+//! before completing any of them. While one fsync runs, the next group
+//! queues: batching comes from the design, not from sleeping.
+//!
+//! Durability per policy: `always` completes a batch only after fdatasync
+//! of the journal; `everysec` completes at once and a timer fsyncs once a
+//! second; `no` leaves the journal in the OS page cache (which still
+//! survives a process kill, not a power cut).
+
+use std::sync::mpsc as std_mpsc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use fjall::{Database, Keyspace, PersistMode};
+use tokio::sync::oneshot;
+
+use super::StorageError;
+use crate::config::FsyncPolicy;
+
+enum Item {
+    Put(Keyspace, Bytes, Bytes),
+    Remove(Keyspace, Bytes),
+    Clear(Keyspace),
+}
+
+/// An atomic set of writes across keyspaces.
+#[derive(Default)]
+pub struct Batch {
+    items: Vec<Item>,
+    sync: bool,
+}
+
+impl Batch {
+    /// An empty batch.
+    pub fn new() -> Batch {
+        Batch::default()
+    }
+
+    /// Stores `value` under `key` in `keyspace`.
+    pub fn put(&mut self, keyspace: &Keyspace, key: impl Into<Bytes>, value: impl Into<Bytes>) {
+        self.items
+            .push(Item::Put(keyspace.clone(), key.into(), value.into()));
+    }
+
+    /// Removes `key` from `keyspace`.
+    pub fn remove(&mut self, keyspace: &Keyspace, key: impl Into<Bytes>) {
+        self.items.push(Item::Remove(keyspace.clone(), key.into()));
+    }
+
+    /// Empties `keyspace` before the rest of the batch applies (not atomic
+    /// with it: used only when a replica is being rebuilt from scratch).
+    pub fn clear(&mut self, keyspace: &Keyspace) {
+        self.items.push(Item::Clear(keyspace.clone()));
+    }
+
+    /// Makes this batch durable before completing it even under a relaxed
+    /// fsync policy (for records whose loss would break a promise made to a
+    /// peer, like a prepare vote).
+    pub fn force_sync(&mut self) {
+        self.sync = true;
+    }
+
+    /// Whether the batch has no writes.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+}
+
+struct Job {
+    batch: Batch,
+    done: oneshot::Sender<Result<(), String>>,
+}
+
+/// Handle to the writer thread. Cheap to clone.
+#[derive(Clone)]
+pub struct Writer {
+    jobs: std_mpsc::Sender<Job>,
+}
+
+impl Writer {
+    /// Starts the writer thread for `db`.
+    pub fn start(db: Database, fsync: FsyncPolicy) -> Writer {
+        let (tx, rx) = std_mpsc::channel::<Job>();
+        let spawned = std::thread::Builder::new()
+            .name("fjall-writer".into())
+            .spawn(move || run(db, fsync, rx));
+        if let Err(e) = spawned {
+            // Without a writer nothing can be persisted; refuse to run.
+            tracing::error!("cannot start the storage writer thread: {e}");
+            std::process::exit(1);
+        }
+        Writer { jobs: tx }
+    }
+
+    /// Commits `batch` and waits until it is as durable as the policy says.
+    pub async fn write(&self, batch: Batch) -> Result<(), StorageError> {
+        self.submit(batch)?.wait().await
+    }
+
+    /// Queues `batch` now (batches apply in the order they are submitted)
+    /// and returns a handle to await its durability later.
+    pub fn submit(&self, batch: Batch) -> Result<Submitted, StorageError> {
+        let (done, wait) = oneshot::channel();
+        self.jobs
+            .send(Job { batch, done })
+            .map_err(|_| StorageError::WriterGone)?;
+        Ok(Submitted(wait))
+    }
+
+    /// Blocking variant for code already on a blocking thread.
+    pub fn write_blocking(&self, batch: Batch) -> Result<(), StorageError> {
+        let (done, wait) = oneshot::channel();
+        self.jobs
+            .send(Job { batch, done })
+            .map_err(|_| StorageError::WriterGone)?;
+        match wait.blocking_recv() {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) | Err(_) => Err(StorageError::WriterGone),
+        }
+    }
+}
+
+/// A queued batch; [`Submitted::wait`] resolves once it is durable.
+pub struct Submitted(oneshot::Receiver<Result<(), String>>);
+
+impl Submitted {
+    /// Waits until the batch is committed and as durable as the policy says.
+    pub async fn wait(self) -> Result<(), StorageError> {
+        match self.0.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) | Err(_) => Err(StorageError::WriterGone),
+        }
+    }
+}
+
+/// Most batches one group takes, so one huge burst cannot delay the first
+/// caller's completion without bound.
+const MAX_GROUP: usize = 4096;
+
+fn run(db: Database, fsync: FsyncPolicy, jobs: std_mpsc::Receiver<Job>) {
+    let mut last_sync = Instant::now();
+    let mut dirty = false;
+    loop {
+        let first = match fsync {
+            FsyncPolicy::Everysec if dirty => match jobs.recv_timeout(Duration::from_millis(200)) {
+                Ok(job) => job,
+                Err(std_mpsc::RecvTimeoutError::Timeout) => {
+                    if last_sync.elapsed() >= Duration::from_secs(1) {
+                        persist_or_die(&db, PersistMode::SyncData);
+                        last_sync = Instant::now();
+                        dirty = false;
+                    }
+                    continue;
+                }
+                Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
+            },
+            _ => match jobs.recv() {
+                Ok(job) => job,
+                Err(_) => return,
+            },
+        };
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match jobs.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        let mut must_sync = fsync == FsyncPolicy::Always;
+        for job in &group {
+            must_sync |= job.batch.sync;
+            commit_or_die(&db, &job.batch);
+        }
+        dirty = true;
+        if must_sync
+            || (fsync == FsyncPolicy::Everysec && last_sync.elapsed() >= Duration::from_secs(1))
+        {
+            persist_or_die(&db, PersistMode::SyncData);
+            last_sync = Instant::now();
+            dirty = false;
+        } else {
+            // The journal is persisted manually: without this the group
+            // could sit in a user-space buffer and die with the process.
+            persist_or_die(&db, PersistMode::Buffer);
+        }
+        for job in group {
+            let _ = job.done.send(Ok(()));
+        }
+    }
+}
+
+/// A failed commit leaves the store in an unknown state: stop the process
+/// rather than answer as if the write happened (fjall has poisoned itself).
+fn commit_or_die(db: &Database, batch: &Batch) {
+    let mut wb = db.batch();
+    for item in &batch.items {
+        match item {
+            Item::Put(ks, k, v) => wb.insert(ks, k.as_ref(), v.as_ref()),
+            Item::Remove(ks, k) => wb.remove(ks, k.as_ref()),
+            Item::Clear(ks) => {
+                if let Err(e) = ks.clear() {
+                    fatal(&e);
+                }
+            }
+        }
+    }
+    if let Err(e) = wb.commit() {
+        fatal(&e);
+    }
+}
+
+fn persist_or_die(db: &Database, mode: PersistMode) {
+    if let Err(e) = db.persist(mode) {
+        fatal(&e);
+    }
+}
+
+fn fatal(e: &fjall::Error) -> ! {
+    tracing::error!("FATAL: storage write failed, stopping the node: {e}");
+    std::process::exit(70);
+}
