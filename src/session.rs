@@ -44,11 +44,17 @@ impl Clients {
     }
 }
 
-/// Turns a replica's outcome into a reply.
-pub fn outcome_reply(outcome: Outcome) -> Reply {
+/// Turns a replica's outcome into a reply. The Lab dialect answers a
+/// multi-word value word by word (`*2\r\n$5\r\nCloud\r\n$9\r\nComputing\r\n`).
+pub fn outcome_reply(outcome: Outcome, dialect: Dialect) -> Reply {
     match outcome {
         Outcome::Ok => Reply::ok(),
         Outcome::Integer(n) => Reply::Integer(n),
+        Outcome::Value(Some(v)) if dialect == Dialect::Lab && v.contains(&b' ') => Reply::Array(
+            v.split(|b| *b == b' ')
+                .map(|word| Reply::Bulk(v.slice_ref(word)))
+                .collect(),
+        ),
         Outcome::Value(Some(v)) => Reply::Bulk(v),
         Outcome::Value(None) => Reply::Nil,
         Outcome::Error(e) => Reply::Error(e),
@@ -98,16 +104,11 @@ pub async fn serve_client<B: Backend>(
             }
             Err(_) => break,
         };
-        let reply = match command::parse(&args) {
+        let to_reply = |o| outcome_reply(o, dialect);
+        let reply = match command::parse(&args, dialect) {
             Err(e) => Reply::Error(e.to_string()),
-            Ok(Command::Write(op)) => backend
-                .write(op)
-                .await
-                .map_or_else(Reply::Error, outcome_reply),
-            Ok(Command::Read(op)) => backend
-                .read(op)
-                .await
-                .map_or_else(Reply::Error, outcome_reply),
+            Ok(Command::Write(op)) => backend.write(op).await.map_or_else(Reply::Error, to_reply),
+            Ok(Command::Read(op)) => backend.read(op).await.map_or_else(Reply::Error, to_reply),
             Ok(Command::Session(cmd)) => connection::apply(cmd, &mut client, backend.as_ref()),
         };
         conn.queue(&reply, style(&client));

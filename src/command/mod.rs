@@ -16,6 +16,7 @@ pub mod string;
 
 use bytes::Bytes;
 
+use crate::config::Dialect;
 use op::{ReadOp, WriteOp};
 
 /// A parsed client command.
@@ -85,8 +86,9 @@ const TABLE: &[(&str, i32)] = &[
     ("info", -1),
 ];
 
-/// Parses a request (`args[0]` is the command name).
-pub fn parse(args: &[Bytes]) -> Result<Command, CommandError> {
+/// Parses a request (`args[0]` is the command name). The Lab dialect also
+/// accepts a multi-word SET value sent as several arguments.
+pub fn parse(args: &[Bytes], dialect: Dialect) -> Result<Command, CommandError> {
     let Some(first) = args.first() else {
         return Err(CommandError::Syntax);
     };
@@ -97,7 +99,7 @@ pub fn parse(args: &[Bytes]) -> Result<Command, CommandError> {
     check_arity(name, args, arity)?;
     match name {
         "get" => string::parse_get(args).map(Command::Read),
-        "set" => string::parse_set(args).map(Command::Write),
+        "set" => string::parse_set(args, dialect).map(Command::Write),
         "del" => keyspace::parse_del(args).map(Command::Write),
         _ => connection::parse(name, args).map(Command::Session),
     }
@@ -163,9 +165,21 @@ mod tests {
             ("select x", "ERR value is not an integer or out of range"),
         ];
         for (input, want) in cases {
-            let got = parse(&args(input)).unwrap_err().to_string();
+            let got = parse(&args(input), Dialect::Redis).unwrap_err().to_string();
             assert_eq!(got, want, "for {input:?}");
         }
+    }
+
+    #[test]
+    fn lab_set_joins_the_words_of_a_value() {
+        let cmd = parse(&args("SET CS06142 Cloud Computing"), Dialect::Lab).unwrap();
+        assert_eq!(
+            cmd,
+            Command::Write(WriteOp::Set {
+                key: Bytes::from_static(b"CS06142"),
+                value: Bytes::from_static(b"Cloud Computing"),
+            })
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! two unrelated keys only costs a little parallelism, never correctness,
 //! and memory stays fixed however many keys there are.
 
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -38,7 +38,7 @@ impl Default for KeyLocks {
 
 impl KeyLocks {
     fn stripe(&self, key: &Bytes) -> usize {
-        (self.hasher.hash_one(&key) % STRIPES as u64) as usize
+        (self.hasher.hash_one(key) % STRIPES as u64) as usize
     }
 
     /// Waits for and takes the locks of every key in `keys`.

@@ -35,11 +35,11 @@ use membership::Membership;
 pub struct Coordinator {
     config: Config,
     decisions: Decisions,
-    membership: Membership,
+    membership: Arc<Membership>,
     locks: KeyLocks,
-    /// Transactions hold it shared; a joining participant takes it
-    /// exclusively for its final catch-up step.
-    gate: RwLock<()>,
+    /// Transactions hold it shared until their commits are acknowledged; a
+    /// joining participant takes it exclusively for its final catch-up step.
+    gate: Arc<RwLock<()>>,
     /// Serialises joins and founding.
     join_lock: Mutex<()>,
     /// Before this, founding waits for every participant to report.
@@ -57,10 +57,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {addr}"))?;
     let coordinator = Arc::new(Coordinator {
-        membership: Membership::new(&config.participants, config.lease, config.rpc_timeout),
+        membership: Arc::new(Membership::new(
+            &config.participants,
+            config.lease,
+            config.rpc_timeout,
+        )),
         decisions,
         locks: KeyLocks::default(),
-        gate: RwLock::new(()),
+        gate: Arc::new(RwLock::new(())),
         join_lock: Mutex::new(()),
         bootstrap_deadline: Instant::now() + config.rpc_timeout * 2,
         clients: Arc::new(Clients::default()),

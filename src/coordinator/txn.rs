@@ -11,20 +11,27 @@
 //!    result. A member that fails to answer is evicted; the round goes on
 //!    with the rest.
 //! 3. All votes equal and not an error: take the next commit index and make
-//!    the decision durable; then COMMIT in parallel. Unequal votes mean the
-//!    replicas diverged: abort and say so loudly. A command error (the same
-//!    on every replica) aborts and is the client's reply.
-//! 4. Wait out the lease fence (see [`super::membership`]) and reply. Every
-//!    live member has applied the write by then, so any later read — here
-//!    or directly at a participant — sees it.
+//!    the decision durable. Unequal votes mean the replicas diverged: abort
+//!    and say so loudly. A command error (the same on every replica) aborts
+//!    and is the client's reply.
+//! 4. Send COMMIT in parallel, release the key locks, wait out the lease
+//!    fence (see [`super::membership`]) and reply — without waiting for the
+//!    commit acknowledgements. That is safe because every live member holds
+//!    the prepare durably with the keys locked: a read there (routed or
+//!    direct) waits until the commit applies, so nobody can read the old
+//!    value after the client was told OK, and recovery redoes the commit
+//!    from the durable decision. A background task collects the acks,
+//!    evicts members that fail them, and holds the join gate until then so
+//!    a joining participant cannot miss the commit.
 
 use std::future::Future;
+use std::time::Duration;
 
 use crate::command::op::{Outcome, ReadOp, WriteOp};
 use crate::rpc::{RpcError, message::Request, message::Response};
 
 use super::Coordinator;
-use super::membership::{Eviction, Member};
+use super::membership::{Eviction, Member, Membership};
 
 /// Why a transaction or read failed; `Display` is the client's error reply.
 #[derive(Debug, thiserror::Error)]
@@ -43,40 +50,70 @@ pub enum TxnError {
     Storage(String),
 }
 
-impl Coordinator {
-    /// Calls every member in parallel, evicting those that fail, and returns
-    /// the answers of those that answered.
-    async fn fan_out<F, Fut>(&self, members: &[Member], call: F) -> Vec<(Member, Response)>
-    where
-        F: Fn(Member) -> Fut,
-        Fut: Future<Output = Result<Response, RpcError>>,
-    {
-        let futures = members.iter().cloned().map(|m| {
-            let fut = call(m.clone());
-            async move { (m, fut.await) }
-        });
-        let mut answered = Vec::with_capacity(members.len());
-        for (member, result) in futures_join_all(futures).await {
-            match result {
-                Ok(response) => answered.push((member, response)),
-                Err(e) => {
-                    let why = match e {
-                        RpcError::Timeout => Eviction::Timeout,
-                        _ => Eviction::Closed,
-                    };
-                    self.membership
-                        .evict(member.slot, &member.client, why, &e.to_string());
-                }
-            }
+/// Sends `request` to every member in parallel, evicts those that fail to
+/// answer, and returns the answers of the rest.
+async fn fan_out(
+    membership: &Membership,
+    members: &[Member],
+    request: &Request,
+    timeout: Duration,
+) -> Vec<(Member, Response)> {
+    let calls = members.iter().map(|m| async move {
+        let result = m.client.call(request, timeout).await;
+        (m, result)
+    });
+    let mut answered = Vec::with_capacity(members.len());
+    for (member, result) in join_all(calls).await {
+        match result {
+            Ok(response) => answered.push((member.clone(), response)),
+            Err(e) => membership.evict(
+                member.slot,
+                &member.client,
+                eviction_for(&e),
+                &e.to_string(),
+            ),
         }
-        answered
     }
+    answered
+}
 
+/// A timeout may hide a live participant still holding a lease; anything
+/// else means its connection is gone.
+fn eviction_for(e: &RpcError) -> Eviction {
+    match e {
+        RpcError::Timeout => Eviction::Timeout,
+        _ => Eviction::Closed,
+    }
+}
+
+/// Sends COMMIT and evicts every voter that does not apply it.
+async fn commit_everywhere(
+    membership: &Membership,
+    voters: &[Member],
+    txid: u64,
+    index: u64,
+    timeout: Duration,
+) {
+    let commit = Request::Commit { txid, index };
+    for (member, response) in fan_out(membership, voters, &commit, timeout).await {
+        if response != Response::Ack {
+            // It voted yes but cannot apply: it must not stay a member.
+            membership.evict(
+                member.slot,
+                &member.client,
+                Eviction::Refused,
+                &format!("commit {txid} failed: {response:?}"),
+            );
+        }
+    }
+}
+
+impl Coordinator {
     /// Runs `op` as one transaction on every live participant.
     pub async fn execute_write(&self, op: WriteOp) -> Result<Outcome, TxnError> {
-        let _gate = self.gate.read().await;
+        let gate = self.gate.clone().read_owned().await;
         let keys = op.keys();
-        let _locks = self.locks.lock(&keys).await;
+        let locks = self.locks.lock(&keys).await;
         let members = self.membership.live();
         if members.is_empty() {
             return Err(TxnError::ClusterDown);
@@ -84,12 +121,7 @@ impl Coordinator {
         let txid = self.decisions.next_txid();
         let timeout = self.config.rpc_timeout;
         let prepare = Request::Prepare { txid, op };
-        let votes = self
-            .fan_out(&members, |m| {
-                let req = prepare.clone();
-                async move { m.client.call(&req, timeout).await }
-            })
-            .await;
+        let votes = fan_out(&self.membership, &members, &prepare, timeout).await;
 
         let mut voters = Vec::with_capacity(votes.len());
         let mut outcome: Option<Outcome> = None;
@@ -139,44 +171,19 @@ impl Coordinator {
             .decide_commit(txid)
             .await
             .map_err(|e| TxnError::Storage(e.to_string()))?;
-        let commit = Request::Commit { txid, index };
-        let acks = self
-            .fan_out(&voters, |m| {
-                let req = commit.clone();
-                async move { m.client.call(&req, timeout).await }
-            })
-            .await;
-        let mut committed = 0;
-        for (member, response) in acks {
-            if response == Response::Ack {
-                committed += 1;
-            } else {
-                // It voted yes but cannot apply: it must not stay a member.
-                self.membership.evict(
-                    member.slot,
-                    &member.client,
-                    Eviction::Refused,
-                    &format!("commit {txid} failed: {response:?}"),
-                );
-            }
-        }
-        if committed == 0 {
-            // Decided and durable here, but applied nowhere that survives:
-            // the outcome is settled by recovery, not known to this client.
-            return Err(TxnError::ClusterDown);
-        }
+        let membership = self.membership.clone();
+        tokio::spawn(async move {
+            commit_everywhere(&membership, &voters, txid, index, timeout).await;
+            drop(gate);
+        });
+        drop(locks);
         self.membership.fence().await;
         Ok(outcome)
     }
 
     async fn abort(&self, txid: u64, voters: &[Member]) {
-        let timeout = self.config.rpc_timeout;
         let abort = Request::Abort { txid };
-        self.fan_out(voters, |m| {
-            let req = abort.clone();
-            async move { m.client.call(&req, timeout).await }
-        })
-        .await;
+        fan_out(&self.membership, voters, &abort, self.config.rpc_timeout).await;
     }
 
     /// Serves a read from one live participant, failing over to the next
@@ -193,14 +200,12 @@ impl Coordinator {
                     Eviction::Refused,
                     &format!("unexpected answer to read: {other:?}"),
                 ),
-                Err(e) => {
-                    let why = match e {
-                        RpcError::Timeout => Eviction::Timeout,
-                        _ => Eviction::Closed,
-                    };
-                    self.membership
-                        .evict(member.slot, &member.client, why, &e.to_string());
-                }
+                Err(e) => self.membership.evict(
+                    member.slot,
+                    &member.client,
+                    eviction_for(&e),
+                    &e.to_string(),
+                ),
             }
         }
         Err(TxnError::ClusterDown)
@@ -208,7 +213,7 @@ impl Coordinator {
 }
 
 /// Polls every future concurrently and returns their outputs in order.
-async fn futures_join_all<F: Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+async fn join_all<F: Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
     let mut set = Vec::new();
     for f in futures {
         set.push(Box::pin(f));

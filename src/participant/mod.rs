@@ -29,8 +29,14 @@ use crate::session::{self, Backend, Clients};
 use crate::storage::Store;
 use replica::Replica;
 
-/// How long a read waits for an in-doubt transaction on its key.
+/// How long a read waits for the outcome of a prepared transaction on its
+/// key before giving up.
 const READ_WAIT: Duration = Duration::from_secs(5);
+/// How long a prepare waits for the previous transaction on its keys to
+/// commit. Short: the coordinator only sends it once that one is decided,
+/// so a long wait means an in-doubt leftover, and the coordinator must get
+/// a NO vote well before its own timeout evicts us.
+const PREPARE_WAIT: Duration = Duration::from_millis(300);
 
 struct Node {
     config: Config,
@@ -128,7 +134,10 @@ async fn handle(replica: &Replica, request: Request) -> Response {
             Ok(Response::Ack)
         }
         Request::Status => Ok(Response::Status(replica.status())),
-        Request::Prepare { txid, op } => replica.prepare(txid, op).await.map(Response::Vote),
+        Request::Prepare { txid, op } => replica
+            .prepare(txid, op, PREPARE_WAIT)
+            .await
+            .map(Response::Vote),
         Request::Commit { txid, index } => {
             replica.commit(txid, index).await.map(|()| Response::Ack)
         }

@@ -216,18 +216,19 @@ impl Replica {
     }
 
     /// Phase one. Evaluates `op`, stages its effects durably, returns the vote.
-    pub async fn prepare(&self, txid: u64, op: WriteOp) -> Result<Outcome, ReplicaError> {
-        {
-            let s = self.state();
-            if let Some(staged) = s.prepared.get(&txid) {
-                return Ok(staged.outcome.clone());
-            }
-            for key in op.keys() {
-                if let Some((owner, _)) = s.locked.get(key) {
-                    return Err(ReplicaError::Locked(*owner));
-                }
-            }
+    /// If a key is still held by the previous transaction on it (whose
+    /// COMMIT may be in flight behind this PREPARE), it waits up to
+    /// `wait_limit` for that outcome.
+    pub async fn prepare(
+        &self,
+        txid: u64,
+        op: WriteOp,
+        wait_limit: Duration,
+    ) -> Result<Outcome, ReplicaError> {
+        if let Some(staged) = self.state().prepared.get(&txid) {
+            return Ok(staged.outcome.clone());
         }
+        self.wait_unlocked(&op.keys(), wait_limit).await?;
         let store = self.store.clone();
         let (outcome, effects) =
             blocking(move || Ok(op::eval_write(&op, &DataView(&store))?)).await?;
@@ -296,6 +297,9 @@ impl Replica {
                 META_WATERMARK,
                 encode_u64(s.watermark).to_vec(),
             );
+            // Not synced: the prepare record was, and so was the decision,
+            // so a commit lost to a power cut is redone by recovery.
+            batch.relaxed();
             // Submitted under the state lock: batches apply in submission
             // order, so the stored watermark only ever grows.
             (self.store.writer.submit(batch)?, entry.effects)
@@ -351,31 +355,39 @@ impl Replica {
         .await
     }
 
-    /// Evaluates a read, first waiting out any prepared transaction on its keys.
-    pub async fn read(&self, op: ReadOp, wait_limit: Duration) -> Result<Outcome, ReplicaError> {
+    /// Waits until no prepared transaction holds any of `keys`.
+    async fn wait_unlocked(
+        &self,
+        keys: &[&Bytes],
+        wait_limit: Duration,
+    ) -> Result<(), ReplicaError> {
         let deadline = tokio::time::Instant::now() + wait_limit;
         loop {
-            let notified = {
+            let held = {
                 let s = self.state();
-                op.keys()
-                    .into_iter()
-                    .find_map(|k| s.locked.get(k).map(|(_, n)| n.clone()))
+                keys.iter()
+                    .find_map(|k| s.locked.get(*k).map(|(owner, n)| (*owner, n.clone())))
             };
-            let Some(notify) = notified else { break };
+            let Some((owner, notify)) = held else {
+                return Ok(());
+            };
             let wait = notify.notified();
             tokio::pin!(wait);
             wait.as_mut().enable();
             // Re-check: the lock may have gone between the lookup and enable.
             let still_locked = {
                 let s = self.state();
-                op.keys().into_iter().any(|k| s.locked.contains_key(k))
+                keys.iter().any(|k| s.locked.contains_key(*k))
             };
             if still_locked && tokio::time::timeout_at(deadline, wait).await.is_err() {
-                return Err(ReplicaError::Internal(
-                    "key is held by an in-doubt transaction".into(),
-                ));
+                return Err(ReplicaError::Locked(owner));
             }
         }
+    }
+
+    /// Evaluates a read, first waiting out any prepared transaction on its keys.
+    pub async fn read(&self, op: ReadOp, wait_limit: Duration) -> Result<Outcome, ReplicaError> {
+        self.wait_unlocked(&op.keys(), wait_limit).await?;
         let store = self.store.clone();
         blocking(move || Ok(op::eval_read(&op, &DataView(&store))?)).await
     }

@@ -33,6 +33,7 @@ enum Item {
 pub struct Batch {
     items: Vec<Item>,
     sync: bool,
+    relaxed: bool,
 }
 
 impl Batch {
@@ -63,6 +64,15 @@ impl Batch {
     /// peer, like a prepare vote).
     pub fn force_sync(&mut self) {
         self.sync = true;
+    }
+
+    /// Lets this batch complete without an fsync even under the `always`
+    /// policy: for writes that can be rebuilt from records that *were*
+    /// synced (a commit can be redone from its synced prepare record and
+    /// the coordinator's synced decision). It still reaches the OS before
+    /// completing, so it survives the process being killed.
+    pub fn relaxed(&mut self) {
+        self.relaxed = true;
     }
 
     /// Whether the batch has no writes.
@@ -171,9 +181,9 @@ fn run(db: Database, fsync: FsyncPolicy, jobs: std_mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        let mut must_sync = fsync == FsyncPolicy::Always;
+        let mut must_sync = false;
         for job in &group {
-            must_sync |= job.batch.sync;
+            must_sync |= job.batch.sync || (fsync == FsyncPolicy::Always && !job.batch.relaxed);
             commit_or_die(&db, &job.batch);
         }
         dirty = true;

@@ -1,0 +1,248 @@
+#!/usr/bin/env bash
+# Benchmarks this project's cluster against redis-server with the same kvload
+# workloads, and prints the tables plus ours/redis ratios per concurrency.
+#
+# Two Redis baselines bracket what durability costs:
+#   redis-always     AOF with appendfsync always: every write fsynced before
+#                    the reply, the closest match to a durable 2PC store;
+#   redis-nopersist  no AOF, no RDB: the in-memory upper bound.
+#
+# Usage (from anywhere; it works from the repository root):
+#   scripts/bench-vs-redis.sh
+# Environment:
+#   LEVELS=1,4,16,50      concurrency levels
+#   REQUESTS=20000        requests per level
+#   KEYS=10000            key space (the GET run preloads all of it)
+#   VALUE_SIZE=16         SET value size in bytes
+#   PIPELINE=1            requests in flight per connection
+#   OURS=127.0.0.1:8001   our coordinator; started with scripts/local-cluster.sh
+#                         if nothing listens there, and stopped again at the end
+#   SKIP_BUILD=1          use the already-built target/release/kvload
+#   BENCH_TMP=target      where the results and Redis data directories go
+#                         (on disk, not tmpfs, so fsync costs what it costs)
+#
+# Client and servers share this machine's cores, so absolute numbers are
+# pessimistic; the ratios are the point.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+LEVELS=${LEVELS:-1,4,16,50}
+REQUESTS=${REQUESTS:-20000}
+KEYS=${KEYS:-10000}
+VALUE_SIZE=${VALUE_SIZE:-16}
+PIPELINE=${PIPELINE:-1}
+OURS=${OURS:-127.0.0.1:8001}
+WORKLOADS=(set get)
+
+log() { echo "bench-vs-redis: $*" >&2; }
+die() { log "$*"; exit 1; }
+
+for tool in redis-server redis-cli; do
+  command -v "$tool" >/dev/null || die "$tool not found (apt-get install redis-server)"
+done
+
+if [ "${SKIP_BUILD:-}" != 1 ]; then
+  log "building (cargo build --release --bins)"
+  cargo build --release --bins
+fi
+kvload="${CARGO_TARGET_DIR:-$root/target}/release/kvload"
+[ -x "$kvload" ] || die "$kvload not built"
+
+bench_tmp=${BENCH_TMP:-$root/target}
+mkdir -p "$bench_tmp"
+out=$(mktemp -d "$bench_tmp/bench-vs-redis.XXXXXX")
+
+# Everything this script starts is recorded here and stopped on exit, by PID.
+redis_pids=()
+started_cluster=0
+cleanup() {
+  local pid
+  if [ -n "${kvload_pid:-}" ]; then
+    kill "$kvload_pid" 2>/dev/null || true
+    wait "$kvload_pid" 2>/dev/null || true
+  fi
+  for pid in "${redis_pids[@]}"; do
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  if [ "$started_cluster" = 1 ]; then
+    log "stopping the local cluster this script started"
+    scripts/local-cluster.sh stop >&2 || true
+  fi
+  # Results stay for inspection; the Redis data (AOF files) need not.
+  rm -rf "$out"/redis-*/data
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# True if something accepts TCP connections on host $1 port $2.
+listening() { timeout 2 bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null; }
+
+# First port at or after $1 that nobody listens on and we have not handed out.
+used_ports=()
+free_port() {
+  local p=$1
+  while listening 127.0.0.1 "$p" || [[ " ${used_ports[*]} " == *" $p "* ]]; do
+    p=$((p + 1))
+  done
+  used_ports+=("$p")
+  echo "$p"
+}
+
+# start_redis NAME PORT [redis-server options...]
+start_redis() {
+  local name=$1 port=$2
+  shift 2
+  mkdir -p "$out/$name/data"
+  redis-server --port "$port" --bind 127.0.0.1 --dir "$out/$name/data" \
+    --logfile "$out/$name/redis.log" --daemonize no "$@" &
+  local pid=$!
+  redis_pids+=("$pid")
+  for _ in $(seq 1 100); do
+    if [ "$(redis-cli -p "$port" ping 2>/dev/null)" = PONG ]; then
+      log "$name: redis-server pid $pid on 127.0.0.1:$port ($(printf '%q ' "$@"))"
+      return 0
+    fi
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  tail -n 20 "$out/$name/redis.log" >&2 || true
+  die "$name: redis-server did not start on port $port"
+}
+
+always_port=$(free_port 7379)
+start_redis redis-always "$always_port" --appendonly yes --appendfsync always --save ''
+nopersist_port=$(free_port $((always_port + 1)))
+start_redis redis-nopersist "$nopersist_port" --save '' --appendonly no
+
+# Our cluster: use it if it is up, otherwise try to start it ourselves.
+ours_host=${OURS%:*}
+ours_port=${OURS##*:}
+ours_ok=0
+ours_why=""
+if listening "$ours_host" "$ours_port"; then
+  ours_ok=1
+  log "ours: using the server already listening on $OURS"
+elif [ -x scripts/local-cluster.sh ] || [ -f scripts/local-cluster.sh ]; then
+  # A half-running cluster belongs to someone else: starting the missing
+  # nodes and then stopping "our" cluster would stop theirs too.
+  if bash scripts/local-cluster.sh status 2>/dev/null | grep -q ': running'; then
+    ours_why="part of a local cluster is running but nothing listens on $OURS; not touching it"
+  else
+    log "ours: nothing on $OURS, starting scripts/local-cluster.sh"
+    started_cluster=1
+    if bash scripts/local-cluster.sh start >&2 && listening "$ours_host" "$ours_port"; then
+      ours_ok=1
+    else
+      ours_why="scripts/local-cluster.sh start did not bring up $OURS (see .local-cluster/*.log)"
+    fi
+  fi
+else
+  ours_why="nothing listens on $OURS and there is no scripts/local-cluster.sh"
+fi
+
+# run_one LABEL ADDR WORKLOAD: one kvload run; its table and CSV are kept
+# under $out. kvload runs in the background and is waited for, because bash
+# defers traps until a foreground child ends: this way Ctrl-C or a TERM
+# cleans up at once instead of after the run.
+kvload_pid=""
+run_one() {
+  local label=$1 addr=$2 workload=$3 rc=0
+  local extra=()
+  [ "$workload" = get ] && extra+=(--preload)
+  echo
+  echo "== $label ($addr) $workload =="
+  "$kvload" --addr "$addr" --workload "$workload" --concurrency "$LEVELS" \
+    --requests "$REQUESTS" --keys "$KEYS" --value-size "$VALUE_SIZE" \
+    --pipeline "$PIPELINE" --label "$label" "${extra[@]}" \
+    --csv "$out/$label-$workload.csv" >"$out/$label-$workload.txt" &
+  kvload_pid=$!
+  wait "$kvload_pid" || rc=$?
+  kvload_pid=""
+  cat "$out/$label-$workload.txt"
+  return "$rc"
+}
+
+targets=("redis-always 127.0.0.1:$always_port" "redis-nopersist 127.0.0.1:$nopersist_port")
+if [ "$ours_ok" = 1 ]; then targets+=("ours $OURS"); fi
+for workload in "${WORKLOADS[@]}"; do
+  for t in "${targets[@]}"; do
+    read -r label addr <<<"$t"
+    if [ "$label" = ours ]; then
+      [ "$ours_ok" = 1 ] || continue
+      # Ours may be mid-development: a failing run is reported, not fatal.
+      if ! run_one "$label" "$addr" "$workload"; then
+        ours_ok=0
+        ours_why="kvload failed against $OURS (see above)"
+        rm -f "$out"/ours-*.csv
+      fi
+    else
+      run_one "$label" "$addr" "$workload"
+    fi
+  done
+done
+
+# ratio_table NUM_CSV DEN1_CSV DEN1_NAME [DEN2_CSV DEN2_NAME]: joins rows on
+# concurrency; a throughput ratio > 1 means the numerator is faster, a p50
+# ratio > 1 means it is slower.
+ratio_table() {
+  awk -F, -v num="$1" -v d1="$2" -v n1="$3" -v d2="${4:-}" -v n2="${5:-}" '
+    FNR == 1 { for (i = 1; i <= NF; i++) col[FILENAME, $i] = i; next }
+    {
+      c = $col[FILENAME, "concurrency"]
+      tput[FILENAME, c] = $col[FILENAME, "throughput_ops"]
+      p50[FILENAME, c] = $col[FILENAME, "p50_ms"]
+      if (FILENAME == num) order[++n] = c
+    }
+    function ratio(a, b) { return (a == "" || b == "" || b + 0 == 0) ? "-" : sprintf("%.2f", a / b) }
+    END {
+      printf "%6s %16s", "conc", "tput/" n1
+      if (d2 != "") printf " %16s", "tput/" n2
+      printf " %16s", "p50/" n1
+      if (d2 != "") printf " %16s", "p50/" n2
+      printf "\n"
+      for (i = 1; i <= n; i++) {
+        c = order[i]
+        printf "%6s %16s", c, ratio(tput[num, c], tput[d1, c])
+        if (d2 != "") printf " %16s", ratio(tput[num, c], tput[d2, c])
+        printf " %16s", ratio(p50[num, c], p50[d1, c])
+        if (d2 != "") printf " %16s", ratio(p50[num, c], p50[d2, c])
+        printf "\n"
+      }
+    }' "$1" "$2" ${4:+"$4"}
+}
+
+echo
+echo "################ summary ################"
+echo "redis: $(redis-server --version | head -n 1)"
+echo "kvload: LEVELS=$LEVELS REQUESTS=$REQUESTS KEYS=$KEYS VALUE_SIZE=$VALUE_SIZE PIPELINE=$PIPELINE"
+for workload in "${WORKLOADS[@]}"; do
+  for label in redis-always redis-nopersist ours; do
+    [ -f "$out/$label-$workload.csv" ] || continue
+    echo
+    echo "== $label $workload =="
+    cat "$out/$label-$workload.txt"
+  done
+done
+for workload in "${WORKLOADS[@]}"; do
+  echo
+  if [ "$ours_ok" = 1 ]; then
+    echo "== ratios $workload: ours / redis (tput > 1: ours faster; p50 > 1: ours slower) =="
+    ratio_table "$out/ours-$workload.csv" \
+      "$out/redis-always-$workload.csv" always \
+      "$out/redis-nopersist-$workload.csv" nopersist
+  else
+    echo "== ratios $workload: redis-always / redis-nopersist (the price of fsync=always) =="
+    ratio_table "$out/redis-always-$workload.csv" \
+      "$out/redis-nopersist-$workload.csv" nopersist
+  fi
+done
+echo
+if [ "$ours_ok" = 1 ]; then
+  echo "ours: $OURS"
+else
+  echo "ours: not reachable: $ours_why; compared the two Redis modes only"
+fi
+echo "results: $out"

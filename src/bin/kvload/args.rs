@@ -1,0 +1,318 @@
+//! Command-line parsing for kvload: the `Args` struct, its defaults, the
+//! usage text and the small value parsers (durations, level lists).
+//!
+//! Parsed by hand on purpose: the binary must not pull in an argument-parsing
+//! crate, and the grammar is small (`--flag value` or `--flag=value`).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+
+pub const USAGE: &str = "\
+kvload - closed-loop load generator for Redis-protocol servers
+
+USAGE:
+    kvload --addr HOST:PORT [OPTIONS]
+
+OPTIONS:
+    --addr HOST:PORT        server to load (required)
+    --workload KIND         set | get | mixed                    [default: set]
+    --read-ratio R          fraction of GETs for mixed, 0..=1    [default: 0.9]
+    --keys N                key space size; keys are key:0..key:N-1 [default: 100000]
+    --value-size BYTES      SET value size                       [default: 16]
+    --pipeline P            requests in flight per connection    [default: 1]
+    --requests N            total requests per concurrency level [default: 100000]
+    --duration D            run each level for D instead (10s, 500ms, 2m)
+    --concurrency LIST      comma-separated connection counts    [default: 1,2,4,8,16,32,64]
+    --preload               SET every key once before the levels so GETs hit
+    --csv FILE              write all rows as CSV at the end
+    --json FILE             write all rows as JSON at the end
+    --label NAME            label stored in CSV/JSON rows        [default: the address]
+    --seed N                RNG seed, for reproducible key sequences [default: 1]
+    --timeout D             connect/reply timeout; a stalled connection is
+                            dropped, its requests count as failed [default: 5s]
+    --quiet                 no progress line or notes on stderr
+    -h, --help              print this help
+
+One row per level goes to stdout: concurrency, success %, throughput
+(successful ops/s), and mean/p50/p95/p99/max latency in ms of successful
+requests. A connection error fails the requests in flight on it and the worker
+reconnects after a short backoff; failed connect attempts count as one failed
+request each, and a --requests level that gets no reply at all for 4x
+--timeout is given up with its unissued requests counted as failed, so a
+server that dies for good cannot stall the run.
+";
+
+/// Which command mix each worker sends.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Workload {
+    Set,
+    Get,
+    /// GET with probability `read_ratio`, SET otherwise.
+    Mixed,
+}
+
+impl Workload {
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::Set => "set",
+            Workload::Get => "get",
+            Workload::Mixed => "mixed",
+        }
+    }
+}
+
+/// How long one concurrency level runs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Budget {
+    /// Total requests issued across all connections of the level.
+    Requests(u64),
+    /// Wall-clock time during which new requests are issued.
+    Duration(Duration),
+}
+
+#[derive(Debug, Clone)]
+pub struct Args {
+    pub addr: String,
+    pub workload: Workload,
+    pub read_ratio: f64,
+    pub keys: u64,
+    pub value_size: usize,
+    pub pipeline: usize,
+    pub budget: Budget,
+    pub concurrency: Vec<usize>,
+    pub preload: bool,
+    pub csv: Option<PathBuf>,
+    pub json: Option<PathBuf>,
+    pub label: String,
+    pub seed: u64,
+    pub timeout: Duration,
+    pub quiet: bool,
+}
+
+/// What the caller should do after parsing.
+#[derive(Debug)]
+pub enum Parsed {
+    Run(Box<Args>),
+    Help,
+}
+
+/// Parses `argv` without the program name.
+pub fn parse<I: IntoIterator<Item = String>>(argv: I) -> Result<Parsed> {
+    let mut addr = None;
+    let mut workload = Workload::Set;
+    let mut read_ratio = 0.9;
+    let mut keys = 100_000u64;
+    let mut value_size = 16usize;
+    let mut pipeline = 1usize;
+    let mut requests = None;
+    let mut duration = None;
+    let mut concurrency = vec![1, 2, 4, 8, 16, 32, 64];
+    let mut preload = false;
+    let mut csv = None;
+    let mut json = None;
+    let mut label = None;
+    let mut seed = 1u64;
+    let mut timeout = Duration::from_secs(5);
+    let mut quiet = false;
+
+    let mut it = argv.into_iter();
+    while let Some(arg) = it.next() {
+        // Accept both `--flag value` and `--flag=value`.
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+            _ => (arg.clone(), None),
+        };
+        let mut value = |name: &str| -> Result<String> {
+            match inline.clone() {
+                Some(v) => Ok(v),
+                None => it.next().with_context(|| format!("{name} needs a value")),
+            }
+        };
+        match flag.as_str() {
+            "-h" | "--help" => return Ok(Parsed::Help),
+            "--addr" => addr = Some(value("--addr")?),
+            "--workload" => {
+                workload = match value("--workload")?.as_str() {
+                    "set" => Workload::Set,
+                    "get" => Workload::Get,
+                    "mixed" => Workload::Mixed,
+                    other => bail!("--workload must be set, get or mixed, not {other:?}"),
+                }
+            }
+            "--read-ratio" => {
+                let v = value("--read-ratio")?;
+                read_ratio = v
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|r| (0.0..=1.0).contains(r))
+                    .with_context(|| format!("--read-ratio must be in 0..=1, not {v:?}"))?;
+            }
+            "--keys" => keys = parse_positive("--keys", &value("--keys")?)?,
+            "--value-size" => {
+                let v = value("--value-size")?;
+                value_size = v
+                    .parse()
+                    .with_context(|| format!("--value-size: bad number {v:?}"))?;
+            }
+            "--pipeline" => {
+                pipeline = parse_positive("--pipeline", &value("--pipeline")?)? as usize
+            }
+            "--requests" => requests = Some(parse_positive("--requests", &value("--requests")?)?),
+            "--duration" => duration = Some(parse_duration(&value("--duration")?)?),
+            "--concurrency" => concurrency = parse_levels(&value("--concurrency")?)?,
+            "--preload" => preload = true,
+            "--csv" => csv = Some(PathBuf::from(value("--csv")?)),
+            "--json" => json = Some(PathBuf::from(value("--json")?)),
+            "--label" => label = Some(value("--label")?),
+            "--seed" => {
+                let v = value("--seed")?;
+                seed = v
+                    .parse()
+                    .with_context(|| format!("--seed: bad number {v:?}"))?;
+            }
+            "--timeout" => timeout = parse_duration(&value("--timeout")?)?,
+            "--quiet" => quiet = true,
+            other => bail!("unknown argument {other:?}"),
+        }
+        // A flag that takes no value must not have been written as --flag=x.
+        if inline.is_some() && matches!(flag.as_str(), "--preload" | "--quiet") {
+            bail!("{flag} takes no value");
+        }
+    }
+
+    let addr = addr.context("--addr is required")?;
+    let budget = match (requests, duration) {
+        (Some(_), Some(_)) => bail!("--requests and --duration are mutually exclusive"),
+        (Some(n), None) => Budget::Requests(n),
+        (None, Some(d)) => Budget::Duration(d),
+        (None, None) => Budget::Requests(100_000),
+    };
+    if timeout.is_zero() {
+        bail!("--timeout must be positive");
+    }
+    let label = label.unwrap_or_else(|| addr.clone());
+    Ok(Parsed::Run(Box::new(Args {
+        addr,
+        workload,
+        read_ratio,
+        keys,
+        value_size,
+        pipeline,
+        budget,
+        concurrency,
+        preload,
+        csv,
+        json,
+        label,
+        seed,
+        timeout,
+        quiet,
+    })))
+}
+
+fn parse_positive(name: &str, v: &str) -> Result<u64> {
+    v.parse::<u64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .with_context(|| format!("{name} must be a positive integer, not {v:?}"))
+}
+
+/// Parses `10s`, `500ms`, `2m`, `1h`, or a bare number of seconds (`2.5`).
+pub fn parse_duration(v: &str) -> Result<Duration> {
+    let v = v.trim();
+    // Order matters: "ms" must be tried before "m" and "s".
+    let (num, scale) = if let Some(n) = v.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = v.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = v.strip_suffix('m') {
+        (n, 60.0)
+    } else if let Some(n) = v.strip_suffix('h') {
+        (n, 3600.0)
+    } else {
+        (v, 1.0)
+    };
+    let secs = num
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .with_context(|| format!("bad duration {v:?} (try 10s, 500ms, 2m)"))?;
+    Ok(Duration::from_secs_f64(secs * scale))
+}
+
+/// Parses `1,2,4` into connection counts; empty items and zero are rejected.
+pub fn parse_levels(v: &str) -> Result<Vec<usize>> {
+    let levels = v
+        .split(',')
+        .map(|s| parse_positive("--concurrency", s.trim()).map(|n| n as usize))
+        .collect::<Result<Vec<_>>>()?;
+    if levels.is_empty() {
+        bail!("--concurrency needs at least one level");
+    }
+    Ok(levels)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &[&str]) -> Result<Args> {
+        match parse(args.iter().map(|s| s.to_string()))? {
+            Parsed::Run(a) => Ok(*a),
+            Parsed::Help => bail!("unexpected help"),
+        }
+    }
+
+    #[test]
+    fn defaults() {
+        let a = run(&["--addr", "127.0.0.1:1"]).unwrap();
+        assert_eq!(a.workload, Workload::Set);
+        assert_eq!(a.budget, Budget::Requests(100_000));
+        assert_eq!(a.concurrency, vec![1, 2, 4, 8, 16, 32, 64]);
+        assert_eq!(a.label, "127.0.0.1:1");
+    }
+
+    #[test]
+    fn flags_with_equals_and_space() {
+        let a = run(&[
+            "--addr=h:1",
+            "--workload",
+            "mixed",
+            "--read-ratio=0.5",
+            "--duration",
+            "250ms",
+            "--concurrency=1, 8",
+            "--preload",
+        ])
+        .unwrap();
+        assert_eq!(a.workload, Workload::Mixed);
+        assert_eq!(a.read_ratio, 0.5);
+        assert_eq!(a.budget, Budget::Duration(Duration::from_millis(250)));
+        assert_eq!(a.concurrency, vec![1, 8]);
+        assert!(a.preload);
+    }
+
+    #[test]
+    fn rejects_bad_input() {
+        assert!(run(&[]).is_err());
+        assert!(run(&["--addr", "h:1", "--requests", "5", "--duration", "1s"]).is_err());
+        assert!(run(&["--addr", "h:1", "--read-ratio", "1.5"]).is_err());
+        assert!(run(&["--addr", "h:1", "--concurrency", "1,,2"]).is_err());
+        assert!(run(&["--addr", "h:1", "--pipeline", "0"]).is_err());
+        assert!(run(&["--addr", "h:1", "--bogus"]).is_err());
+        assert!(run(&["--addr", "h:1", "--quiet=1"]).is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("10s").unwrap(), Duration::from_secs(10));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("3").unwrap(), Duration::from_secs(3));
+        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("fast").is_err());
+    }
+}

@@ -1,0 +1,361 @@
+//! One client connection's life: connect (TCP_NODELAY), keep up to
+//! `pipeline` requests in flight, time each reply, and on any connection
+//! failure count the in-flight requests as failed, back off briefly and
+//! reconnect — so a benchmark run through a node failure keeps going.
+//!
+//! Also owns `Level`, the state the workers of one concurrency level share:
+//! the request budget, the stop flag and the live counters the progress line
+//! reads.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use bytes::BytesMut;
+use redis_protocol::resp2::decode::decode_bytes_mut;
+use redis_protocol::resp2::types::BytesFrame;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+
+use crate::args::Workload;
+use crate::stats::Histogram;
+use crate::workload::{Op, Rng, encode, encode_ping};
+
+const BACKOFF_MIN: Duration = Duration::from_millis(10);
+/// Kept short: during an outage each retry costs a failed request, and a
+/// recovered node should see load again quickly.
+const BACKOFF_MAX: Duration = Duration::from_millis(200);
+const READ_CHUNK: usize = 64 * 1024;
+
+/// How a worker chooses keys.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum KeyPick {
+    /// Uniformly random over `0..keys`, command from the workload mix.
+    Random,
+    /// Key = request ticket number, always SET: the preload pass, where every
+    /// key must be written exactly once however the work is split.
+    Sequential,
+}
+
+/// Immutable per-run settings every worker reads.
+#[derive(Debug)]
+pub struct WorkerConfig {
+    pub addr: String,
+    pub workload: Workload,
+    pub read_ratio: f64,
+    pub keys: u64,
+    pub value: Vec<u8>,
+    pub pipeline: usize,
+    pub timeout: Duration,
+    pub pick: KeyPick,
+}
+
+/// State shared by the workers of one level.
+#[derive(Debug)]
+pub struct Level {
+    /// Next request ticket; with `limit` this is the `--requests` budget.
+    tickets: AtomicU64,
+    limit: Option<u64>,
+    /// Set when a `--duration` level's time is up: issue nothing new, drain.
+    stop: AtomicBool,
+    pub ok: AtomicU64,
+    pub errors: AtomicU64,
+    pub misses: AtomicU64,
+    pub conn_errors: AtomicU64,
+    /// Requests never issued because the level was abandoned (see `abandon`).
+    pub abandoned: AtomicU64,
+    /// When the last reply of any kind arrived, in ms since `epoch`; the
+    /// stall watchdog reads it.
+    epoch: Instant,
+    last_reply_ms: AtomicU64,
+    /// First examples, kept so a failing run says why, not just how often.
+    pub first_conn_error: Mutex<Option<String>>,
+    pub first_error_reply: Mutex<Option<String>>,
+}
+
+impl Level {
+    pub fn new(limit: Option<u64>) -> Self {
+        Level {
+            tickets: AtomicU64::new(0),
+            limit,
+            stop: AtomicBool::new(false),
+            ok: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+            conn_errors: AtomicU64::new(0),
+            abandoned: AtomicU64::new(0),
+            epoch: Instant::now(),
+            last_reply_ms: AtomicU64::new(0),
+            first_conn_error: Mutex::new(None),
+            first_error_reply: Mutex::new(None),
+        }
+    }
+
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+
+    /// Time since the last reply (or since the level was created).
+    pub fn since_last_reply(&self) -> Duration {
+        let now = self.epoch.elapsed().as_millis() as u64;
+        Duration::from_millis(now.saturating_sub(self.last_reply_ms.load(Ordering::Relaxed)))
+    }
+
+    fn saw_reply(&self) {
+        let now = self.epoch.elapsed().as_millis() as u64;
+        self.last_reply_ms.fetch_max(now, Ordering::Relaxed);
+    }
+
+    /// Ends a `--requests` level whose server has stopped answering: takes
+    /// every unissued ticket at once (so no worker can claim one afterwards)
+    /// and counts them as failed. Returns how many were abandoned.
+    pub fn abandon(&self) -> u64 {
+        self.stop();
+        let Some(limit) = self.limit else { return 0 };
+        // Far above any limit, far below overflow for later fetch_adds.
+        let prev = self.tickets.swap(u64::MAX / 2, Ordering::Relaxed);
+        let unissued = limit.saturating_sub(prev);
+        self.abandoned.fetch_add(unissued, Ordering::Relaxed);
+        self.errors.fetch_add(unissued, Ordering::Relaxed);
+        unissued
+    }
+
+    /// Claims the right to issue one more request; `None` once the budget is
+    /// spent or the level was stopped. The returned ticket is unique.
+    fn claim(&self) -> Option<u64> {
+        if self.stop.load(Ordering::Relaxed) {
+            return None;
+        }
+        let t = self.tickets.fetch_add(1, Ordering::Relaxed);
+        match self.limit {
+            Some(limit) if t >= limit => None,
+            _ => Some(t),
+        }
+    }
+
+    fn note_conn_error(&self, e: &anyhow::Error) {
+        self.conn_errors.fetch_add(1, Ordering::Relaxed);
+        remember(&self.first_conn_error, || format!("{e:#}"));
+    }
+
+    fn note_error_reply(&self, msg: &str) {
+        remember(&self.first_error_reply, || msg.to_string());
+    }
+}
+
+fn remember(slot: &Mutex<Option<String>>, f: impl FnOnce() -> String) {
+    // A poisoned lock only means another worker panicked mid-write of a
+    // diagnostic string; the diagnostic is not worth propagating that panic.
+    let mut g = slot.lock().unwrap_or_else(|p| p.into_inner());
+    if g.is_none() {
+        *g = Some(f());
+    }
+}
+
+pub async fn connect(addr: &str, limit: Duration) -> Result<TcpStream> {
+    let stream = timeout(limit, TcpStream::connect(addr))
+        .await
+        .map_err(|_| anyhow!("connect to {addr} timed out after {limit:?}"))?
+        .with_context(|| format!("connect to {addr}"))?;
+    // Small requests must go out immediately; Nagle would add up to 40 ms of
+    // latency per request at pipeline depth 1.
+    stream.set_nodelay(true).context("set TCP_NODELAY")?;
+    Ok(stream)
+}
+
+/// Checks that `addr` accepts connections and answers RESP at all. Any reply
+/// counts, even an error: a server without PING is still reachable.
+pub async fn probe(addr: &str, limit: Duration) -> Result<String> {
+    let mut s = connect(addr, limit).await?;
+    let mut req = Vec::new();
+    encode_ping(&mut req);
+    timeout(limit, s.write_all(&req))
+        .await
+        .map_err(|_| anyhow!("write timed out"))??;
+    let mut buf = BytesMut::with_capacity(512);
+    loop {
+        let n = timeout(limit, s.read_buf(&mut buf))
+            .await
+            .map_err(|_| anyhow!("no reply to PING within {limit:?}"))??;
+        if n == 0 {
+            bail!("server closed the connection without replying to PING");
+        }
+        if let Some((frame, _, _)) =
+            decode_bytes_mut(&mut buf).map_err(|e| anyhow!("bad RESP: {e:?}"))?
+        {
+            return Ok(match frame {
+                BytesFrame::Error(msg) => format!("-{msg}"),
+                BytesFrame::SimpleString(s) => String::from_utf8_lossy(&s).into_owned(),
+                other => format!("{other:?}"),
+            });
+        }
+    }
+}
+
+/// Per-connection buffers, kept across reconnects to avoid reallocating.
+struct Session {
+    inflight: VecDeque<(Instant, Op)>,
+    wbuf: Vec<u8>,
+    rbuf: BytesMut,
+}
+
+/// Runs one worker until the level's budget is spent (or it is stopped) and
+/// every request it issued got a reply or was failed. Returns the latencies
+/// of its successful requests.
+///
+/// `ready` is awaited after the first connect so connection setup is not
+/// part of the measured time.
+pub async fn run(
+    cfg: std::sync::Arc<WorkerConfig>,
+    level: std::sync::Arc<Level>,
+    seed: u64,
+    ready: std::sync::Arc<tokio::sync::Barrier>,
+) -> Histogram {
+    let mut hist = Histogram::new();
+    let mut rng = Rng::new(seed);
+    let mut sess = Session {
+        inflight: VecDeque::with_capacity(cfg.pipeline),
+        // Sized for a typical batch; it grows if a batch of large values
+        // needs more, rather than reserving pipeline x value up front.
+        wbuf: Vec::with_capacity((cfg.pipeline * (cfg.value.len() + 48)).min(1 << 20)),
+        rbuf: BytesMut::with_capacity(READ_CHUNK),
+    };
+    // A failed first connect is not counted here; the loop below retries it
+    // and counts the retries like any other failed attempt.
+    let mut conn = connect(&cfg.addr, cfg.timeout).await.ok();
+    ready.wait().await;
+    let mut backoff = BACKOFF_MIN;
+
+    loop {
+        let mut stream = match conn.take() {
+            Some(s) => s,
+            None => match connect(&cfg.addr, cfg.timeout).await {
+                Ok(s) => {
+                    backoff = BACKOFF_MIN;
+                    s
+                }
+                Err(e) => {
+                    // Charge the attempt as one failed request: the budget of
+                    // a --requests level is then consumed even while the
+                    // server is down, so the level still ends.
+                    if level.claim().is_none() {
+                        break;
+                    }
+                    level.errors.fetch_add(1, Ordering::Relaxed);
+                    level.note_conn_error(&e);
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(BACKOFF_MAX);
+                    continue;
+                }
+            },
+        };
+        match drive(&mut stream, &cfg, &level, &mut rng, &mut hist, &mut sess).await {
+            Ok(()) => break,
+            Err(e) => {
+                // Whatever was in flight on the dead connection is lost.
+                let lost = sess.inflight.len() as u64;
+                level.errors.fetch_add(lost, Ordering::Relaxed);
+                level.note_conn_error(&e);
+                sess.inflight.clear();
+                sess.wbuf.clear();
+                sess.rbuf.clear();
+                drop(stream);
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+            }
+        }
+    }
+    hist
+}
+
+/// The request/reply loop on one live connection. `Ok` means the budget is
+/// spent and nothing is in flight; `Err` means the connection is unusable.
+async fn drive(
+    stream: &mut TcpStream,
+    cfg: &WorkerConfig,
+    level: &Level,
+    rng: &mut Rng,
+    hist: &mut Histogram,
+    sess: &mut Session,
+) -> Result<()> {
+    loop {
+        // Top the pipeline back up to `pipeline` requests in flight.
+        let before = sess.inflight.len();
+        while sess.inflight.len() < cfg.pipeline {
+            let Some(ticket) = level.claim() else { break };
+            let (op, key) = match cfg.pick {
+                KeyPick::Random => (
+                    Op::pick(cfg.workload, cfg.read_ratio, rng),
+                    rng.below(cfg.keys),
+                ),
+                KeyPick::Sequential => (Op::Set, ticket),
+            };
+            encode(&mut sess.wbuf, op, key, &cfg.value);
+            sess.inflight.push_back((Instant::now(), op));
+        }
+        if sess.inflight.is_empty() {
+            return Ok(());
+        }
+        if !sess.wbuf.is_empty() {
+            // Stamp the new requests just before they hit the socket, so
+            // encoding time is not charged to the server.
+            let sent = Instant::now();
+            for entry in sess.inflight.iter_mut().skip(before) {
+                entry.0 = sent;
+            }
+            timeout(cfg.timeout, stream.write_all(&sess.wbuf))
+                .await
+                .map_err(|_| anyhow!("write timed out after {:?}", cfg.timeout))?
+                .context("write")?;
+            sess.wbuf.clear();
+        }
+
+        if sess.rbuf.capacity() - sess.rbuf.len() < READ_CHUNK / 4 {
+            sess.rbuf.reserve(READ_CHUNK);
+        }
+        // The timeout restarts whenever bytes arrive, so it bounds a stall,
+        // not a long pipelined batch.
+        let n = timeout(cfg.timeout, stream.read_buf(&mut sess.rbuf))
+            .await
+            .map_err(|_| anyhow!("no reply within {:?}", cfg.timeout))?
+            .context("read")?;
+        if n == 0 {
+            bail!("server closed the connection");
+        }
+        let now = Instant::now();
+        level.saw_reply();
+        let (mut ok, mut errors, mut misses) = (0u64, 0u64, 0u64);
+        let outcome = loop {
+            let frame = match decode_bytes_mut(&mut sess.rbuf) {
+                Ok(Some((frame, _, _))) => frame,
+                Ok(None) => break Ok(()),
+                Err(e) => break Err(anyhow!("undecodable reply: {e:?}")),
+            };
+            let Some((sent, op)) = sess.inflight.pop_front() else {
+                break Err(anyhow!("server sent a reply nobody asked for"));
+            };
+            match frame {
+                BytesFrame::Error(msg) => {
+                    errors += 1;
+                    level.note_error_reply(&msg);
+                }
+                other => {
+                    ok += 1;
+                    if op == Op::Get && matches!(other, BytesFrame::Null) {
+                        misses += 1;
+                    }
+                    hist.record(now.duration_since(sent).as_nanos() as u64);
+                }
+            }
+        };
+        // Publish what was decoded even if the batch ended in a protocol
+        // error, so those replies are not double-counted as lost.
+        level.ok.fetch_add(ok, Ordering::Relaxed);
+        level.errors.fetch_add(errors, Ordering::Relaxed);
+        level.misses.fetch_add(misses, Ordering::Relaxed);
+        outcome?;
+    }
+}
