@@ -141,6 +141,54 @@ fn corrupt(keyspace: &'static str, e: impl std::fmt::Display) -> StorageError {
     }
 }
 
+/// Evaluates `op` and stages its effects into `batch`, locking its keys.
+/// Runs on the writer thread.
+fn stage(
+    store: &Store,
+    state: &Mutex<State>,
+    txid: u64,
+    op: &WriteOp,
+    batch: &mut Batch,
+) -> Result<Outcome, ReplicaError> {
+    let (outcome, effects) = op::eval_write(op, &DataView(store))?;
+    let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(staged) = s.prepared.get(&txid) {
+        return Ok(staged.outcome.clone());
+    }
+    for e in &effects {
+        if let Some((owner, _)) = s.locked.get(&e.key) {
+            return Err(ReplicaError::Locked(*owner));
+        }
+    }
+    s.max_txid = s.max_txid.max(txid);
+    if matches!(outcome, Outcome::Error(_)) || effects.is_empty() {
+        // Nothing to apply: the vote is the answer, and a later commit of
+        // this txid is a no-op that still takes its index. Not persisted: if
+        // we crash, the coordinator's commit finds it unknown and we rejoin.
+        s.prepared.insert(
+            txid,
+            Staged {
+                outcome: outcome.clone(),
+                effects: Vec::new(),
+            },
+        );
+        return Ok(outcome);
+    }
+    let staged = Staged {
+        outcome: outcome.clone(),
+        effects,
+    };
+    let record = postcard::to_allocvec(&staged).map_err(|e| corrupt("prepared", e))?;
+    batch.put(&store.prepared, encode_u64(txid).to_vec(), record);
+    batch.put(&store.meta, META_MAX_TXID, encode_u64(s.max_txid).to_vec());
+    for e in &staged.effects {
+        s.locked
+            .insert(e.key.clone(), (txid, Arc::new(Notify::new())));
+    }
+    s.prepared.insert(txid, staged);
+    Ok(outcome)
+}
+
 impl Replica {
     /// Opens the replica's state from `store`: positions, the retained log
     /// above the watermark, and in-doubt prepared transactions.
@@ -230,48 +278,17 @@ impl Replica {
         }
         self.wait_unlocked(&op.keys(), wait_limit).await?;
         let store = self.store.clone();
-        let (outcome, effects) =
-            blocking(move || Ok(op::eval_write(&op, &DataView(&store))?)).await?;
-        if matches!(outcome, Outcome::Error(_)) || effects.is_empty() {
-            // Nothing to apply: the vote is the answer, and a later commit
-            // or abort of this txid is a no-op that still takes its index.
-            let mut s = self.state();
-            s.prepared.insert(
-                txid,
-                Staged {
-                    outcome: outcome.clone(),
-                    effects: Vec::new(),
-                },
-            );
-            s.max_txid = s.max_txid.max(txid);
-            return Ok(outcome);
-        }
-        let staged = Staged {
-            outcome: outcome.clone(),
-            effects,
-        };
-        let record = postcard::to_allocvec(&staged).map_err(|e| corrupt("prepared", e))?;
-        let mut batch = Batch::new();
-        batch.put(&self.store.prepared, encode_u64(txid).to_vec(), record);
-        {
-            let mut s = self.state();
-            for e in &staged.effects {
-                if let Some((owner, _)) = s.locked.get(&e.key) {
-                    return Err(ReplicaError::Locked(*owner));
-                }
-            }
-            for e in &staged.effects {
-                s.locked
-                    .insert(e.key.clone(), (txid, Arc::new(Notify::new())));
-            }
-            if txid > s.max_txid {
-                s.max_txid = txid;
-                batch.put(&self.store.meta, META_MAX_TXID, encode_u64(txid).to_vec());
-            }
-            s.prepared.insert(txid, staged);
-        }
-        self.store.writer.write(batch).await?;
-        Ok(outcome)
+        let state = self.state.clone();
+        // Evaluated on the writer thread: it sees every earlier commit, and
+        // the staged record is queued in the same step.
+        self.store
+            .writer
+            .compute(move || {
+                let mut batch = Batch::new();
+                let vote = stage(&store, &state, txid, &op, &mut batch);
+                (batch, vote)
+            })
+            .await?
     }
 
     /// Phase two, commit: applies the staged effects as log entry `index`.

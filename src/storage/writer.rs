@@ -81,8 +81,16 @@ impl Batch {
     }
 }
 
+/// What a job writes: a ready batch, or a computation that runs on the
+/// writer thread and yields one (so read-then-write work like evaluating a
+/// prepare sees every earlier batch and costs no extra thread hop).
+enum Work {
+    Ready(Batch),
+    Compute(Box<dyn FnOnce() -> Batch + Send>),
+}
+
 struct Job {
-    batch: Batch,
+    work: Work,
     done: oneshot::Sender<Result<(), String>>,
 }
 
@@ -115,23 +123,32 @@ impl Writer {
     /// Queues `batch` now (batches apply in the order they are submitted)
     /// and returns a handle to await its durability later.
     pub fn submit(&self, batch: Batch) -> Result<Submitted, StorageError> {
+        self.enqueue(Work::Ready(batch))
+    }
+
+    fn enqueue(&self, work: Work) -> Result<Submitted, StorageError> {
         let (done, wait) = oneshot::channel();
         self.jobs
-            .send(Job { batch, done })
+            .send(Job { work, done })
             .map_err(|_| StorageError::WriterGone)?;
         Ok(Submitted(wait))
     }
 
-    /// Blocking variant for code already on a blocking thread.
-    pub fn write_blocking(&self, batch: Batch) -> Result<(), StorageError> {
-        let (done, wait) = oneshot::channel();
-        self.jobs
-            .send(Job { batch, done })
-            .map_err(|_| StorageError::WriterGone)?;
-        match wait.blocking_recv() {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(_)) | Err(_) => Err(StorageError::WriterGone),
-        }
+    /// Runs `f` on the writer thread, in order with every other job, commits
+    /// the batch it returns, and once that is durable returns its value.
+    /// `f` must be quick and must not wait on anything async.
+    pub async fn compute<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> (Batch, T) + Send + 'static,
+    ) -> Result<T, StorageError> {
+        let (tx, rx) = oneshot::channel();
+        let work = Work::Compute(Box::new(move || {
+            let (batch, value) = f();
+            let _ = tx.send(value);
+            batch
+        }));
+        self.enqueue(work)?.wait().await?;
+        rx.await.map_err(|_| StorageError::WriterGone)
     }
 }
 
@@ -182,9 +199,16 @@ fn run(db: Database, fsync: FsyncPolicy, jobs: std_mpsc::Receiver<Job>) {
             }
         }
         let mut must_sync = false;
-        for job in &group {
-            must_sync |= job.batch.sync || (fsync == FsyncPolicy::Always && !job.batch.relaxed);
-            commit_or_die(&db, &job.batch);
+        let mut completions = Vec::with_capacity(group.len());
+        for job in group {
+            let batch = match job.work {
+                Work::Ready(batch) => batch,
+                Work::Compute(f) => f(),
+            };
+            must_sync |=
+                batch.sync || (fsync == FsyncPolicy::Always && !batch.relaxed && !batch.is_empty());
+            commit_or_die(&db, &batch);
+            completions.push(job.done);
         }
         dirty = true;
         if must_sync
@@ -198,8 +222,8 @@ fn run(db: Database, fsync: FsyncPolicy, jobs: std_mpsc::Receiver<Job>) {
             // could sit in a user-space buffer and die with the process.
             persist_or_die(&db, PersistMode::Buffer);
         }
-        for job in group {
-            let _ = job.done.send(Ok(()));
+        for done in completions {
+            let _ = done.send(Ok(()));
         }
     }
 }
