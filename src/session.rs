@@ -28,6 +28,9 @@ pub trait Backend: ServerFacts + Send + Sync + 'static {
     fn write(&self, op: WriteOp) -> impl Future<Output = Result<Outcome, String>> + Send;
     /// Runs a read; `Err` carries the full error reply text.
     fn read(&self, op: ReadOp) -> impl Future<Output = Result<Outcome, String>> + Send;
+    /// `DEBUG DIGEST`: the digest of this node's data (a participant) or of
+    /// every live replica (the coordinator).
+    fn digest(&self) -> impl Future<Output = Reply> + Send;
 }
 
 /// Per-node client bookkeeping: ids and the connected count.
@@ -109,6 +112,7 @@ pub async fn serve_client<B: Backend>(
             Err(e) => Reply::Error(e.to_string()),
             Ok(Command::Write(op)) => backend.write(op).await.map_or_else(Reply::Error, to_reply),
             Ok(Command::Read(op)) => backend.read(op).await.map_or_else(Reply::Error, to_reply),
+            Ok(Command::DebugDigest) => backend.digest().await,
             Ok(Command::Session(cmd)) => connection::apply(cmd, &mut client, backend.as_ref()),
         };
         conn.queue(&reply, style(&client));

@@ -28,6 +28,8 @@ pub enum Command {
     Read(ReadOp),
     /// Answered by the session without touching data.
     Session(connection::SessionCommand),
+    /// `DEBUG DIGEST`: a digest of the data set, to compare replicas.
+    DebugDigest,
 }
 
 /// Why a request is not a valid command; `Display` is Redis's reply text.
@@ -84,6 +86,7 @@ const TABLE: &[(&str, i32)] = &[
     ("command", -1),
     ("config", -2),
     ("info", -1),
+    ("debug", -2),
 ];
 
 /// Parses a request (`args[0]` is the command name). The Lab dialect also
@@ -101,6 +104,7 @@ pub fn parse(args: &[Bytes], dialect: Dialect) -> Result<Command, CommandError> 
         "get" => string::parse_get(args).map(Command::Read),
         "set" => string::parse_set(args, dialect).map(Command::Write),
         "del" => keyspace::parse_del(args).map(Command::Write),
+        "debug" => server::parse_debug(args),
         _ => connection::parse(name, args).map(Command::Session),
     }
 }

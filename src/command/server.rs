@@ -4,10 +4,24 @@
 use bytes::Bytes;
 
 use super::connection::{ClientState, REDIS_VERSION, ServerFacts};
+use super::{Command, CommandError};
 use crate::resp::reply::Reply;
 
 fn bulk(s: &str) -> Reply {
     Reply::Bulk(Bytes::copy_from_slice(s.as_bytes()))
+}
+
+/// `DEBUG DIGEST` is the one DEBUG subcommand we have: the others would let
+/// a client crash or stall a node on purpose.
+pub fn parse_debug(args: &[Bytes]) -> Result<Command, CommandError> {
+    let sub = String::from_utf8_lossy(&args[1]).to_ascii_lowercase();
+    match (sub.as_str(), args.len()) {
+        ("digest", 2) => Ok(Command::DebugDigest),
+        _ => Err(CommandError::Other(format!(
+            "ERR DEBUG {} is not supported (only DEBUG DIGEST)",
+            sub.to_ascii_uppercase()
+        ))),
+    }
 }
 
 /// `COMMAND [COUNT|DOCS|INFO ...]`.

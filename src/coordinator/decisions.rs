@@ -58,7 +58,11 @@ impl Decisions {
     pub async fn observe(&self, max_txid: u64, max_applied: u64) -> Result<(), StorageError> {
         self.next_index.fetch_max(max_applied + 1, Ordering::SeqCst);
         let seen_epoch = max_txid >> COUNTER_BITS;
-        if seen_epoch >= self.epoch.load(Ordering::SeqCst) {
+        let epoch = self.epoch.load(Ordering::SeqCst);
+        // Our own epoch seen before we issued any id in it can only come
+        // from an earlier incarnation that lost its directory.
+        let unused = self.counter.load(Ordering::SeqCst) == 0;
+        if seen_epoch > epoch || (seen_epoch == epoch && unused) {
             let epoch = seen_epoch + 1;
             self.epoch.store(epoch, Ordering::SeqCst);
             self.counter.store(0, Ordering::SeqCst);

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use bytes::Bytes;
 use tokio::net::TcpListener;
 use tokio::sync::{Mutex, RwLock};
 use tokio::time::Instant;
@@ -25,6 +26,8 @@ use crate::command::connection::ServerFacts;
 use crate::command::op::{Outcome, ReadOp, WriteOp};
 use crate::config::Config;
 use crate::resp::frame::Limits;
+use crate::resp::reply::Reply;
+use crate::rpc::message::{Request, Response};
 use crate::session::{self, Backend, Clients};
 use crate::storage::Store;
 use decisions::Decisions;
@@ -99,6 +102,28 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 }
 
 impl Backend for Coordinator {
+    async fn digest(&self) -> Reply {
+        let mut lines = Vec::new();
+        for member in self.membership.live() {
+            let addr = self.membership.addr(member.slot);
+            let line = match member
+                .client
+                .call(&Request::Digest, self.config.rpc_timeout * 10)
+                .await
+            {
+                Ok(Response::Digest {
+                    digest,
+                    keys,
+                    watermark,
+                }) => format!("{addr} {digest:016x} keys={keys} watermark={watermark}"),
+                Ok(other) => format!("{addr} error {other:?}"),
+                Err(e) => format!("{addr} error {e}"),
+            };
+            lines.push(Reply::Bulk(Bytes::from(line)));
+        }
+        Reply::Array(lines)
+    }
+
     async fn write(&self, op: WriteOp) -> Result<Outcome, String> {
         self.execute_write(op).await.map_err(|e| e.to_string())
     }

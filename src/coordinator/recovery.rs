@@ -391,6 +391,7 @@ impl Coordinator {
                 member: true,
             };
             match client.call(&beat, self.config.rpc_timeout).await {
+                Ok(Response::Status(status)) => self.membership.set_status(slot, status),
                 Ok(_) => {}
                 Err(e) => {
                     let why = match e {

@@ -17,12 +17,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use bytes::Bytes;
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::command::connection::ServerFacts;
 use crate::command::op::{Outcome, ReadOp, WriteOp};
 use crate::config::Config;
 use crate::resp::frame::Limits;
+use crate::resp::reply::Reply;
 use crate::rpc::codec;
 use crate::rpc::message::{Request, Response};
 use crate::session::{self, Backend, Clients};
@@ -131,7 +133,7 @@ async fn handle(replica: &Replica, request: Request) -> Response {
     let result = match request {
         Request::Heartbeat { lease_ms, member } => {
             replica.heartbeat(Duration::from_millis(lease_ms), member);
-            Ok(Response::Ack)
+            Ok(Response::Status(replica.status()))
         }
         Request::Status => Ok(Response::Status(replica.status())),
         Request::Prepare { txid, op } => replica
@@ -232,6 +234,13 @@ pub fn config_values(config: &Config) -> Vec<(&'static str, String)> {
 }
 
 impl Backend for Node {
+    async fn digest(&self) -> Reply {
+        match self.replica.digest().await {
+            Ok((digest, _, _)) => Reply::Bulk(Bytes::from(format!("{digest:016x}"))),
+            Err(e) => Reply::Error(format!("ERR {e}")),
+        }
+    }
+
     async fn write(&self, _op: WriteOp) -> Result<Outcome, String> {
         Err("READONLY You can't write against a read only replica.".into())
     }

@@ -14,7 +14,8 @@ use crate::command::op::{Effect, Outcome, ReadOp, WriteOp};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Request {
     /// Renews the participant's read lease; `member` says whether it is in
-    /// the write set (only members may serve direct reads).
+    /// the write set (only members may serve direct reads). Answered with
+    /// [`Response::Status`].
     Heartbeat {
         /// How long the lease lasts from the moment the participant gets this.
         lease_ms: u64,
