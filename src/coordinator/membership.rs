@@ -13,6 +13,13 @@
 //!   expired (the *fence*): otherwise a direct read there could miss an
 //!   acknowledged write.
 //!
+//! The fence is kept per participant as a *lease bound*: the latest moment
+//! it may still hold a lease while not receiving our writes. A coordinator
+//! that just started does not know what leases its predecessor granted, so
+//! every bound starts at `start + lease + margin`; it is cleared as soon as
+//! the participant acknowledges a revoking heartbeat (the first thing we
+//! send on a new connection), so in practice a restart costs no wait.
+//!
 //! The lease a participant holds runs from when it *received* a heartbeat;
 //! the coordinator counts from when it *sent* the last one, plus a margin
 //! for transit. This assumes heartbeats are not delayed in the network by
@@ -43,6 +50,8 @@ struct SlotState {
     client: Option<RpcClient>,
     status: Option<ParticipantStatus>,
     last_heartbeat_sent: Option<Instant>,
+    /// Latest moment it may hold a lease while outside the write set.
+    lease_bound: Option<Instant>,
 }
 
 /// One configured participant.
@@ -77,7 +86,6 @@ pub struct Membership {
     slots: Vec<Slot>,
     lease: Duration,
     transit_margin: Duration,
-    fence_until: Mutex<Option<Instant>>,
     next_reader: AtomicUsize,
 }
 
@@ -94,12 +102,12 @@ impl Membership {
                         client: None,
                         status: None,
                         last_heartbeat_sent: None,
+                        lease_bound: Some(Instant::now() + lease + transit_margin),
                     }),
                 })
                 .collect(),
             lease,
             transit_margin,
-            fence_until: Mutex::new(None),
             next_reader: AtomicUsize::new(0),
         }
     }
@@ -215,26 +223,40 @@ impl Membership {
         }
         s.phase = Phase::Down;
         s.status = None;
-        if why != Eviction::Closed
-            && was_live
-            && let Some(sent) = s.last_heartbeat_sent
-        {
-            let until = sent + self.lease + self.transit_margin;
-            let mut fence = self.fence_until.lock().unwrap_or_else(|e| e.into_inner());
-            *fence = Some(fence.map_or(until, |f| f.max(until)));
+        if was_live {
+            s.lease_bound = match (why, s.last_heartbeat_sent) {
+                // Its process is gone: so is any lease it held.
+                (Eviction::Closed, _) => None,
+                (_, Some(sent)) => Some(sent + self.lease + self.transit_margin),
+                (_, None) => Some(Instant::now() + self.lease + self.transit_margin),
+            };
         }
         if was_live {
             tracing::warn!(participant = %self.slots[i].addr, ?why, detail, "participant evicted");
         }
     }
 
-    /// Waits until no evicted participant can still hold a lease. Every
-    /// write waits here before it is acknowledged.
+    /// Records that slot `i` acknowledged a revoking heartbeat: it holds no
+    /// lease now, and gets none until it is live again.
+    pub fn lease_revoked(&self, i: usize) {
+        self.slot(i).lease_bound = None;
+    }
+
+    /// Waits until no participant outside the write set can still hold a
+    /// lease. Every write waits here before it is acknowledged.
     pub async fn fence(&self) {
-        let until = *self.fence_until.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(until) = until
-            && until > Instant::now()
-        {
+        let now = Instant::now();
+        let until = (0..self.slots.len())
+            .filter_map(|i| {
+                let s = self.slot(i);
+                if s.phase == Phase::Live {
+                    None
+                } else {
+                    s.lease_bound.filter(|t| *t > now)
+                }
+            })
+            .max();
+        if let Some(until) = until {
             tokio::time::sleep_until(until).await;
         }
     }

@@ -125,6 +125,17 @@ impl Coordinator {
 
     /// From a fresh connection to live.
     async fn bring_live(&self, slot: usize, client: &RpcClient) -> Result<(), JoinError> {
+        // First revoke any lease it holds (from us before a failure, or from
+        // a previous coordinator): it must not serve direct reads while it
+        // is not receiving our writes.
+        let revoke = Request::Heartbeat {
+            lease_ms: 0,
+            member: false,
+        };
+        match self.call(client, &revoke).await? {
+            Response::Status(_) => self.membership.lease_revoked(slot),
+            other => return Err(unexpected(other)),
+        }
         let status = self.status_of(client).await?;
         self.membership.set_ready(slot, client.clone(), status);
         loop {
