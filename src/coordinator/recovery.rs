@@ -240,7 +240,10 @@ impl Coordinator {
             );
             return Ok(());
         }
-        match self.call(&client, &Request::Settle).await? {
+        match self
+            .call(&client, &Request::Settle { up_to: decided })
+            .await?
+        {
             Response::Ack => {}
             other => return Err(unexpected(other)),
         }
@@ -262,6 +265,7 @@ impl Coordinator {
         // The last stretch under the exclusive gate: no transaction is in
         // flight, so after this copy the new member misses nothing.
         let _gate = self.gate.write().await;
+        self.await_decided_applied().await?;
         watermark = self.catch_up(client, watermark).await?;
         self.membership.set_live(slot);
         tracing::info!(%addr, watermark, elapsed_ms = started.elapsed().as_millis() as u64, "caught up");
@@ -365,6 +369,30 @@ impl Coordinator {
             }
             if sent.is_multiple_of(SCAN_CHUNK as u64 * 10) {
                 tracing::info!(keys = sent, "catch-up: streaming snapshot");
+            }
+        }
+    }
+
+    /// Waits (holding the gate, so no new decision comes) until the best
+    /// live member has applied every index decided so far: commits are
+    /// one-way and may still be in flight.
+    async fn await_decided_applied(&self) -> Result<(), JoinError> {
+        let decided = self.decisions.last_index();
+        let deadline = Instant::now() + self.config.rpc_timeout * 2;
+        loop {
+            let source = self.best_source().await?;
+            match self.call(&source, &Request::Status).await? {
+                Response::Status(st) if st.watermark >= decided => return Ok(()),
+                Response::Status(_) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                Response::Status(st) => {
+                    return Err(JoinError::Unexpected(format!(
+                        "source stuck at {} below decided index {decided}",
+                        st.watermark
+                    )));
+                }
+                other => return Err(unexpected(other)),
             }
         }
     }

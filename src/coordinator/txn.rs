@@ -14,15 +14,15 @@
 //!    the decision durable. Unequal votes mean the replicas diverged: abort
 //!    and say so loudly. A command error (the same on every replica) aborts
 //!    and is the client's reply.
-//! 4. Send COMMIT in parallel, release the key locks, wait out the lease
-//!    fence (see [`super::membership`]) and reply — without waiting for the
-//!    commit acknowledgements. That is safe because every live member holds
-//!    the prepare durably with the keys locked: a read there (routed or
-//!    direct) waits until the commit applies, so nobody can read the old
-//!    value after the client was told OK, and recovery redoes the commit
-//!    from the durable decision. A background task collects the acks,
-//!    evicts members that fail them, and holds the join gate until then so
-//!    a joining participant cannot miss the commit.
+//! 4. Send COMMIT (one-way), release the locks, wait out the lease fence
+//!    (see [`super::membership`]) and reply — without waiting for the
+//!    commits to apply. That is safe because every live member holds the
+//!    prepare durably with the keys locked: a read there (routed or direct)
+//!    and the next prepare on those keys wait until the commit applies, so
+//!    nobody can read the old value after the client was told OK, and
+//!    recovery redoes the commit from the durable decision. A joining
+//!    participant cannot miss a commit either: its final copy waits until
+//!    the source has applied every decided index.
 
 use std::future::Future;
 use std::time::Duration;
@@ -86,23 +86,18 @@ fn eviction_for(e: &RpcError) -> Eviction {
     }
 }
 
-/// Sends COMMIT and evicts every voter that does not apply it.
-async fn commit_everywhere(
-    membership: &Membership,
-    voters: &[Member],
-    txid: u64,
-    index: u64,
-    timeout: Duration,
-) {
+/// Sends COMMIT to every voter, one-way: a participant that cannot apply a
+/// commit it voted for stops itself (storage failure is fatal there), which
+/// closes its connection and evicts it; there is nothing to wait for.
+fn commit_everywhere(membership: &Membership, voters: &[Member], txid: u64, index: u64) {
     let commit = Request::Commit { txid, index };
-    for (member, response) in fan_out(membership, voters, &commit, timeout).await {
-        if response != Response::Ack {
-            // It voted yes but cannot apply: it must not stay a member.
+    for member in voters {
+        if let Err(e) = member.client.notify(&commit) {
             membership.evict(
                 member.slot,
                 &member.client,
-                Eviction::Refused,
-                &format!("commit {txid} failed: {response:?}"),
+                Eviction::Closed,
+                &e.to_string(),
             );
         }
     }
@@ -171,11 +166,11 @@ impl Coordinator {
             .decide_commit(txid)
             .await
             .map_err(|e| TxnError::Storage(e.to_string()))?;
-        let membership = self.membership.clone();
-        tokio::spawn(async move {
-            commit_everywhere(&membership, &voters, txid, index, timeout).await;
-            drop(gate);
-        });
+        commit_everywhere(&self.membership, &voters, txid, index);
+        // The commits are queued on every connection ahead of anything sent
+        // later, so the next transaction on these keys, or a joiner's final
+        // copy (which also waits for the source to apply them), comes after.
+        drop(gate);
         drop(locks);
         self.membership.fence().await;
         Ok(outcome)

@@ -172,7 +172,7 @@ async fn handle(replica: &Replica, request: Request) -> Response {
             .install(reset, pairs, finish)
             .await
             .map(|()| Response::Ack),
-        Request::Settle => replica.settle().await.map(|()| Response::Ack),
+        Request::Settle { up_to } => replica.settle(up_to).await.map(|()| Response::Ack),
         Request::Digest => {
             replica
                 .digest()

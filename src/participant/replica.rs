@@ -292,8 +292,12 @@ impl Replica {
     }
 
     /// Phase two, commit: applies the staged effects as log entry `index`.
+    /// Its keys unlock as soon as the batch is applied, not when it is
+    /// synced: the commit is not synced on its own account (the prepare
+    /// record was, and so was the coordinator's decision, so a commit lost
+    /// to a power cut is redone by recovery).
     pub async fn commit(&self, txid: u64, index: u64) -> Result<(), ReplicaError> {
-        let (batch, effects) = {
+        let submitted = {
             let mut s = self.state();
             let Some(staged) = s.prepared.remove(&txid) else {
                 if index <= s.watermark || s.applied_above.contains(&index) {
@@ -314,15 +318,19 @@ impl Replica {
                 META_WATERMARK,
                 encode_u64(s.watermark).to_vec(),
             );
-            // Not synced: the prepare record was, and so was the decision,
-            // so a commit lost to a power cut is redone by recovery.
             batch.relaxed();
+            let state = self.state.clone();
+            batch.on_applied(move || {
+                state
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .unlock(txid, &entry.effects);
+            });
             // Submitted under the state lock: batches apply in submission
             // order, so the stored watermark only ever grows.
-            (self.store.writer.submit(batch)?, entry.effects)
+            self.store.writer.submit(batch)?
         };
-        batch.wait().await?;
-        self.state().unlock(txid, &effects);
+        submitted.wait().await?;
         Ok(())
     }
 
@@ -525,13 +533,13 @@ impl Replica {
         Ok(())
     }
 
-    /// Declares every index up to the highest applied one settled: gaps
-    /// below it are transactions that committed nowhere that survives.
-    pub async fn settle(&self) -> Result<(), ReplicaError> {
+    /// Declares every index up to `max(up_to, highest applied)` settled:
+    /// gaps below it are transactions that committed nowhere that survives.
+    pub async fn settle(&self, up_to: u64) -> Result<(), ReplicaError> {
         let mut batch = Batch::new();
         let submitted = {
             let mut s = self.state();
-            let top = s.max_applied();
+            let top = s.max_applied().max(up_to);
             s.raise_watermark(top);
             batch.put(
                 &self.store.meta,

@@ -145,6 +145,18 @@ impl RpcClient {
         notified.await;
     }
 
+    /// Sends `request` without waiting for, or wanting, an answer (request
+    /// id 0 tells the server not to reply). Fails only if the connection is
+    /// already known to be dead; delivery is the connection's business.
+    pub fn notify(&self, request: &Request) -> Result<(), RpcError> {
+        if self.is_closed() {
+            return Err(RpcError::Closed);
+        }
+        let mut frame = BytesMut::new();
+        codec::encode_frame(codec::NOTIFY_ID, request, &mut frame).map_err(|_| RpcError::Closed)?;
+        self.outgoing.send(frame).map_err(|_| RpcError::Closed)
+    }
+
     /// Sends `request` and waits up to `timeout` for its answer.
     pub async fn call(&self, request: &Request, timeout: Duration) -> Result<Response, RpcError> {
         if self.is_closed() {

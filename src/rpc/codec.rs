@@ -25,6 +25,8 @@ pub const PROTOCOL_VERSION: u16 = 1;
 pub const STATUS_OK: u16 = 0;
 /// Handshake status: the listener speaks another protocol version.
 pub const STATUS_BAD_VERSION: u16 = 1;
+/// Request id of a one-way message: the server must not answer it.
+pub const NOTIFY_ID: u64 = 0;
 /// Largest frame accepted: a 512 MB value plus its envelope.
 pub const MAX_FRAME_LEN: u32 = 600 * 1024 * 1024;
 

@@ -87,10 +87,14 @@ pub enum Request {
         /// follows starts above it).
         finish: Option<u64>,
     },
-    /// Closes every gap in the log below the participant's highest applied
-    /// index: sent to a founding member after a coordinator restart, when
-    /// it is declared the truth.
-    Settle,
+    /// Closes every gap in the log up to `max(up_to, highest applied)`:
+    /// sent to a founding member when it is declared the truth. Indices it
+    /// lacks there were decided but survive nowhere (every participant was
+    /// consulted first), so they count as no-ops.
+    Settle {
+        /// The highest index the coordinator ever decided.
+        up_to: u64,
+    },
     /// Digest of the data set and the applied position.
     Digest,
 }

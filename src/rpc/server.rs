@@ -46,6 +46,12 @@ where
                 let tx = tx.clone();
                 tokio::spawn(async move {
                     let response = answer.await;
+                    if id == codec::NOTIFY_ID {
+                        if let Response::Error(e) = response {
+                            tracing::warn!("one-way request failed: {e}");
+                        }
+                        return;
+                    }
                     let mut frame = BytesMut::new();
                     match codec::encode_frame(id, &response, &mut frame) {
                         Ok(()) => {

@@ -34,6 +34,7 @@ pub struct Batch {
     items: Vec<Item>,
     sync: bool,
     relaxed: bool,
+    on_applied: Option<Box<dyn FnOnce() + Send>>,
 }
 
 impl Batch {
@@ -73,6 +74,13 @@ impl Batch {
     /// completing, so it survives the process being killed.
     pub fn relaxed(&mut self) {
         self.relaxed = true;
+    }
+
+    /// Runs `f` on the writer thread as soon as the batch is applied
+    /// (visible to readers), before the group's fsync. For releasing what
+    /// waits on visibility rather than durability.
+    pub fn on_applied(&mut self, f: impl FnOnce() + Send + 'static) {
+        self.on_applied = Some(Box::new(f));
     }
 
     /// Whether the batch has no writes.
@@ -208,6 +216,9 @@ fn run(db: Database, fsync: FsyncPolicy, jobs: std_mpsc::Receiver<Job>) {
             must_sync |=
                 batch.sync || (fsync == FsyncPolicy::Always && !batch.relaxed && !batch.is_empty());
             commit_or_die(&db, &batch);
+            if let Some(f) = batch.on_applied {
+                f();
+            }
             completions.push(job.done);
         }
         dirty = true;
