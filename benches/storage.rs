@@ -1,0 +1,229 @@
+//! Durable writes on a participant: the replica's 2PC steps and the
+//! group-committing log writer underneath them, with and without fsync.
+//!
+//! A client SET is acknowledged only after every live participant has
+//! prepared it and the decision is durable, so the participant's prepare is
+//! on every write's critical path, and with `fsync always` it costs an
+//! fdatasync. These benches show that cost and how group commit amortises
+//! it: the writer thread takes every batch queued while the previous fsync
+//! ran and makes the whole group durable with one more.
+//!
+//! - `replica_prepare_commit`: [`Replica::prepare`] then [`Replica::commit`]
+//!   of one `SET` with a 16-byte value, unique keys, dense commit indices.
+//!   Prepare evaluates and stages on the writer thread and is synced under
+//!   `always`; commit is a relaxed batch (reaches the OS, not the disk).
+//! - `log_append`: `store.writer.write(batch)` of a [`Batch`] holding one
+//!   small put: the storage layer alone, for comparison.
+//!
+//! Each runs `single` (one at a time, so every write pays its own fsync) and
+//! `concurrent_64` (64 tasks at once, joined, so one fsync covers many).
+//! Throughput is in writes, so the two read as writes per second.
+//!
+//! The stores live in a temporary directory under Cargo's `target/tmp`, not
+//! `/tmp`, which is often a tmpfs where fsync costs nothing. Numbers under
+//! `always` depend entirely on the disk.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use kvstore2pcsystem::command::op::{Outcome, WriteOp};
+use kvstore2pcsystem::config::FsyncPolicy;
+use kvstore2pcsystem::participant::replica::Replica;
+use kvstore2pcsystem::storage::{Batch, Store};
+use tokio::runtime::Runtime;
+use tokio::task::JoinSet;
+
+/// Tasks in flight in the concurrent variants.
+const CONCURRENCY: u64 = 64;
+/// Length of every value, in bytes.
+const VALUE_LEN: usize = 16;
+/// The fsync policies compared.
+const POLICIES: [(&str, FsyncPolicy); 2] = [
+    ("fsync_no", FsyncPolicy::No),
+    ("fsync_always", FsyncPolicy::Always),
+];
+/// How long a prepare waits for a lock; keys are unique, so never.
+const PREPARE_WAIT: Duration = Duration::from_secs(5);
+/// Log entries kept; trimming is not part of these benches.
+const LOG_RETENTION: u64 = 1_000_000;
+
+/// A multi-threaded runtime like the server's (`Runtime::new`).
+fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("the bench can start a tokio runtime")
+}
+
+/// A fresh, empty data directory on the build's disk.
+fn data_dir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("kvstore2pc-bench-")
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .expect("target/tmp is writable")
+}
+
+fn open(dir: &Path, policy: FsyncPolicy) -> Store {
+    Store::open(dir, policy).expect("a fresh data directory opens")
+}
+
+/// Lets the writer thread and fjall's workers, which hold the last database
+/// handles, see that the store is gone before its directory is deleted.
+fn close(dir: tempfile::TempDir) {
+    std::thread::sleep(Duration::from_millis(100));
+    drop(dir);
+}
+
+fn value() -> Bytes {
+    Bytes::from_static(&[b'v'; VALUE_LEN])
+}
+
+/// Transaction `n` end to end on one replica: txid `n`, commit index `n`,
+/// key `key:n`.
+async fn prepare_commit(replica: &Replica, n: u64) {
+    let op = WriteOp::Set {
+        key: Bytes::from(format!("key:{n}")),
+        value: value(),
+    };
+    let vote = replica
+        .prepare(n, op, PREPARE_WAIT)
+        .await
+        .expect("a prepare on a free key succeeds");
+    assert_eq!(vote, Outcome::Ok);
+    replica
+        .commit(n, n)
+        .await
+        .expect("a prepared transaction commits");
+}
+
+/// One small put through the log writer.
+async fn append(store: &Store, n: u64) {
+    let mut batch = Batch::new();
+    batch.put(&store.data, format!("key:{n}"), value());
+    store
+        .writer
+        .write(batch)
+        .await
+        .expect("the writer is running");
+}
+
+fn replica(c: &mut Criterion) {
+    let rt = runtime();
+    let mut group = c.benchmark_group("replica_prepare_commit");
+    for (policy_name, policy) in POLICIES {
+        let dir = data_dir();
+        let replica = Replica::recover(open(dir.path(), policy), LOG_RETENTION)
+            .expect("an empty store recovers");
+        // The last txid (and commit index) used: both run densely from 1.
+        let mut last = 0u64;
+
+        group.throughput(Throughput::Elements(1));
+        group.bench_function(format!("{policy_name}/single"), |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        last += 1;
+                        prepare_commit(&replica, last).await;
+                    }
+                    start.elapsed()
+                })
+            });
+        });
+
+        group.throughput(Throughput::Elements(CONCURRENCY));
+        group.bench_function(format!("{policy_name}/concurrent_{CONCURRENCY}"), |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        let mut tasks = JoinSet::new();
+                        for _ in 0..CONCURRENCY {
+                            last += 1;
+                            let (replica, n) = (replica.clone(), last);
+                            tasks.spawn(async move { prepare_commit(&replica, n).await });
+                        }
+                        while let Some(done) = tasks.join_next().await {
+                            done.expect("a bench task does not panic");
+                        }
+                    }
+                    start.elapsed()
+                })
+            });
+        });
+
+        drop(replica);
+        close(dir);
+    }
+    group.finish();
+}
+
+fn log_append(c: &mut Criterion) {
+    let rt = runtime();
+    let mut group = c.benchmark_group("log_append");
+    for (policy_name, policy) in POLICIES {
+        let dir = data_dir();
+        let store = open(dir.path(), policy);
+        let mut last = 0u64;
+
+        group.throughput(Throughput::Elements(1));
+        group.bench_function(format!("{policy_name}/single"), |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        last += 1;
+                        append(&store, last).await;
+                    }
+                    start.elapsed()
+                })
+            });
+        });
+
+        group.throughput(Throughput::Elements(CONCURRENCY));
+        group.bench_function(format!("{policy_name}/concurrent_{CONCURRENCY}"), |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        let mut tasks = JoinSet::new();
+                        for _ in 0..CONCURRENCY {
+                            last += 1;
+                            let (store, n) = (store.clone(), last);
+                            tasks.spawn(async move { append(&store, n).await });
+                        }
+                        while let Some(done) = tasks.join_next().await {
+                            done.expect("a bench task does not panic");
+                        }
+                    }
+                    start.elapsed()
+                })
+            });
+        });
+
+        drop(store);
+        close(dir);
+    }
+    group.finish();
+}
+
+/// Few samples: an `always` write costs a disk flush, and the whole
+/// `cargo bench` stays within a few minutes on two cores.
+fn config() -> Criterion {
+    // Plots cost more than the measurements here; reports and baselines
+    // (`--save-baseline`, `--baseline`) still work without them.
+    Criterion::default()
+        .without_plots()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(10)
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = replica, log_append
+}
+criterion_main!(benches);
