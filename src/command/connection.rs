@@ -10,28 +10,28 @@ use crate::resp::reply::{Protocol, Reply};
 /// A command that never reaches a replica.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SessionCommand {
-    /// PING [message]
+    /// `PING [message]`
     Ping(Option<Bytes>),
-    /// ECHO message
+    /// `ECHO message`
     Echo(Bytes),
     /// QUIT: reply +OK, then close.
     Quit,
     /// SELECT index: only database 0 exists.
     Select(i64),
-    /// HELLO [protover [SETNAME name]]
+    /// `HELLO [protover [SETNAME name]]`
     Hello {
         /// Requested protocol version.
         protover: Option<i64>,
         /// SETNAME argument.
         setname: Option<Bytes>,
     },
-    /// CLIENT subcommand [args]
+    /// `CLIENT subcommand [args]`
     Client(Vec<Bytes>),
-    /// COMMAND [subcommand]
+    /// `COMMAND [subcommand]`
     Command(Vec<Bytes>),
-    /// CONFIG subcommand [args]
+    /// `CONFIG subcommand [args]`
     Config(Vec<Bytes>),
-    /// INFO [section ...]
+    /// `INFO [section ...]`
     Info(Vec<Bytes>),
 }
 

@@ -14,9 +14,10 @@
 //!    the decision durable. Unequal votes mean the replicas diverged: abort
 //!    and say so loudly. A command error (the same on every replica) aborts
 //!    and is the client's reply.
-//! 4. Send COMMIT (one-way), release the locks, wait out the lease fence
-//!    (see [`super::membership`]) and reply — without waiting for the
-//!    commits to apply. That is safe because every live member holds the
+//! 4. Send COMMIT (one-way, but written to every socket before going on),
+//!    release the locks, wait out the lease fence (see
+//!    [`super::membership`]) and reply — without waiting for the commits to
+//!    apply. That is safe because every live member holds the
 //!    prepare durably with the keys locked: a read there (routed or direct)
 //!    and the next prepare on those keys wait until the commit applies, so
 //!    nobody can read the old value after the client was told OK, and
@@ -86,13 +87,29 @@ fn eviction_for(e: &RpcError) -> Eviction {
     }
 }
 
-/// Sends COMMIT to every voter, one-way: a participant that cannot apply a
-/// commit it voted for stops itself (storage failure is fatal there), which
-/// closes its connection and evicts it; there is nothing to wait for.
-fn commit_everywhere(membership: &Membership, voters: &[Member], txid: u64, index: u64) {
+/// Sends COMMIT to every voter, one-way, and waits until each frame is in
+/// the kernel: from then on it reaches the participant even if this process
+/// is killed, so a participant is never left in doubt about a write its
+/// client was told succeeded (it could not serve that key until a new
+/// coordinator resolved it). A participant that cannot apply a commit it
+/// voted for stops itself (storage failure is fatal there), which closes
+/// its connection and evicts it; there is no answer to wait for.
+async fn commit_everywhere(membership: &Membership, voters: &[Member], txid: u64, index: u64) {
     let commit = Request::Commit { txid, index };
+    let mut sent = Vec::with_capacity(voters.len());
     for member in voters {
-        if let Err(e) = member.client.notify(&commit) {
+        match member.client.notify(&commit) {
+            Ok(written) => sent.push((member, written)),
+            Err(e) => membership.evict(
+                member.slot,
+                &member.client,
+                Eviction::Closed,
+                &e.to_string(),
+            ),
+        }
+    }
+    for (member, written) in sent {
+        if let Err(e) = written.wait().await {
             membership.evict(
                 member.slot,
                 &member.client,
@@ -166,7 +183,7 @@ impl Coordinator {
             .decide_commit(txid)
             .await
             .map_err(|e| TxnError::Storage(e.to_string()))?;
-        commit_everywhere(&self.membership, &voters, txid, index);
+        commit_everywhere(&self.membership, &voters, txid, index).await;
         // The commits are queued on every connection ahead of anything sent
         // later, so the next transaction on these keys, or a joiner's final
         // copy (which also waits for the source to apply them), comes after.

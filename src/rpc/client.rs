@@ -37,10 +37,13 @@ pub enum RpcError {
 
 type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Response>>>>;
 
+/// A frame to write, and who wants to know once it is in the kernel.
+type Outgoing = (BytesMut, Option<oneshot::Sender<()>>);
+
 /// A handle to one multiplexed connection. Cheap to clone.
 #[derive(Clone)]
 pub struct RpcClient {
-    outgoing: mpsc::UnboundedSender<BytesMut>,
+    outgoing: mpsc::UnboundedSender<Outgoing>,
     pending: Pending,
     next_id: Arc<AtomicU64>,
     closed: Arc<AtomicBool>,
@@ -63,7 +66,7 @@ impl RpcClient {
             .await
             .map_err(|e| RpcError::Connect(e.to_string()))?;
         let (mut read_half, mut write_half) = stream.into_split();
-        let (tx, mut rx) = mpsc::unbounded_channel::<BytesMut>();
+        let (tx, mut rx) = mpsc::unbounded_channel::<Outgoing>();
         let client = RpcClient {
             outgoing: tx,
             pending: Arc::new(Mutex::new(HashMap::new())),
@@ -76,15 +79,21 @@ impl RpcClient {
         let writer_client = client.clone();
         let writer = tokio::spawn(async move {
             let mut batch = BytesMut::new();
-            while let Some(frame) = rx.recv().await {
+            let mut written = Vec::new();
+            while let Some((frame, done)) = rx.recv().await {
                 batch.unsplit(frame);
-                while let Ok(more) = rx.try_recv() {
+                written.extend(done);
+                while let Ok((more, done)) = rx.try_recv() {
                     batch.unsplit(more);
+                    written.extend(done);
                 }
                 if write_half.write_all(&batch).await.is_err() {
                     break;
                 }
                 batch.clear();
+                for done in written.drain(..) {
+                    let _ = done.send(());
+                }
             }
             writer_client.shut();
         });
@@ -145,16 +154,22 @@ impl RpcClient {
         notified.await;
     }
 
-    /// Sends `request` without waiting for, or wanting, an answer (request
-    /// id 0 tells the server not to reply). Fails only if the connection is
-    /// already known to be dead; delivery is the connection's business.
-    pub fn notify(&self, request: &Request) -> Result<(), RpcError> {
+    /// Sends `request` without wanting an answer (request id 0 tells the
+    /// server not to reply). The frame is queued at once, ahead of anything
+    /// sent later on this connection; the returned handle resolves once it
+    /// is written to the kernel, after which it reaches the peer even if
+    /// this process dies (the kernel still delivers buffered data).
+    pub fn notify(&self, request: &Request) -> Result<Written, RpcError> {
         if self.is_closed() {
             return Err(RpcError::Closed);
         }
         let mut frame = BytesMut::new();
         codec::encode_frame(codec::NOTIFY_ID, request, &mut frame).map_err(|_| RpcError::Closed)?;
-        self.outgoing.send(frame).map_err(|_| RpcError::Closed)
+        let (done, wait) = oneshot::channel();
+        self.outgoing
+            .send((frame, Some(done)))
+            .map_err(|_| RpcError::Closed)?;
+        Ok(Written(wait))
     }
 
     /// Sends `request` and waits up to `timeout` for its answer.
@@ -169,7 +184,7 @@ impl RpcClient {
         lock(&self.pending).insert(id, tx);
         // Checked again after registering: a close racing with the insert
         // would otherwise leave this call waiting for the timeout.
-        if self.is_closed() || self.outgoing.send(frame).is_err() {
+        if self.is_closed() || self.outgoing.send((frame, None)).is_err() {
             lock(&self.pending).remove(&id);
             return Err(RpcError::Closed);
         }
@@ -194,6 +209,16 @@ impl RpcClient {
         {
             task.abort();
         }
+    }
+}
+
+/// A one-way frame on its way; see [`RpcClient::notify`].
+pub struct Written(oneshot::Receiver<()>);
+
+impl Written {
+    /// Resolves once the frame is in the kernel's socket buffer.
+    pub async fn wait(self) -> Result<(), RpcError> {
+        self.0.await.map_err(|_| RpcError::Closed)
     }
 }
 

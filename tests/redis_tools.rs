@@ -1,0 +1,171 @@
+//! Redis's own tools against a real cluster (Redis dialect): `redis-cli`
+//! one-shot commands (default, `--raw` and `--no-raw` output, `-x` for a
+//! binary value from stdin), `redis-cli` reading commands line by line from
+//! stdin, `redis-cli --pipe` mass insertion, and `redis-benchmark -t set,get`
+//! finishing cleanly.
+//!
+//! CI installs redis-tools, so these run there; `redis-benchmark` alone is
+//! skipped, with a printed notice, where it is not installed.
+
+mod common;
+
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use common::{Cluster, Opts, encode, have_program, run};
+use redis::Commands;
+
+fn cluster() -> Cluster {
+    Cluster::start(3, Opts::redis())
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Runs redis-cli against the coordinator and returns its stdout, failing
+/// on a non-zero exit.
+#[track_caller]
+fn cli(c: &Cluster, args: &[&str]) -> String {
+    let out = c.redis_cli(args, None);
+    check_success(&format!("redis-cli {args:?}"), &out);
+    text(&out.stdout)
+}
+
+#[track_caller]
+fn check_success(what: &str, out: &Output) {
+    assert!(
+        out.status.success(),
+        "{what} exited with {}\nstdout: {}\nstderr: {}",
+        out.status,
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn redis_cli_one_shot_commands() {
+    let c = cluster();
+    assert_eq!(cli(&c, &["ping"]), "PONG\n");
+    assert_eq!(cli(&c, &["set", "k", "v"]), "OK\n");
+    assert_eq!(cli(&c, &["get", "k"]), "v\n");
+    assert_eq!(cli(&c, &["--raw", "get", "k"]), "v\n");
+    assert_eq!(cli(&c, &["--no-raw", "get", "k"]), "\"v\"\n");
+    assert_eq!(cli(&c, &["get", "missing"]), "\n");
+    assert_eq!(cli(&c, &["--no-raw", "get", "missing"]), "(nil)\n");
+    // One argument with a space in it, as a shell would pass "hello world".
+    assert_eq!(cli(&c, &["set", "s", "hello world"]), "OK\n");
+    assert_eq!(cli(&c, &["--raw", "get", "s"]), "hello world\n");
+    assert_eq!(cli(&c, &["del", "k", "s", "missing"]), "2\n");
+    assert_eq!(cli(&c, &["--no-raw", "del", "k"]), "(integer) 0\n");
+    // An error reply is printed as its text (redis-cli 7 adds a blank line
+    // after it and still exits 0, so neither is asserted).
+    let out = c.redis_cli(&["foo", "a"], None);
+    assert_eq!(
+        text(&out.stdout).trim_end_matches('\n'),
+        "ERR unknown command 'foo', with args beginning with: 'a' "
+    );
+    // redis-cli -h/-p at a participant reads there directly.
+    assert_eq!(cli(&c, &["set", "r", "replica"]), "OK\n");
+    let out = common::redis_cli(c.participant_addr(1), &["get", "r"], None);
+    check_success("redis-cli get at a participant", &out);
+    assert_eq!(text(&out.stdout), "replica\n");
+}
+
+#[test]
+fn redis_cli_x_sends_a_binary_value_from_stdin() {
+    let c = cluster();
+    let every_byte: Vec<u8> = (0..=255u8).collect();
+    let out = c.redis_cli(&["-x", "set", "blob"], Some(&every_byte));
+    check_success("redis-cli -x set blob", &out);
+    assert_eq!(text(&out.stdout), "OK\n");
+    let mut con = c.redis();
+    assert_eq!(con.get::<_, Vec<u8>>("blob").unwrap(), every_byte);
+}
+
+#[test]
+fn redis_cli_reads_commands_from_stdin() {
+    let c = cluster();
+    let script = b"set a 1\nset b \"x y\"\nget a\nget b\ndel a b\nget a\nping\n";
+    let out = c.redis_cli(&[], Some(script));
+    check_success("redis-cli < script", &out);
+    assert_eq!(text(&out.stdout), "OK\nOK\n1\nx y\n2\n\nPONG\n");
+}
+
+#[test]
+fn redis_cli_pipe_mode_mass_insert() {
+    let c = cluster();
+    let n = 1000;
+    let mut protocol = Vec::new();
+    for i in 0..n {
+        protocol.extend(encode(&[
+            b"SET",
+            format!("mass:{i}").as_bytes(),
+            format!("v{i}").as_bytes(),
+        ]));
+    }
+    let out = c.redis_cli(&["--pipe"], Some(&protocol));
+    check_success("redis-cli --pipe", &out);
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains(&format!("errors: 0, replies: {n}")),
+        "redis-cli --pipe output: {stdout}\nstderr: {}",
+        text(&out.stderr)
+    );
+    let mut con = c.redis();
+    let mut pipe = redis::pipe();
+    for i in 0..n {
+        pipe.get(format!("mass:{i}"));
+    }
+    let values: Vec<String> = pipe.query(&mut con).unwrap();
+    let want: Vec<String> = (0..n).map(|i| format!("v{i}")).collect();
+    assert_eq!(values, want);
+}
+
+#[test]
+fn redis_benchmark_set_get() {
+    if !have_program("redis-benchmark") {
+        eprintln!("NOTICE: redis-benchmark is not installed; skipping redis_benchmark_set_get");
+        return;
+    }
+    let c = cluster();
+    let addr = c.coordinator_addr();
+    let mut command = Command::new("redis-benchmark");
+    command.args([
+        "-h",
+        &addr.ip().to_string(),
+        "-p",
+        &addr.port().to_string(),
+        "-t",
+        "set,get",
+        "-n",
+        "2000",
+        "-c",
+        "10",
+        "-q",
+    ]);
+    let out = run(command, None, Duration::from_secs(50));
+    let stdout = text(&out.stdout);
+    let stderr = text(&out.stderr);
+    check_success("redis-benchmark", &out);
+    for bad in ["ERR", "WARNING"] {
+        assert!(
+            !stdout.contains(bad) && !stderr.contains(bad),
+            "redis-benchmark printed {bad}\nstdout: {stdout}\nstderr: {stderr}"
+        );
+    }
+    // Its final lines (after the \r-overwritten progress) name both tests.
+    for test in ["SET: ", "GET: "] {
+        assert!(
+            stdout
+                .split(['\r', '\n'])
+                .any(|line| line.trim_start().starts_with(test)
+                    && line.contains("requests per second")),
+            "no {test:?} result in: {stdout}"
+        );
+    }
+    // The key it wrote is there, with its default 3-byte payload.
+    let mut con = c.redis();
+    let value: Vec<u8> = con.get("key:__rand_int__").unwrap();
+    assert_eq!(value.len(), 3, "{value:?}");
+}
