@@ -20,10 +20,10 @@
 //! the participant acknowledges a revoking heartbeat (the first thing we
 //! send on a new connection), so in practice a restart costs no wait.
 //!
-//! The lease a participant holds runs from when it *received* a heartbeat;
-//! the coordinator counts from when it *sent* the last one, plus a margin
-//! for transit. This assumes heartbeats are not delayed in the network by
-//! more than that margin, as every lease scheme assumes bounded delay.
+//! The lease a participant holds runs from a moment no later than when we
+//! sent the heartbeat that granted it (see the participant module docs), so
+//! our bound — the last send time plus the lease, plus a small margin for
+//! clock-rate drift — holds however long messages take in the network.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -85,13 +85,13 @@ pub enum Eviction {
 pub struct Membership {
     slots: Vec<Slot>,
     lease: Duration,
-    transit_margin: Duration,
+    drift_margin: Duration,
     next_reader: AtomicUsize,
 }
 
 impl Membership {
     /// A table with every participant `Down`.
-    pub fn new(addrs: &[SocketAddr], lease: Duration, transit_margin: Duration) -> Membership {
+    pub fn new(addrs: &[SocketAddr], lease: Duration, drift_margin: Duration) -> Membership {
         Membership {
             slots: addrs
                 .iter()
@@ -102,12 +102,12 @@ impl Membership {
                         client: None,
                         status: None,
                         last_heartbeat_sent: None,
-                        lease_bound: Some(Instant::now() + lease + transit_margin),
+                        lease_bound: Some(Instant::now() + lease + drift_margin),
                     }),
                 })
                 .collect(),
             lease,
-            transit_margin,
+            drift_margin,
             next_reader: AtomicUsize::new(0),
         }
     }
@@ -227,8 +227,8 @@ impl Membership {
             s.lease_bound = match (why, s.last_heartbeat_sent) {
                 // Its process is gone: so is any lease it held.
                 (Eviction::Closed, _) => None,
-                (_, Some(sent)) => Some(sent + self.lease + self.transit_margin),
-                (_, None) => Some(Instant::now() + self.lease + self.transit_margin),
+                (_, Some(sent)) => Some(sent + self.lease + self.drift_margin),
+                (_, None) => Some(Instant::now() + self.lease + self.drift_margin),
             };
         }
         if was_live {

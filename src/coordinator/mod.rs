@@ -34,6 +34,10 @@ use decisions::Decisions;
 use locks::KeyLocks;
 use membership::Membership;
 
+/// With an empty decision log, how long founding waits for every
+/// participant to report before choosing among those that did.
+const BOOTSTRAP_WAIT: Duration = Duration::from_secs(2);
+
 /// The coordinator's shared state.
 pub struct Coordinator {
     config: Config,
@@ -63,13 +67,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         membership: Arc::new(Membership::new(
             &config.participants,
             config.lease,
-            config.rpc_timeout,
+            // Clock-rate drift over one lease, with room to spare.
+            config.lease / 50 + Duration::from_millis(20),
         )),
         decisions,
         locks: KeyLocks::default(),
         gate: Arc::new(RwLock::new(())),
         join_lock: Mutex::new(()),
-        bootstrap_deadline: Instant::now() + config.rpc_timeout * 2,
+        bootstrap_deadline: Instant::now() + BOOTSTRAP_WAIT,
         clients: Arc::new(Clients::default()),
         config,
     });

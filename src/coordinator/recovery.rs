@@ -18,8 +18,11 @@
 //! everything this coordinator ever decided, or else every configured
 //! participant must have reported, before it is chosen: otherwise a stale
 //! replica could be promoted over a better one that is merely slow to come
-//! back. Gaps in its log (transactions that committed nowhere that
-//! survives) are then settled as no-ops.
+//! back. With an empty decision log (first start, or the coordinator's
+//! directory was lost) it waits a short while for everyone to report, then
+//! takes the best of those that did. Gaps in the founder's log
+//! (transactions that committed nowhere that survives) are settled as
+//! no-ops.
 //!
 //! # Catching up
 //!
@@ -206,7 +209,10 @@ impl Coordinator {
             return Ok(());
         }
         let everyone = ready.len() == self.membership.len();
-        if !everyone && Instant::now() < self.bootstrap_deadline {
+        let decided = self.decisions.last_index();
+        // Knowing nothing (a fresh or lost decision log), give the others a
+        // moment to report before picking the best of those that did.
+        if !everyone && decided == 0 && Instant::now() < self.bootstrap_deadline {
             return Ok(());
         }
         let clients: Vec<RpcClient> = ready.iter().map(|(_, c, _)| c.clone()).collect();
@@ -230,7 +236,6 @@ impl Coordinator {
         let Some((slot, client, status)) = best else {
             return Ok(());
         };
-        let decided = self.decisions.last_index();
         if status.max_applied < decided && !everyone {
             tracing::warn!(
                 participant = %self.membership.addr(slot),

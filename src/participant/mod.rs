@@ -10,11 +10,22 @@
 //!
 //! The replication logic lives in [`replica`]; this module wires sockets to
 //! it and must not make decisions about outcomes.
+//!
+//! # Where a lease starts
+//!
+//! The coordinator heartbeats each connection strictly one after another: it
+//! sends the next heartbeat only after the answer to the previous one
+//! arrived. So the moment we *answered* the previous heartbeat on a
+//! connection is no later than the moment the coordinator sent the current
+//! one. Leases run from that moment, which keeps them inside the
+//! coordinator's bound (its send time plus the lease) without assuming
+//! anything about network delay — only that clocks tick at about the same
+//! rate. The first heartbeat on a connection grants nothing.
 
 pub mod replica;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use bytes::Bytes;
@@ -120,21 +131,31 @@ async fn serve_connection(mut stream: TcpStream, node: Arc<Node>) -> anyhow::Res
 }
 
 async fn codec_serve(stream: TcpStream, replica: Replica) -> anyhow::Result<()> {
+    // When we last answered a heartbeat on this connection.
+    let last_answer: Arc<std::sync::Mutex<Option<Instant>>> = Arc::default();
     crate::rpc::server::serve(stream, move |request| {
         let replica = replica.clone();
-        async move { handle(&replica, request).await }
+        let last_answer = last_answer.clone();
+        async move {
+            if let Request::Heartbeat { lease_ms, member } = request {
+                let mut last = last_answer.lock().unwrap_or_else(|e| e.into_inner());
+                replica.heartbeat(Duration::from_millis(lease_ms), member, *last);
+                let status = replica.status();
+                *last = Some(Instant::now());
+                return Response::Status(status);
+            }
+            handle(&replica, request).await
+        }
     })
     .await?;
     Ok(())
 }
 
-/// Answers one internal request.
+/// Answers one internal request (heartbeats are answered per connection,
+/// in [`codec_serve`]).
 async fn handle(replica: &Replica, request: Request) -> Response {
     let result = match request {
-        Request::Heartbeat { lease_ms, member } => {
-            replica.heartbeat(Duration::from_millis(lease_ms), member);
-            Ok(Response::Status(replica.status()))
-        }
+        Request::Heartbeat { .. } => Ok(Response::Status(replica.status())),
         Request::Status => Ok(Response::Status(replica.status())),
         Request::Prepare { txid, op } => replica
             .prepare(txid, op, PREPARE_WAIT)

@@ -251,9 +251,17 @@ impl Replica {
     }
 
     /// Renews (member) or drops (not a member) the direct-read lease.
-    pub fn heartbeat(&self, lease: Duration, member: bool) {
+    ///
+    /// The lease runs from `anchor`, a moment known to be no later than when
+    /// the coordinator sent this heartbeat (see [`super`]'s docs), so it
+    /// ends before the coordinator's own bound however long the heartbeat
+    /// spent in the network. `None` grants nothing (yet).
+    pub fn heartbeat(&self, lease: Duration, member: bool, anchor: Option<Instant>) {
         let mut s = self.state();
-        s.lease_until = member.then(|| Instant::now() + lease);
+        s.lease_until = match (member, anchor) {
+            (true, Some(anchor)) => Some(anchor + lease),
+            _ => None,
+        };
     }
 
     /// Whether direct client reads may be served now.
