@@ -422,7 +422,11 @@ impl Replica {
     pub async fn read(&self, op: ReadOp, wait_limit: Duration) -> Result<Outcome, ReplicaError> {
         self.wait_unlocked(&op.keys(), wait_limit).await?;
         let store = self.store.clone();
-        blocking(move || Ok(op::eval_read(&op, &DataView(&store))?)).await
+        Ok(self
+            .store
+            .reader
+            .run(move || op::eval_read(&op, &DataView(&store)))
+            .await??)
     }
 
     /// Catch-up source: committed entries above `after`.

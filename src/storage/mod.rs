@@ -11,6 +11,7 @@
 //! A failed write or fsync is fatal to the process: fjall poisons itself,
 //! and a node that cannot persist must not keep answering as if it could.
 
+pub mod reader;
 pub mod writer;
 
 use std::path::Path;
@@ -19,6 +20,7 @@ use bytes::Bytes;
 use fjall::{Database, Keyspace, KeyspaceCreateOptions};
 
 use crate::config::FsyncPolicy;
+pub use reader::Reader;
 pub use writer::{Batch, Writer};
 
 /// Errors from the storage layer.
@@ -58,6 +60,8 @@ pub struct Store {
     pub meta: Keyspace,
     /// The group-committing writer.
     pub writer: Writer,
+    /// The read thread.
+    pub reader: Reader,
 }
 
 impl Store {
@@ -74,7 +78,9 @@ impl Store {
         let txids = db.keyspace("txids", KeyspaceCreateOptions::default)?;
         let meta = db.keyspace("meta", KeyspaceCreateOptions::default)?;
         let writer = Writer::start(db.clone(), fsync);
+        let reader = Reader::start();
         Ok(Store {
+            reader,
             db,
             data,
             prepared,

@@ -1,0 +1,56 @@
+//! The read thread: where client point reads of fjall run.
+//!
+//! Reads must not run on the async workers (a cache miss is disk I/O), but
+//! handing each one to tokio's blocking pool costs a thread wake-up per
+//! read. Instead one dedicated thread drains a queue of read jobs: under
+//! load it stays awake and takes reads back to back, so the cost of waking
+//! it is paid once per burst, not once per read. Long scans (catch-up,
+//! digests, log trimming) stay on the blocking pool so they never hold up
+//! point reads.
+
+use std::sync::mpsc as std_mpsc;
+
+use tokio::sync::oneshot;
+
+use super::StorageError;
+
+type ReadJob = Box<dyn FnOnce() + Send>;
+
+/// Handle to the read thread. Cheap to clone.
+#[derive(Clone)]
+pub struct Reader {
+    jobs: std_mpsc::Sender<ReadJob>,
+}
+
+impl Reader {
+    /// Starts the read thread.
+    pub fn start() -> Reader {
+        let (tx, rx) = std_mpsc::channel::<ReadJob>();
+        let spawned = std::thread::Builder::new()
+            .name("fjall-reader".into())
+            .spawn(move || {
+                while let Ok(job) = rx.recv() {
+                    job();
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::error!("cannot start the storage read thread: {e}");
+            std::process::exit(1);
+        }
+        Reader { jobs: tx }
+    }
+
+    /// Runs `f` on the read thread and returns its result.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, StorageError> {
+        let (tx, rx) = oneshot::channel();
+        self.jobs
+            .send(Box::new(move || {
+                let _ = tx.send(f());
+            }))
+            .map_err(|_| StorageError::WriterGone)?;
+        rx.await.map_err(|_| StorageError::WriterGone)
+    }
+}
