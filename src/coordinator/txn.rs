@@ -10,12 +10,14 @@
 //!    on its own data, stages the effects durably and votes with the
 //!    result. A member that fails to answer is evicted; the round goes on
 //!    with the rest.
-//! 3. All votes equal and not an error: take the next commit index and make
-//!    the decision durable. Unequal votes mean the replicas diverged: abort
+//! 3. All votes equal and not an error: release the key locks (every voter
+//!    now holds the keys itself until the outcome arrives, so the next
+//!    transaction on them already orders after this one), take the next
+//!    commit index and make the decision durable. Unequal votes mean the replicas diverged: abort
 //!    and say so loudly. A command error (the same on every replica) aborts
 //!    and is the client's reply.
 //! 4. Send COMMIT (one-way, but written to every socket before going on),
-//!    release the locks, wait out the lease fence (see
+//!    wait out the lease fence (see
 //!    [`super::membership`]) and reply — without waiting for the commits to
 //!    apply. That is safe because every live member holds the
 //!    prepare durably with the keys locked: a read there (routed or direct)
@@ -178,6 +180,10 @@ impl Coordinator {
             return Ok(outcome);
         }
 
+        // Every voter now holds these keys locked until our outcome reaches
+        // it, and orders the next transaction on them after this one: the
+        // next PREPARE can travel while our decision is being synced.
+        drop(locks);
         let index = self
             .decisions
             .decide_commit(txid)
@@ -185,10 +191,9 @@ impl Coordinator {
             .map_err(|e| TxnError::Storage(e.to_string()))?;
         commit_everywhere(&self.membership, &voters, txid, index).await;
         // The commits are queued on every connection ahead of anything sent
-        // later, so the next transaction on these keys, or a joiner's final
-        // copy (which also waits for the source to apply them), comes after.
+        // later, so a joiner's final copy (which also waits for the source
+        // to apply them) comes after.
         drop(gate);
-        drop(locks);
         self.membership.fence().await;
         Ok(outcome)
     }
