@@ -32,7 +32,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::rpc::{ParticipantStatus, RpcClient};
+use crate::rpc::{ParticipantStatus, RpcClient, RpcError};
 
 /// Where a participant stands with the coordinator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,6 +79,16 @@ pub enum Eviction {
     Timeout,
     /// It answered something that means it cannot continue as a member.
     Refused,
+}
+
+/// How a failed call reflects on its participant: a timeout may hide a
+/// live participant still holding a lease; anything else means its
+/// connection is gone.
+pub fn eviction_for(e: &RpcError) -> Eviction {
+    match e {
+        RpcError::Timeout => Eviction::Timeout,
+        _ => Eviction::Closed,
+    }
 }
 
 /// The membership table.

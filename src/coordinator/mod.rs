@@ -25,7 +25,6 @@ use tokio::time::Instant;
 use crate::command::connection::ServerFacts;
 use crate::command::op::{Outcome, ReadOp, WriteOp};
 use crate::config::Config;
-use crate::resp::frame::Limits;
 use crate::resp::reply::Reply;
 use crate::rpc::message::{Request, Response};
 use crate::session::{self, Backend, Clients};
@@ -82,10 +81,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         tokio::spawn(coordinator.clone().manage(slot));
     }
     tracing::info!(%addr, "coordinator ready");
-    let limits = Limits {
-        max_bulk_len: coordinator.config.proto_max_bulk_len,
-        ..Limits::default()
-    };
+    let settings = Arc::new(session::Settings::from_config(&coordinator.config));
     loop {
         let (stream, _) = match listener.accept().await {
             Ok(x) => x,
@@ -99,9 +95,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             stream,
             coordinator.clone(),
             coordinator.clients.clone(),
-            coordinator.config.dialect,
-            limits,
-            coordinator.config.maxclients,
+            settings.clone(),
         ));
     }
 }

@@ -42,7 +42,7 @@ use crate::rpc::message::{ParticipantStatus, Request, Response};
 use crate::rpc::{RpcClient, RpcError};
 
 use super::Coordinator;
-use super::membership::{Eviction, Phase};
+use super::membership::{Eviction, Phase, eviction_for};
 
 /// Entries per catch-up round trip.
 const LOG_CHUNK: u32 = 2000;
@@ -114,8 +114,8 @@ impl Coordinator {
                 Ok(()) => self.heartbeat_until_failure(slot, &client).await,
                 Err(e) => {
                     tracing::warn!(%addr, "joining failed: {e}");
-                    let why = match e {
-                        JoinError::Rpc(RpcError::Timeout) => Eviction::Timeout,
+                    let why = match &e {
+                        JoinError::Rpc(rpc) => eviction_for(rpc),
                         _ => Eviction::Closed,
                     };
                     self.membership.evict(slot, &client, why, &e.to_string());
@@ -438,11 +438,8 @@ impl Coordinator {
                 Ok(Response::Status(status)) => self.membership.set_status(slot, status),
                 Ok(_) => {}
                 Err(e) => {
-                    let why = match e {
-                        RpcError::Timeout => Eviction::Timeout,
-                        _ => Eviction::Closed,
-                    };
-                    self.membership.evict(slot, client, why, "heartbeat failed");
+                    self.membership
+                        .evict(slot, client, eviction_for(&e), "heartbeat failed");
                     return;
                 }
             }

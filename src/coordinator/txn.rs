@@ -31,10 +31,10 @@ use std::future::Future;
 use std::time::Duration;
 
 use crate::command::op::{Outcome, ReadOp, WriteOp};
-use crate::rpc::{RpcError, message::Request, message::Response};
+use crate::rpc::message::{Request, Response};
 
 use super::Coordinator;
-use super::membership::{Eviction, Member, Membership};
+use super::membership::{Eviction, Member, Membership, eviction_for};
 
 /// Why a transaction or read failed; `Display` is the client's error reply.
 #[derive(Debug, thiserror::Error)]
@@ -78,15 +78,6 @@ async fn fan_out(
         }
     }
     answered
-}
-
-/// A timeout may hide a live participant still holding a lease; anything
-/// else means its connection is gone.
-fn eviction_for(e: &RpcError) -> Eviction {
-    match e {
-        RpcError::Timeout => Eviction::Timeout,
-        _ => Eviction::Closed,
-    }
 }
 
 /// Sends COMMIT to every voter, one-way, and waits until each frame is in
