@@ -25,11 +25,14 @@
 //! | `fsync always\|everysec\|no` | `always` |
 //! | `heartbeat_interval_ms N` | 100 |
 //! | `lease_ms N` | 2000 |
-//! | `rpc_timeout_ms N` | 3000 |
+//! | `rpc_timeout_ms N` | 5000 |
 //! | `log_retention N` | 1000000 |
 //! | `proto_max_bulk_len N[k\|kb\|m\|mb\|g\|gb]` | 512mb |
 //! | `maxclients N` | 10000 |
+//! | `timeout SECONDS` | 0 (never close idle clients) |
+//! | `client_query_buffer_limit N[k\|kb\|m\|mb\|g\|gb]` | 1gb |
 //! | `requirepass PASSWORD` | none |
+//! | `cluster_secret SECRET` | none (the same on every node when set) |
 
 use std::collections::HashMap;
 use std::fmt;
@@ -48,13 +51,18 @@ pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_millis(100);
 /// Default `lease_ms`.
 pub const DEFAULT_LEASE: Duration = Duration::from_millis(2000);
 /// Default `rpc_timeout_ms`.
-pub const DEFAULT_RPC_TIMEOUT: Duration = Duration::from_millis(3000);
+pub const DEFAULT_RPC_TIMEOUT: Duration = Duration::from_millis(5000);
 /// Default `log_retention`, in committed log entries.
 pub const DEFAULT_LOG_RETENTION: u64 = 1_000_000;
 /// Default `proto_max_bulk_len`: 512 MB, as in Redis and the Lab3 handout.
 pub const DEFAULT_PROTO_MAX_BULK_LEN: u64 = 512 * 1024 * 1024;
 /// Default `maxclients`, as in Redis.
 pub const DEFAULT_MAXCLIENTS: usize = 10_000;
+/// Default `client_query_buffer_limit`: 1 GB, as Redis's
+/// `client-query-buffer-limit`.
+pub const DEFAULT_CLIENT_QUERY_BUFFER_LIMIT: u64 = 1024 * 1024 * 1024;
+/// Largest `timeout`, in seconds: Redis's bound (`INT_MAX`).
+const MAX_TIMEOUT_SECS: u64 = i32::MAX as u64;
 /// Directory, relative to the working directory, under which default data
 /// directories are made.
 pub const DEFAULT_DATA_ROOT: &str = "kvstore-data";
@@ -132,8 +140,15 @@ pub struct Config {
     pub proto_max_bulk_len: u64,
     /// Maximum simultaneous client connections.
     pub maxclients: usize,
+    /// Close a client connection after this long without traffic either
+    /// way (`timeout`, in seconds); `None` (`timeout 0`) never does.
+    pub idle_timeout: Option<Duration>,
+    /// Most unparsed input buffered for one client, in bytes.
+    pub client_query_buffer_limit: u64,
     /// Password clients must give with AUTH, if set.
     pub requirepass: Option<String>,
+    /// Shared secret every node proves in the internal handshake, if set.
+    pub cluster_secret: Option<String>,
 }
 
 impl fmt::Debug for Config {
@@ -151,9 +166,15 @@ impl fmt::Debug for Config {
             .field("log_retention", &self.log_retention)
             .field("proto_max_bulk_len", &self.proto_max_bulk_len)
             .field("maxclients", &self.maxclients)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("client_query_buffer_limit", &self.client_query_buffer_limit)
             .field(
                 "requirepass",
                 &self.requirepass.as_ref().map(|_| "<redacted>"),
+            )
+            .field(
+                "cluster_secret",
+                &self.cluster_secret.as_ref().map(|_| "<redacted>"),
             )
             .finish()
     }
@@ -273,11 +294,14 @@ enum Key {
     LogRetention,
     ProtoMaxBulkLen,
     Maxclients,
+    Timeout,
+    ClientQueryBufferLimit,
     Requirepass,
+    ClusterSecret,
 }
 
 impl Key {
-    const ALL: [Key; 13] = [
+    const ALL: [Key; 16] = [
         Key::Mode,
         Key::CoordinatorInfo,
         Key::ParticipantInfo,
@@ -290,7 +314,10 @@ impl Key {
         Key::LogRetention,
         Key::ProtoMaxBulkLen,
         Key::Maxclients,
+        Key::Timeout,
+        Key::ClientQueryBufferLimit,
         Key::Requirepass,
+        Key::ClusterSecret,
     ];
 
     fn name(self) -> &'static str {
@@ -307,7 +334,10 @@ impl Key {
             Key::LogRetention => "log_retention",
             Key::ProtoMaxBulkLen => "proto_max_bulk_len",
             Key::Maxclients => "maxclients",
+            Key::Timeout => "timeout",
+            Key::ClientQueryBufferLimit => "client_query_buffer_limit",
             Key::Requirepass => "requirepass",
+            Key::ClusterSecret => "cluster_secret",
         }
     }
 
@@ -315,11 +345,11 @@ impl Key {
         Key::ALL.into_iter().find(|key| key.name() == name)
     }
 
-    /// Paths and passwords may legitimately contain spaces; every other
-    /// value is one token, so a second token is a mistake worth reporting
-    /// (e.g. two addresses on one `participant_info` line).
+    /// Paths, passwords and secrets may legitimately contain spaces; every
+    /// other value is one token, so a second token is a mistake worth
+    /// reporting (e.g. two addresses on one `participant_info` line).
     fn takes_rest_of_line(self) -> bool {
-        matches!(self, Key::DataDir | Key::Requirepass)
+        matches!(self, Key::DataDir | Key::Requirepass | Key::ClusterSecret)
     }
 }
 
@@ -353,7 +383,10 @@ struct Parser<'a> {
     log_retention: Option<u64>,
     proto_max_bulk_len: Option<u64>,
     maxclients: Option<usize>,
+    timeout_secs: Option<u64>,
+    client_query_buffer_limit: Option<u64>,
     requirepass: Option<String>,
+    cluster_secret: Option<String>,
 }
 
 impl<'a> Parser<'a> {
@@ -373,7 +406,10 @@ impl<'a> Parser<'a> {
             log_retention: None,
             proto_max_bulk_len: None,
             maxclients: None,
+            timeout_secs: None,
+            client_query_buffer_limit: None,
             requirepass: None,
+            cluster_secret: None,
         }
     }
 
@@ -443,7 +479,12 @@ impl<'a> Parser<'a> {
                 let n = usize::try_from(n).map_err(|_| too_large(key, value))?;
                 self.maxclients = Some(n);
             }
+            Key::Timeout => self.timeout_secs = Some(seconds(key, value)?),
+            Key::ClientQueryBufferLimit => {
+                self.client_query_buffer_limit = Some(bytes(key, value)?);
+            }
             Key::Requirepass => self.requirepass = Some(value.to_owned()),
+            Key::ClusterSecret => self.cluster_secret = Some(value.to_owned()),
         }
         Ok(())
     }
@@ -544,7 +585,15 @@ impl<'a> Parser<'a> {
                 .proto_max_bulk_len
                 .unwrap_or(DEFAULT_PROTO_MAX_BULK_LEN),
             maxclients: self.maxclients.unwrap_or(DEFAULT_MAXCLIENTS),
+            idle_timeout: self
+                .timeout_secs
+                .filter(|&secs| secs > 0)
+                .map(Duration::from_secs),
+            client_query_buffer_limit: self
+                .client_query_buffer_limit
+                .unwrap_or(DEFAULT_CLIENT_QUERY_BUFFER_LIMIT),
             requirepass: self.requirepass,
+            cluster_secret: self.cluster_secret,
         })
     }
 }
@@ -627,6 +676,27 @@ fn positive(key: Key, value: &str, unit: &str) -> Result<u64, String> {
     })?;
     if n == 0 {
         return Err(format!("{:?} must be greater than 0", key.name()));
+    }
+    Ok(n)
+}
+
+/// A whole number of seconds, 0 allowed (it means "never", as in Redis).
+fn seconds(key: Key, value: &str) -> Result<u64, String> {
+    let n: u64 = value.parse().map_err(|e: std::num::ParseIntError| {
+        if *e.kind() == IntErrorKind::PosOverflow {
+            too_large(key, value)
+        } else {
+            format!(
+                "bad value {value:?} for {:?}: expected a whole number of seconds (0: never)",
+                key.name()
+            )
+        }
+    })?;
+    if n > MAX_TIMEOUT_SECS {
+        return Err(format!(
+            "{:?} must be at most {MAX_TIMEOUT_SECS}",
+            key.name()
+        ));
     }
     Ok(n)
 }
@@ -780,11 +850,14 @@ mod tests {
         assert_eq!(c.fsync, FsyncPolicy::Always);
         assert_eq!(c.heartbeat_interval, Duration::from_millis(100));
         assert_eq!(c.lease, Duration::from_millis(2000));
-        assert_eq!(c.rpc_timeout, Duration::from_millis(3000));
+        assert_eq!(c.rpc_timeout, Duration::from_millis(5000));
         assert_eq!(c.log_retention, 1_000_000);
         assert_eq!(c.proto_max_bulk_len, 536_870_912);
         assert_eq!(c.maxclients, 10_000);
+        assert_eq!(c.idle_timeout, None);
+        assert_eq!(c.client_query_buffer_limit, 1 << 30);
         assert_eq!(c.requirepass, None);
+        assert_eq!(c.cluster_secret, None);
     }
 
     #[test]
@@ -792,7 +865,8 @@ mod tests {
         let text = format!(
             "{COORD_HEAD}data_dir /var/lib/kv store\ndialect lab\nfsync everysec\n\
              heartbeat_interval_ms 50\nlease_ms 500\nrpc_timeout_ms 250\nlog_retention 42\n\
-             proto_max_bulk_len 64kb\nmaxclients 7\nrequirepass  open sesame \n"
+             proto_max_bulk_len 64kb\nmaxclients 7\nrequirepass  open sesame \n\
+             timeout 300\nclient_query_buffer_limit 2mb\ncluster_secret  s3cret with spaces\n"
         );
         let c = ok(&text);
         assert_eq!(c.data_dir, PathBuf::from("/var/lib/kv store"));
@@ -805,6 +879,18 @@ mod tests {
         assert_eq!(c.proto_max_bulk_len, 64 * 1024);
         assert_eq!(c.maxclients, 7);
         assert_eq!(c.requirepass.as_deref(), Some("open sesame"));
+        assert_eq!(c.idle_timeout, Some(Duration::from_secs(300)));
+        assert_eq!(c.client_query_buffer_limit, 2 * 1024 * 1024);
+        assert_eq!(c.cluster_secret.as_deref(), Some("s3cret with spaces"));
+    }
+
+    #[test]
+    fn timeout_zero_means_never() {
+        assert_eq!(ok(&format!("{COORD_HEAD}timeout 0\n")).idle_timeout, None);
+        assert_eq!(
+            ok(&format!("{PART_HEAD}timeout 2147483647\n")).idle_timeout,
+            Some(Duration::from_secs(2_147_483_647))
+        );
     }
 
     #[test]
@@ -1127,6 +1213,34 @@ mod tests {
                 r#"t.conf:4: bad value "99999999999999999999" for "proto_max_bulk_len": too large"#,
             ),
             ("requirepass\n", r#"t.conf:4: "requirepass" needs a value"#),
+            (
+                "cluster_secret \t\n",
+                r#"t.conf:4: "cluster_secret" needs a value"#,
+            ),
+            (
+                "timeout -1\n",
+                r#"t.conf:4: bad value "-1" for "timeout": expected a whole number of seconds (0: never)"#,
+            ),
+            (
+                "timeout 5s\n",
+                r#"t.conf:4: bad value "5s" for "timeout": expected a whole number of seconds (0: never)"#,
+            ),
+            (
+                "timeout 2147483648\n",
+                r#"t.conf:4: "timeout" must be at most 2147483647"#,
+            ),
+            (
+                "timeout 99999999999999999999\n",
+                r#"t.conf:4: bad value "99999999999999999999" for "timeout": too large"#,
+            ),
+            (
+                "client_query_buffer_limit 0\n",
+                r#"t.conf:4: "client_query_buffer_limit" must be greater than 0"#,
+            ),
+            (
+                "client_query_buffer_limit lots\n",
+                r#"t.conf:4: bad value "lots" for "client_query_buffer_limit": expected a number of bytes, optionally followed by k, kb, m, mb, g or gb"#,
+            ),
             ("data_dir \t \n", r#"t.conf:4: "data_dir" needs a value"#),
             // A lease must outlive heartbeats; the error points at the later
             // of the two lines, or at the only one given.
@@ -1168,6 +1282,9 @@ mod tests {
             ("proto_max_bulk_len", "1mb"),
             ("maxclients", "10"),
             ("requirepass", "pw"),
+            ("timeout", "5"),
+            ("client_query_buffer_limit", "1mb"),
+            ("cluster_secret", "s"),
         ];
         for (key, value) in values {
             let text = format!("{COORD_HEAD}{key} {value}\n! c\n{key} {value}\n");
@@ -1196,9 +1313,12 @@ mod tests {
 
     #[test]
     fn debug_does_not_show_the_password() {
-        let c = ok(&format!("{COORD_HEAD}requirepass hunter2\n"));
+        let c = ok(&format!(
+            "{COORD_HEAD}requirepass hunter2\ncluster_secret swordfish\n"
+        ));
         let shown = format!("{c:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(!shown.contains("swordfish"), "{shown}");
         assert!(shown.contains("<redacted>"), "{shown}");
     }
 

@@ -32,7 +32,12 @@ pub mod storage;
 use config::{Config, Mode};
 
 /// Runs the node described by `config` until the process is killed.
+///
+/// Also makes `config`'s cluster secret the process-wide one
+/// ([`rpc::codec::set_process_secret`]) that outgoing internal connections
+/// prove, unless an earlier call already set it (one process, one node).
 pub async fn run(config: Config) -> anyhow::Result<()> {
+    rpc::codec::set_process_secret(config.cluster_secret.as_deref().map(str::as_bytes));
     match config.mode {
         Mode::Coordinator => coordinator::run(config).await,
         Mode::Participant => participant::run(config).await,

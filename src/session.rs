@@ -7,20 +7,60 @@
 //! pipeline of a thousand commands costs a handful of system calls.
 //! This module never touches storage or replication itself: it calls its
 //! [`Backend`].
+//!
+//! # Limits
+//!
+//! What one client may cost is bounded, as in Redis: its unparsed input by
+//! the protocol [`Limits`] (a breach gets Redis's error reply and the
+//! connection is closed, nobody else notices), its queued output by the
+//! connection's backpressure (a client that never reads its replies stalls
+//! only itself: no more of its requests are read until it does), its idle
+//! time by `timeout`, and the number of clients by `maxclients` (one more
+//! gets `-ERR max number of clients reached` and is closed).
+//!
+//! # AUTH
+//!
+//! With `requirepass` set, a new connection is not authenticated, and, as in
+//! Redis 7, only `AUTH`, `HELLO ... AUTH user pass` and `QUIT` run before it
+//! is. Everything else gets `-NOAUTH Authentication required.`, except that
+//! an unknown command, a wrong arity or an unknown subcommand still gets its
+//! own error first (Redis checks those before authentication). The only user
+//! is `default`; a failed AUTH leaves an authenticated connection
+//! authenticated. Without `requirepass`, `AUTH password` is refused with
+//! Redis's "called without any password configured" error and
+//! `AUTH default anything` succeeds (the default user has no password).
+//! `AUTH` and the `AUTH` option of `HELLO` are handled here, before the
+//! command parser sees the request; the parser never learns a password.
 
+use std::borrow::Cow;
+use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
 
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
 use tokio::net::TcpStream;
 
-use crate::command::connection::{self, ClientState, ServerFacts};
+use crate::command::connection::{self, ClientState, ServerFacts, SessionCommand};
 use crate::command::op::{Outcome, ReadOp, WriteOp};
-use crate::command::{self, Command};
-use crate::config::Dialect;
+use crate::command::{self, Command, CommandError};
+use crate::config::{Config, Dialect};
 use crate::resp::connection::{Connection, ConnectionError};
 use crate::resp::frame::Limits;
 use crate::resp::reply::{Protocol, Reply, Style};
+
+/// Redis's reply to a connection over `maxclients`.
+pub const MAX_CLIENTS_ERROR: &str = "ERR max number of clients reached";
+/// Redis's reply to a command sent before AUTH.
+pub const NOAUTH_ERROR: &str = "NOAUTH Authentication required.";
+/// Redis's reply to HELLO without AUTH before authenticating.
+pub const NOAUTH_HELLO_ERROR: &str = "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time";
+/// Redis's reply to wrong credentials.
+pub const WRONGPASS_ERROR: &str = "WRONGPASS invalid username-password pair or user is disabled.";
+/// Redis's reply to `AUTH password` when no password is configured.
+pub const AUTH_WITHOUT_PASSWORD_ERROR: &str = "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?";
 
 /// What executes commands that touch data.
 pub trait Backend: ServerFacts + Send + Sync + 'static {
@@ -47,6 +87,76 @@ impl Clients {
     }
 }
 
+/// Counts a connection for as long as it lives.
+struct Counted(Arc<Clients>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.connected.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// How a node serves its clients: the config keys that concern a session.
+#[derive(Clone)]
+pub struct Settings {
+    /// Reply dialect.
+    pub dialect: Dialect,
+    /// Protocol limits on client input.
+    pub limits: Limits,
+    /// Most simultaneous clients.
+    pub maxclients: usize,
+    /// Close a client idle this long; `None`: never.
+    pub idle_timeout: Option<Duration>,
+    /// The password of the default user, if AUTH is required.
+    pub requirepass: Option<String>,
+}
+
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Settings")
+            .field("dialect", &self.dialect)
+            .field("limits", &self.limits)
+            .field("maxclients", &self.maxclients)
+            .field("idle_timeout", &self.idle_timeout)
+            .field(
+                "requirepass",
+                &self.requirepass.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
+impl Settings {
+    /// The session settings of the node `config` describes.
+    pub fn from_config(config: &Config) -> Settings {
+        Settings {
+            dialect: config.dialect,
+            limits: Limits {
+                max_bulk_len: config.proto_max_bulk_len,
+                max_query_buffer: usize::try_from(config.client_query_buffer_limit)
+                    .unwrap_or(usize::MAX),
+                ..Limits::default()
+            },
+            maxclients: config.maxclients,
+            idle_timeout: config.idle_timeout,
+            requirepass: config.requirepass.clone(),
+        }
+    }
+}
+
+impl Default for Settings {
+    /// Redis's defaults: RESP, no password, no idle timeout.
+    fn default() -> Settings {
+        Settings {
+            dialect: Dialect::Redis,
+            limits: Limits::default(),
+            maxclients: crate::config::DEFAULT_MAXCLIENTS,
+            idle_timeout: None,
+            requirepass: None,
+        }
+    }
+}
+
 /// Turns a replica's outcome into a reply. The Lab dialect answers a
 /// multi-word value word by word (`*2\r\n$5\r\nCloud\r\n$9\r\nComputing\r\n`).
 pub fn outcome_reply(outcome: Outcome, dialect: Dialect) -> Reply {
@@ -61,59 +171,70 @@ pub fn outcome_reply(outcome: Outcome, dialect: Dialect) -> Reply {
         Outcome::Value(Some(v)) => Reply::Bulk(v),
         Outcome::Value(None) => Reply::Nil,
         Outcome::Error(e) => Reply::Error(e),
+        Outcome::Status(s) => Reply::Simple(s.into()),
+        Outcome::Array(items) => Reply::Array(
+            items
+                .into_iter()
+                .map(|o| outcome_reply(o, Dialect::Redis))
+                .collect(),
+        ),
+        Outcome::Scan { next, keys } => command::keyspace::scan_reply(next, keys),
     }
 }
 
-/// Serves one client until it disconnects, sends QUIT, or breaks the protocol.
+/// Serves one client until it disconnects, sends QUIT, breaks the protocol
+/// or stays idle past the timeout.
 pub async fn serve_client<B: Backend>(
     stream: TcpStream,
     backend: Arc<B>,
     clients: Arc<Clients>,
-    dialect: Dialect,
-    limits: Limits,
-    maxclients: usize,
+    settings: Arc<Settings>,
 ) {
     let _ = stream.set_nodelay(true);
+    let peer = stream.peer_addr().ok();
     let id = clients.next_id.fetch_add(1, Ordering::Relaxed) + 1;
     let count = clients.connected.fetch_add(1, Ordering::Relaxed) + 1;
-    let mut conn = Connection::new(stream, limits);
+    let counted = Counted(clients);
+    let mut conn = Connection::new(stream, settings.limits);
+    conn.set_idle_timeout(settings.idle_timeout);
     let mut client = ClientState {
         id,
         name: None,
         protocol: Protocol::Resp2,
         closing: false,
     };
+    let dialect = settings.dialect;
     let style = |c: &ClientState| match dialect {
         Dialect::Lab => Style::Lab,
         Dialect::Redis => Style::Redis(c.protocol),
     };
-    if count > maxclients {
-        conn.queue(
-            &Reply::error("ERR max number of clients reached"),
-            style(&client),
-        );
-        let _ = conn.flush().await;
-        clients.connected.fetch_sub(1, Ordering::Relaxed);
+    if count > settings.maxclients {
+        tracing::debug!(?peer, "refused a client: maxclients reached");
+        conn.queue(&Reply::error(MAX_CLIENTS_ERROR), style(&client));
+        // Never a client: its slot is free again while the refusal lingers.
+        drop(counted);
+        conn.close().await;
         return;
     }
+    let mut auth = Auth::new(settings.requirepass.as_deref());
     loop {
         let args = match conn.read_request().await {
             Ok(Some(args)) => args,
             Ok(None) => break,
             Err(ConnectionError::Protocol(text)) => {
+                tracing::debug!(?peer, "closing a client: {text}");
                 conn.queue(&Reply::Error(text), style(&client));
-                let _ = conn.flush().await;
+                conn.close().await;
+                return;
+            }
+            Err(e) => {
+                tracing::debug!(?peer, "closing a client: {e}");
                 break;
             }
-            Err(_) => break,
         };
-        let to_reply = |o| outcome_reply(o, dialect);
-        let reply = match command::parse(&args, dialect) {
-            Err(e) => Reply::Error(e.to_string()),
-            Ok(Command::Write(op)) => backend.write(op).await.map_or_else(Reply::Error, to_reply),
-            Ok(Command::Read(op)) => backend.read(op).await.map_or_else(Reply::Error, to_reply),
-            Ok(Command::DebugDigest) => backend.digest().await,
-            Ok(Command::Session(cmd)) => connection::apply(cmd, &mut client, backend.as_ref()),
+        let reply = match auth.gate(&args, dialect, &mut client, backend.as_ref()) {
+            Gate::Reply(reply) => reply,
+            Gate::Run(args) => run(&args, dialect, &mut client, backend.as_ref()).await,
         };
         conn.queue(&reply, style(&client));
         if client.closing || !conn.has_buffered_request() {
@@ -125,5 +246,406 @@ pub async fn serve_client<B: Backend>(
             }
         }
     }
-    clients.connected.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// Parses and runs one request.
+async fn run<B: Backend>(
+    args: &[Bytes],
+    dialect: Dialect,
+    client: &mut ClientState,
+    backend: &B,
+) -> Reply {
+    let to_reply = |o| outcome_reply(o, dialect);
+    match command::parse(args, dialect) {
+        Err(e) => Reply::Error(e.to_string()),
+        Ok(Command::Write(op)) => backend.write(op).await.map_or_else(Reply::Error, to_reply),
+        Ok(Command::Read(op)) => backend.read(op).await.map_or_else(Reply::Error, to_reply),
+        Ok(Command::DebugDigest) => backend.digest().await,
+        Ok(Command::Session(cmd)) => connection::apply(cmd, client, backend),
+    }
+}
+
+/// What the authentication gate decided about one request.
+#[derive(Debug, PartialEq)]
+enum Gate<'a> {
+    /// Answer this without running the request.
+    Reply(Reply),
+    /// Run these arguments: the request as sent, or HELLO less its AUTH
+    /// option.
+    Run(Cow<'a, [Bytes]>),
+}
+
+/// One connection's authentication state.
+struct Auth {
+    /// SHA-256 of `requirepass`, if one is set.
+    password: Option<[u8; 32]>,
+    authenticated: bool,
+}
+
+fn sha256(b: &[u8]) -> [u8; 32] {
+    Sha256::digest(b).into()
+}
+
+impl Auth {
+    fn new(requirepass: Option<&str>) -> Auth {
+        Auth {
+            password: requirepass.map(|p| sha256(p.as_bytes())),
+            authenticated: requirepass.is_none(),
+        }
+    }
+
+    /// Whether `username`/`password` are the default user's credentials.
+    /// As Redis does, both sides are hashed first and the hashes compared
+    /// in time that does not depend on where they differ.
+    fn check(&self, username: &[u8], password: &[u8]) -> bool {
+        if username != b"default" {
+            return false;
+        }
+        let Some(expected) = self.password else {
+            // The default user has no password: any is accepted.
+            return true;
+        };
+        let given = sha256(password);
+        expected
+            .iter()
+            .zip(given.iter())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+    }
+
+    /// Decides what to do with a request: answer AUTH and HELLO's AUTH
+    /// option, refuse what may not run before authentication, let the rest
+    /// through.
+    fn gate<'a>(
+        &mut self,
+        args: &'a [Bytes],
+        dialect: Dialect,
+        client: &mut ClientState,
+        facts: &dyn ServerFacts,
+    ) -> Gate<'a> {
+        let name = args
+            .first()
+            .map(|n| n.to_ascii_lowercase())
+            .unwrap_or_default();
+        match name.as_slice() {
+            b"auth" => Gate::Reply(self.auth(args)),
+            b"hello" => self.hello(args),
+            _ if self.authenticated => Gate::Run(Cow::Borrowed(args)),
+            _ => Gate::Reply(before_auth(args, dialect, client, facts)),
+        }
+    }
+
+    /// `AUTH [username] password`.
+    fn auth(&mut self, args: &[Bytes]) -> Reply {
+        let (username, password) = match args {
+            [_] | [] => return Reply::error("ERR wrong number of arguments for 'auth' command"),
+            [_, password] => {
+                if self.password.is_none() {
+                    return Reply::error(AUTH_WITHOUT_PASSWORD_ERROR);
+                }
+                (&b"default"[..], password)
+            }
+            [_, username, password] => (&username[..], password),
+            _ => return Reply::error("ERR syntax error"),
+        };
+        if self.check(username, password) {
+            self.authenticated = true;
+            Reply::ok()
+        } else {
+            Reply::error(WRONGPASS_ERROR)
+        }
+    }
+
+    /// `HELLO [protover [AUTH username password] [SETNAME clientname]]`,
+    /// checked in Redis's order: the version, the options' syntax, the
+    /// credentials, then whether the client is authenticated. What is left
+    /// once the AUTH option is taken out goes to the command parser.
+    fn hello<'a>(&mut self, args: &'a [Bytes]) -> Gate<'a> {
+        if let Some(version) = args.get(1) {
+            match command::parse_i64(version) {
+                Err(_) => {
+                    return Gate::Reply(Reply::error(
+                        "ERR Protocol version is not an integer or out of range",
+                    ));
+                }
+                Ok(2 | 3) => {}
+                Ok(_) => return Gate::Reply(Reply::error("NOPROTO unsupported protocol version")),
+            }
+        }
+        let mut rest = Vec::with_capacity(args.len());
+        rest.extend(args.iter().take(2).cloned());
+        let mut credentials = None;
+        let mut j = 2;
+        while let Some(option) = args.get(j) {
+            let more = args.len() - 1 - j;
+            if option.eq_ignore_ascii_case(b"auth") && more >= 2 {
+                credentials = args.get(j + 1).zip(args.get(j + 2));
+                j += 3;
+            } else if option.eq_ignore_ascii_case(b"setname") && more >= 1 {
+                rest.extend(args.get(j..j + 2).unwrap_or_default().iter().cloned());
+                j += 2;
+            } else {
+                return Gate::Reply(Reply::error(format!(
+                    "ERR Syntax error in HELLO option '{}'",
+                    String::from_utf8_lossy(option)
+                )));
+            }
+        }
+        if let Some((username, password)) = credentials {
+            if !self.check(username, password) {
+                return Gate::Reply(Reply::error(WRONGPASS_ERROR));
+            }
+            self.authenticated = true;
+        }
+        if !self.authenticated {
+            return Gate::Reply(Reply::error(NOAUTH_HELLO_ERROR));
+        }
+        Gate::Run(Cow::Owned(rest))
+    }
+}
+
+/// The reply to a request (not AUTH or HELLO) from a client that has not
+/// authenticated: QUIT runs; an unknown command, a wrong arity and an
+/// unknown subcommand get their own error, as Redis checks those first;
+/// anything else gets NOAUTH.
+fn before_auth(
+    args: &[Bytes],
+    dialect: Dialect,
+    client: &mut ClientState,
+    facts: &dyn ServerFacts,
+) -> Reply {
+    match command::parse(args, dialect) {
+        Err(e @ (CommandError::Unknown { .. } | CommandError::Arity(_))) => {
+            Reply::Error(e.to_string())
+        }
+        Ok(Command::Session(SessionCommand::Quit)) => {
+            connection::apply(SessionCommand::Quit, client, facts)
+        }
+        Ok(Command::Session(
+            cmd @ (SessionCommand::Client(_)
+            | SessionCommand::Config(_)
+            | SessionCommand::Command(_)),
+        )) => {
+            // A container command: run it on a copy of the client's state
+            // only to learn whether its subcommand or arity is wrong.
+            // These commands read nothing but the client and the server
+            // facts, and the copy is thrown away.
+            let mut scratch = client.clone();
+            match connection::apply(cmd, &mut scratch, facts) {
+                Reply::Error(e)
+                    if e.starts_with("ERR unknown subcommand")
+                        || e.starts_with("ERR wrong number of arguments") =>
+                {
+                    Reply::Error(e)
+                }
+                _ => Reply::error(NOAUTH_ERROR),
+            }
+        }
+        _ => Reply::error(NOAUTH_ERROR),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Facts;
+
+    impl ServerFacts for Facts {
+        fn role(&self) -> &'static str {
+            "master"
+        }
+        fn info_sections(&self) -> String {
+            String::new()
+        }
+        fn config_values(&self) -> Vec<(&'static str, String)> {
+            vec![("maxclients", "10".into())]
+        }
+        fn connected_clients(&self) -> usize {
+            1
+        }
+    }
+
+    fn args(words: &[&str]) -> Vec<Bytes> {
+        words
+            .iter()
+            .map(|w| Bytes::copy_from_slice(w.as_bytes()))
+            .collect()
+    }
+
+    fn client() -> ClientState {
+        ClientState {
+            id: 1,
+            name: None,
+            protocol: Protocol::Resp2,
+            closing: false,
+        }
+    }
+
+    /// What the gate did: `Ok(args)` to run, `Err(reply)` answered.
+    type Gated = Result<Vec<Bytes>, Reply>;
+
+    /// Gates `words` on a fresh client.
+    fn gate(auth: &mut Auth, words: &[&str]) -> Gated {
+        match auth.gate(&args(words), Dialect::Redis, &mut client(), &Facts) {
+            Gate::Run(args) => Ok(args.into_owned()),
+            Gate::Reply(reply) => Err(reply),
+        }
+    }
+
+    fn err(text: &str) -> Gated {
+        Err(Reply::error(text))
+    }
+
+    /// Every case checked against redis-server 7.0.15 with `--requirepass
+    /// secret`, in this order on one connection.
+    #[test]
+    fn with_requirepass_as_redis_7() {
+        let mut a = Auth::new(Some("secret"));
+        let cases: &[(&[&str], Gated)] = &[
+            (&["PING"], err(NOAUTH_ERROR)),
+            (&["GET", "k"], err(NOAUTH_ERROR)),
+            (&["SET", "a", "b", "c", "d"], err(NOAUTH_ERROR)),
+            (&["SELECT", "x"], err(NOAUTH_ERROR)),
+            (&["CONFIG", "GET", "maxclients"], err(NOAUTH_ERROR)),
+            (&["CLIENT", "ID"], err(NOAUTH_ERROR)),
+            (&["DEBUG", "DIGEST"], err(NOAUTH_ERROR)),
+            (
+                &["GET"],
+                err("ERR wrong number of arguments for 'get' command"),
+            ),
+            (
+                &["FOO", "a"],
+                err("ERR unknown command 'FOO', with args beginning with: 'a' "),
+            ),
+            (
+                &["CLIENT", "FOO"],
+                err("ERR unknown subcommand 'FOO'. Try CLIENT HELP."),
+            ),
+            (
+                &["CLIENT", "ID", "x"],
+                err("ERR wrong number of arguments for 'client|id' command"),
+            ),
+            (
+                &["CONFIG", "FOO"],
+                err("ERR unknown subcommand 'FOO'. Try CONFIG HELP."),
+            ),
+            (&["HELLO"], err(NOAUTH_HELLO_ERROR)),
+            (&["HELLO", "3"], err(NOAUTH_HELLO_ERROR)),
+            (&["HELLO", "2", "SETNAME", "x"], err(NOAUTH_HELLO_ERROR)),
+            (&["HELLO", "4"], err("NOPROTO unsupported protocol version")),
+            (
+                &["HELLO", "x"],
+                err("ERR Protocol version is not an integer or out of range"),
+            ),
+            (
+                &["HELLO", "3", "AUTH", "default"],
+                err("ERR Syntax error in HELLO option 'AUTH'"),
+            ),
+            (
+                &["HELLO", "2", "AUTH", "default", "wrong"],
+                err(WRONGPASS_ERROR),
+            ),
+            (
+                &["HELLO", "3", "AUTH", "bob", "secret"],
+                err(WRONGPASS_ERROR),
+            ),
+            // The last AUTH option counts.
+            (
+                &[
+                    "HELLO", "3", "auth", "default", "secret", "auth", "default", "wrong",
+                ],
+                err(WRONGPASS_ERROR),
+            ),
+            (
+                &["AUTH"],
+                err("ERR wrong number of arguments for 'auth' command"),
+            ),
+            (&["AUTH", "a", "b", "c"], err("ERR syntax error")),
+            (&["AUTH", "wrong"], err(WRONGPASS_ERROR)),
+            (&["AUTH", ""], err(WRONGPASS_ERROR)),
+            (&["AUTH", "bob", "secret"], err(WRONGPASS_ERROR)),
+            (&["AUTH", "Default", "secret"], err(WRONGPASS_ERROR)),
+            (&["AUTH", "default", "wrong"], err(WRONGPASS_ERROR)),
+            (&["PING"], err(NOAUTH_ERROR)),
+            (&["AUTH", "secret"], Err(Reply::ok())),
+            (&["PING"], Ok(args(&["PING"]))),
+            // A failed AUTH does not undo the earlier success.
+            (&["AUTH", "wrong"], err(WRONGPASS_ERROR)),
+            (&["GET", "k"], Ok(args(&["GET", "k"]))),
+            (&["HELLO", "3"], Ok(args(&["HELLO", "3"]))),
+        ];
+        for (words, want) in cases {
+            assert_eq!(&gate(&mut a, words), want, "for {words:?}");
+        }
+    }
+
+    #[test]
+    fn hello_auth_authenticates_and_is_stripped() {
+        let mut a = Auth::new(Some("secret"));
+        assert_eq!(
+            gate(
+                &mut a,
+                &["HELLO", "3", "AUTH", "default", "secret", "SETNAME", "foo"]
+            ),
+            Ok(args(&["HELLO", "3", "SETNAME", "foo"]))
+        );
+        assert_eq!(gate(&mut a, &["GET", "k"]), Ok(args(&["GET", "k"])));
+
+        let mut a = Auth::new(Some("secret"));
+        assert_eq!(
+            gate(&mut a, &["hello", "2", "auth", "default", "secret"]),
+            Ok(args(&["hello", "2"]))
+        );
+    }
+
+    #[test]
+    fn quit_runs_before_auth() {
+        let mut a = Auth::new(Some("secret"));
+        let mut c = client();
+        assert_eq!(
+            a.gate(&args(&["QUIT"]), Dialect::Redis, &mut c, &Facts),
+            Gate::Reply(Reply::ok())
+        );
+        assert!(c.closing);
+    }
+
+    /// Checked against redis-server 7.0.15 without a password.
+    #[test]
+    fn without_requirepass_as_redis_7() {
+        let mut a = Auth::new(None);
+        assert_eq!(gate(&mut a, &["PING"]), Ok(args(&["PING"])));
+        assert_eq!(
+            gate(&mut a, &["AUTH", "x"]),
+            err(AUTH_WITHOUT_PASSWORD_ERROR)
+        );
+        assert_eq!(gate(&mut a, &["AUTH", "default", "x"]), Err(Reply::ok()));
+        assert_eq!(gate(&mut a, &["AUTH", "bob", "x"]), err(WRONGPASS_ERROR));
+        assert_eq!(
+            gate(&mut a, &["HELLO", "2", "AUTH", "default", "x"]),
+            Ok(args(&["HELLO", "2"]))
+        );
+        assert_eq!(
+            gate(&mut a, &["HELLO", "2", "AUTH", "bob", "x"]),
+            err(WRONGPASS_ERROR)
+        );
+        assert_eq!(
+            gate(&mut a, &["HELLO", "2", "FOO"]),
+            err("ERR Syntax error in HELLO option 'FOO'")
+        );
+        assert_eq!(
+            gate(&mut a, &["HELLO", "2", "SETNAME"]),
+            err("ERR Syntax error in HELLO option 'SETNAME'")
+        );
+    }
+
+    #[test]
+    fn settings_debug_hides_the_password() {
+        let settings = Settings {
+            requirepass: Some("hunter2".into()),
+            ..Settings::default()
+        };
+        let shown = format!("{settings:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
 }

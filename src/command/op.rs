@@ -8,36 +8,159 @@
 //! the same op against the same data, equal outcomes are how the coordinator
 //! checks that replicas agree before it commits.
 //!
+//! Each family's file holds its evaluation ([`super::string`],
+//! [`super::counter`], [`super::keyspace`]); this module holds the types and
+//! dispatches.
+//!
+//! # What a lock must cover
+//!
+//! [`WriteOp::keys`] and [`ReadOp::keys`] name the keys an op touches. An op
+//! whose keys cannot be known in advance (FLUSHDB, KEYS, SCAN, DBSIZE) says
+//! so with [`WriteOp::locks_everything`] / [`ReadOp::reads_everything`]: such
+//! a write must run alone (after every earlier write on any key has been
+//! applied, before any later one), and such a read must wait until no write
+//! is prepared-but-unapplied on the replica that serves it.
+//!
 //! This module must never do I/O or look at a clock: time-dependent inputs
-//! are fixed by the coordinator and carried inside the op.
+//! are fixed by the coordinator and carried inside the op. Variants are only
+//! ever appended (never reordered), because ops and outcomes are encoded
+//! by position.
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use super::{counter, keyspace, string};
+
+/// The condition of `SET ... NX|XX`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SetCondition {
+    /// NX: only if the key does not exist.
+    Absent,
+    /// XX: only if the key exists.
+    Present,
+}
+
 /// A write command, already validated, as sent in a PREPARE.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum WriteOp {
-    /// SET key value.
+    /// SET key value, unconditionally: `+OK`.
     Set {
         /// The key.
         key: Bytes,
         /// The new value.
         value: Bytes,
     },
-    /// DEL key [key ...]: deletes, and counts the keys that existed.
+    /// DEL/UNLINK key [key ...]: deletes, and counts the keys that existed.
     Del {
         /// The keys to delete (duplicates count once, as in Redis).
         keys: Vec<Bytes>,
     },
+    /// SET with NX/XX and/or GET, and GETSET.
+    SetWith {
+        /// The key.
+        key: Bytes,
+        /// The new value.
+        value: Bytes,
+        /// NX or XX, if given.
+        condition: Option<SetCondition>,
+        /// GET: reply the old value (or nil) instead of `+OK`.
+        get: bool,
+    },
+    /// SETNX key value: `:1` if set, `:0` if the key existed.
+    SetNx {
+        /// The key.
+        key: Bytes,
+        /// The value.
+        value: Bytes,
+    },
+    /// GETDEL key: the value (or nil), and the key deleted.
+    GetDel {
+        /// The key.
+        key: Bytes,
+    },
+    /// MSET key value [key value ...]: `+OK`; a repeated key takes its last
+    /// value.
+    MSet {
+        /// The pairs in command order.
+        pairs: Vec<(Bytes, Bytes)>,
+    },
+    /// MSETNX: sets every pair (`:1`) only if none of the keys exists,
+    /// else nothing (`:0`).
+    MSetNx {
+        /// The pairs in command order.
+        pairs: Vec<(Bytes, Bytes)>,
+    },
+    /// INCR, DECR, INCRBY, DECRBY: the new value.
+    IncrBy {
+        /// The key.
+        key: Bytes,
+        /// The signed increment (already negated for DECR/DECRBY).
+        delta: i64,
+    },
+    /// INCRBYFLOAT key increment: the new value, as Redis prints it.
+    IncrByFloat {
+        /// The key.
+        key: Bytes,
+        /// The increment's text, already checked to parse as a float.
+        delta: Bytes,
+    },
+    /// APPEND key value: the new length.
+    Append {
+        /// The key.
+        key: Bytes,
+        /// The bytes appended.
+        value: Bytes,
+    },
+    /// SETRANGE key offset value: the new length.
+    SetRange {
+        /// The key.
+        key: Bytes,
+        /// Where to write (already checked non-negative).
+        offset: u64,
+        /// The bytes written there.
+        value: Bytes,
+    },
+    /// RENAME / RENAMENX.
+    Rename {
+        /// The existing key.
+        from: Bytes,
+        /// The new name.
+        to: Bytes,
+        /// RENAMENX: only if `to` does not exist; replies `:1`/`:0`
+        /// instead of `+OK`.
+        nx: bool,
+    },
+    /// FLUSHDB / FLUSHALL: deletes every key. Locks everything.
+    Flush,
 }
 
 impl WriteOp {
-    /// The keys this op writes; the coordinator locks them for the whole round.
+    /// The keys this op writes; the coordinator locks them for the whole
+    /// round. Empty for an op that [`locks_everything`](Self::locks_everything).
     pub fn keys(&self) -> Vec<&Bytes> {
         match self {
-            WriteOp::Set { key, .. } => vec![key],
+            WriteOp::Set { key, .. }
+            | WriteOp::SetWith { key, .. }
+            | WriteOp::SetNx { key, .. }
+            | WriteOp::GetDel { key }
+            | WriteOp::IncrBy { key, .. }
+            | WriteOp::IncrByFloat { key, .. }
+            | WriteOp::Append { key, .. }
+            | WriteOp::SetRange { key, .. } => vec![key],
             WriteOp::Del { keys } => keys.iter().collect(),
+            WriteOp::MSet { pairs } | WriteOp::MSetNx { pairs } => {
+                pairs.iter().map(|(k, _)| k).collect()
+            }
+            WriteOp::Rename { from, to, .. } => vec![from, to],
+            WriteOp::Flush => Vec::new(),
         }
+    }
+
+    /// Whether this op may write keys it cannot name in advance (FLUSHDB),
+    /// so it needs the whole keyspace to itself: no other write may be in
+    /// flight on any key while it runs, on the coordinator or on a replica.
+    pub fn locks_everything(&self) -> bool {
+        matches!(self, WriteOp::Flush)
     }
 }
 
@@ -49,14 +172,80 @@ pub enum ReadOp {
         /// The key.
         key: Bytes,
     },
+    /// MGET key [key ...]: an array of values or nils.
+    MGet {
+        /// The keys, in reply order.
+        keys: Vec<Bytes>,
+    },
+    /// STRLEN key: the value's length, 0 if missing.
+    StrLen {
+        /// The key.
+        key: Bytes,
+    },
+    /// GETRANGE (SUBSTR) key start end: a substring, by inclusive and
+    /// possibly negative indices.
+    GetRange {
+        /// The key.
+        key: Bytes,
+        /// First index.
+        start: i64,
+        /// Last index (inclusive).
+        end: i64,
+    },
+    /// EXISTS key [key ...]: how many of the arguments exist (a repeated
+    /// key counts each time).
+    Exists {
+        /// The keys.
+        keys: Vec<Bytes>,
+    },
+    /// TYPE key: `+string` or `+none`.
+    Type {
+        /// The key.
+        key: Bytes,
+    },
+    /// KEYS pattern: every key matching a glob pattern.
+    Keys {
+        /// The glob pattern (Redis's `stringmatchlen`).
+        pattern: Bytes,
+    },
+    /// One SCAN step, from a key bound (the cursor is decoded by the
+    /// session, see [`super::cursor`]).
+    Scan {
+        /// Resume at the first key `>=` this (empty: from the start).
+        from: Bytes,
+        /// How many keys to examine (COUNT).
+        count: u64,
+        /// MATCH pattern, if any.
+        pattern: Option<Bytes>,
+        /// TYPE filter, if any.
+        type_name: Option<Bytes>,
+    },
+    /// DBSIZE: the number of keys.
+    DbSize,
 }
 
 impl ReadOp {
     /// The keys this op reads; a read waits while any of them is prepared.
+    /// Empty for an op that [`reads_everything`](Self::reads_everything).
     pub fn keys(&self) -> Vec<&Bytes> {
         match self {
-            ReadOp::Get { key } => vec![key],
+            ReadOp::Get { key }
+            | ReadOp::StrLen { key }
+            | ReadOp::GetRange { key, .. }
+            | ReadOp::Type { key } => vec![key],
+            ReadOp::MGet { keys } | ReadOp::Exists { keys } => keys.iter().collect(),
+            ReadOp::Keys { .. } | ReadOp::Scan { .. } | ReadOp::DbSize => Vec::new(),
         }
+    }
+
+    /// Whether this op reads keys it cannot name in advance (KEYS, SCAN,
+    /// DBSIZE): to stay linearizable it must wait until no transaction is
+    /// prepared-but-unapplied on the replica serving it.
+    pub fn reads_everything(&self) -> bool {
+        matches!(
+            self,
+            ReadOp::Keys { .. } | ReadOp::Scan { .. } | ReadOp::DbSize
+        )
     }
 }
 
@@ -71,6 +260,19 @@ pub enum Outcome {
     Value(Option<Bytes>),
     /// A command error (Redis text, e.g. `WRONGTYPE ...`); nothing is written.
     Error(String),
+    /// A status reply other than OK (TYPE's `+string`).
+    Status(String),
+    /// An array of outcomes (MGET's values and nils, KEYS's keys).
+    Array(Vec<Outcome>),
+    /// One SCAN step: the bound to resume from (`None`: the iteration is
+    /// complete) and the keys found. The session turns the bound into a
+    /// numeric cursor ([`super::cursor`]).
+    Scan {
+        /// Where the next step starts, or `None` at the end.
+        next: Option<Bytes>,
+        /// The keys of this step that passed MATCH and TYPE.
+        keys: Vec<Bytes>,
+    },
 }
 
 /// One resolved key write: the value to store, or `None` to delete.
@@ -82,40 +284,122 @@ pub struct Effect {
     pub value: Option<Bytes>,
 }
 
+impl Effect {
+    /// Stores `value` under `key`.
+    pub fn put(key: &Bytes, value: Bytes) -> Effect {
+        Effect {
+            key: key.clone(),
+            value: Some(value),
+        }
+    }
+
+    /// Deletes `key`.
+    pub fn delete(key: &Bytes) -> Effect {
+        Effect {
+            key: key.clone(),
+            value: None,
+        }
+    }
+}
+
+/// What evaluating a write produces: the outcome, and the effects a commit
+/// applies (none for an error).
+pub type Evaluated = (Outcome, Vec<Effect>);
+
 /// Read access to a replica's current data, as evaluation needs it.
+///
+/// Keys are ordered bytewise (as fjall orders them). `get` and `keys_from`
+/// are required; the rest have defaults built on them that an implementation
+/// may replace with something cheaper.
 pub trait ReadView {
     /// The error a read can fail with (storage errors).
     type Error;
+
     /// The current value of `key`.
     fn get(&self, key: &[u8]) -> Result<Option<Bytes>, Self::Error>;
+
+    /// Up to `limit` keys `>= start`, in ascending bytewise order. Must not
+    /// allocate in proportion to `limit` (SCAN's COUNT comes from clients).
+    fn keys_from(&self, start: &[u8], limit: usize) -> Result<Vec<Bytes>, Self::Error>;
+
+    /// Whether `key` exists.
+    fn contains(&self, key: &[u8]) -> Result<bool, Self::Error> {
+        Ok(self.get(key)?.is_some())
+    }
+
+    /// The number of keys.
+    fn count(&self) -> Result<u64, Self::Error> {
+        const PAGE: usize = 4096;
+        let mut total = 0u64;
+        let mut start = Bytes::new();
+        loop {
+            let page = self.keys_from(&start, PAGE)?;
+            total += page.len() as u64;
+            match page.last() {
+                Some(last) if page.len() == PAGE => start = successor(last),
+                _ => return Ok(total),
+            }
+        }
+    }
+}
+
+/// The smallest key greater than `key`: `key` followed by a zero byte.
+pub fn successor(key: &[u8]) -> Bytes {
+    let mut next = Vec::with_capacity(key.len() + 1);
+    next.extend_from_slice(key);
+    next.push(0);
+    Bytes::from(next)
+}
+
+/// The longest key the storage engine holds (fjall refuses longer ones).
+pub const MAX_KEY_LEN: usize = 65535;
+
+/// Why a key cannot be stored, if it cannot: fjall holds neither an empty
+/// key nor one longer than [`MAX_KEY_LEN`] (and would bring the replica
+/// down trying), where Redis takes both.
+pub fn unstorable_key(key: &[u8]) -> Option<&'static str> {
+    if key.is_empty() {
+        Some("ERR empty keys are not supported")
+    } else if key.len() > MAX_KEY_LEN {
+        Some("ERR keys longer than 65535 bytes are not supported")
+    } else {
+        None
+    }
 }
 
 /// Evaluates a write op: its outcome and the effects committing it applies.
-pub fn eval_write<V: ReadView>(op: &WriteOp, view: &V) -> Result<(Outcome, Vec<Effect>), V::Error> {
+/// An op that would store a key the storage engine cannot hold
+/// ([`unstorable_key`]) fails as a whole, writing nothing.
+pub fn eval_write<V: ReadView>(op: &WriteOp, view: &V) -> Result<Evaluated, V::Error> {
+    let (outcome, effects) = eval_write_unchecked(op, view)?;
+    // (Such a key never exists, so only a write of one can come up here.)
+    let unstorable = effects.iter().find_map(|e| unstorable_key(&e.key));
+    match unstorable {
+        Some(problem) => Ok((Outcome::Error(problem.to_string()), Vec::new())),
+        None => Ok((outcome, effects)),
+    }
+}
+
+fn eval_write_unchecked<V: ReadView>(op: &WriteOp, view: &V) -> Result<Evaluated, V::Error> {
     match op {
-        WriteOp::Set { key, value } => Ok((
-            Outcome::Ok,
-            vec![Effect {
-                key: key.clone(),
-                value: Some(value.clone()),
-            }],
-        )),
-        WriteOp::Del { keys } => {
-            let mut effects: Vec<Effect> = Vec::with_capacity(keys.len());
-            for key in keys {
-                if effects.iter().any(|e| e.key == key) {
-                    continue;
-                }
-                if view.get(key)?.is_some() {
-                    effects.push(Effect {
-                        key: key.clone(),
-                        value: None,
-                    });
-                }
-            }
-            let count = i64::try_from(effects.len()).unwrap_or(i64::MAX);
-            Ok((Outcome::Integer(count), effects))
-        }
+        WriteOp::Set { key, value } => Ok((Outcome::Ok, vec![Effect::put(key, value.clone())])),
+        WriteOp::SetWith {
+            key,
+            value,
+            condition,
+            get,
+        } => string::set_with(view, key, value, *condition, *get),
+        WriteOp::SetNx { key, value } => string::setnx(view, key, value),
+        WriteOp::GetDel { key } => string::getdel(view, key),
+        WriteOp::MSet { pairs } => Ok((Outcome::Ok, string::mset_effects(pairs))),
+        WriteOp::MSetNx { pairs } => string::msetnx(view, pairs),
+        WriteOp::Append { key, value } => string::append(view, key, value),
+        WriteOp::SetRange { key, offset, value } => string::setrange(view, key, *offset, value),
+        WriteOp::IncrBy { key, delta } => counter::incrby(view, key, *delta),
+        WriteOp::IncrByFloat { key, delta } => counter::incrbyfloat(view, key, delta),
+        WriteOp::Del { keys } => keyspace::del(view, keys),
+        WriteOp::Rename { from, to, nx } => keyspace::rename(view, from, to, *nx),
+        WriteOp::Flush => keyspace::flush(view),
     }
 }
 
@@ -123,30 +407,89 @@ pub fn eval_write<V: ReadView>(op: &WriteOp, view: &V) -> Result<(Outcome, Vec<E
 pub fn eval_read<V: ReadView>(op: &ReadOp, view: &V) -> Result<Outcome, V::Error> {
     match op {
         ReadOp::Get { key } => Ok(Outcome::Value(view.get(key)?)),
+        ReadOp::MGet { keys } => string::mget(view, keys),
+        ReadOp::StrLen { key } => string::strlen(view, key),
+        ReadOp::GetRange { key, start, end } => string::getrange(view, key, *start, *end),
+        ReadOp::Exists { keys } => keyspace::exists(view, keys),
+        ReadOp::Type { key } => keyspace::type_of(view, key),
+        ReadOp::Keys { pattern } => keyspace::keys(view, pattern),
+        ReadOp::Scan {
+            from,
+            count,
+            pattern,
+            type_name,
+        } => keyspace::scan(view, from, *count, pattern.as_deref(), type_name.as_deref()),
+        ReadOp::DbSize => Ok(Outcome::Integer(
+            i64::try_from(view.count()?).unwrap_or(i64::MAX),
+        )),
     }
 }
 
+/// An in-memory [`ReadView`] for the unit tests of every family.
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::collections::HashMap;
+pub(crate) mod testing {
+    use std::collections::BTreeMap;
     use std::convert::Infallible;
 
-    struct MapView(HashMap<Bytes, Bytes>);
+    use bytes::Bytes;
+
+    use super::{Effect, ReadView};
+
+    /// A replica's data as an ordered map.
+    #[derive(Debug, Default, Clone)]
+    pub struct MapView(pub BTreeMap<Bytes, Bytes>);
+
+    impl MapView {
+        /// A view holding `pairs`.
+        pub fn of(pairs: &[(&str, &str)]) -> MapView {
+            MapView(
+                pairs
+                    .iter()
+                    .map(|(k, v)| (b(k), b(v)))
+                    .collect::<BTreeMap<_, _>>(),
+            )
+        }
+
+        /// Applies committed effects.
+        pub fn apply(&mut self, effects: &[Effect]) {
+            for e in effects {
+                match &e.value {
+                    Some(v) => self.0.insert(e.key.clone(), v.clone()),
+                    None => self.0.remove(&e.key),
+                };
+            }
+        }
+    }
+
     impl ReadView for MapView {
         type Error = Infallible;
         fn get(&self, key: &[u8]) -> Result<Option<Bytes>, Infallible> {
             Ok(self.0.get(key).cloned())
         }
+        fn keys_from(&self, start: &[u8], limit: usize) -> Result<Vec<Bytes>, Infallible> {
+            Ok(self
+                .0
+                .range::<[u8], _>((std::ops::Bound::Included(start), std::ops::Bound::Unbounded))
+                .take(limit)
+                .map(|(k, _)| k.clone())
+                .collect())
+        }
     }
 
-    fn b(s: &str) -> Bytes {
+    /// Bytes from text.
+    pub fn b(s: &str) -> Bytes {
         Bytes::copy_from_slice(s.as_bytes())
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::{MapView, b};
+    use super::*;
 
     #[test]
     fn del_counts_existing_keys_once() {
-        let view = MapView(HashMap::from([(b("a"), b("1")), (b("b"), b("2"))]));
+        let view = MapView::of(&[("a", "1"), ("b", "2")]);
         let op = WriteOp::Del {
             keys: vec![b("a"), b("a"), b("c"), b("b")],
         };
@@ -158,7 +501,7 @@ mod tests {
 
     #[test]
     fn set_writes_the_value_and_get_reads_it() {
-        let view = MapView(HashMap::from([(b("k"), b("v"))]));
+        let view = MapView::of(&[("k", "v")]);
         let (outcome, effects) = eval_write(
             &WriteOp::Set {
                 key: b("k"),
@@ -173,5 +516,57 @@ mod tests {
         assert_eq!(read, Outcome::Value(Some(b("v"))));
         let missing = eval_read(&ReadOp::Get { key: b("x") }, &view).unwrap();
         assert_eq!(missing, Outcome::Value(None));
+    }
+
+    #[test]
+    fn keys_the_store_cannot_hold_are_refused() {
+        let view = MapView::default();
+        let long = Bytes::from(vec![b'k'; MAX_KEY_LEN + 1]);
+        for key in [Bytes::new(), long] {
+            let op = WriteOp::MSet {
+                pairs: vec![(b("ok"), b("1")), (key.clone(), b("2"))],
+            };
+            let (outcome, effects) = eval_write(&op, &view).unwrap();
+            assert!(matches!(outcome, Outcome::Error(_)), "{outcome:?}");
+            assert!(effects.is_empty());
+            // Deleting such a key is harmless (it cannot exist).
+            let (outcome, _) = eval_write(&WriteOp::Del { keys: vec![key] }, &view).unwrap();
+            assert_eq!(outcome, Outcome::Integer(0));
+        }
+        let fits = Bytes::from(vec![b'k'; MAX_KEY_LEN]);
+        let op = WriteOp::Set {
+            key: fits,
+            value: b("v"),
+        };
+        assert_eq!(eval_write(&op, &view).unwrap().0, Outcome::Ok);
+    }
+
+    #[test]
+    fn default_count_pages_through_the_keys() {
+        let mut view = MapView::default();
+        for i in 0..10_000 {
+            view.0.insert(b(&format!("k{i}")), b("v"));
+        }
+        assert_eq!(view.count().unwrap(), 10_000);
+        assert_eq!(
+            eval_read(&ReadOp::DbSize, &view).unwrap(),
+            Outcome::Integer(10_000)
+        );
+    }
+
+    #[test]
+    fn whole_keyspace_ops_say_so() {
+        assert!(WriteOp::Flush.locks_everything());
+        assert!(WriteOp::Flush.keys().is_empty());
+        assert!(!WriteOp::Del { keys: vec![b("a")] }.locks_everything());
+        assert!(ReadOp::DbSize.reads_everything());
+        assert!(ReadOp::Keys { pattern: b("*") }.reads_everything());
+        assert!(!ReadOp::Get { key: b("a") }.reads_everything());
+        let rename = WriteOp::Rename {
+            from: b("a"),
+            to: b("b"),
+            nx: false,
+        };
+        assert_eq!(rename.keys(), vec![&b("a"), &b("b")]);
     }
 }

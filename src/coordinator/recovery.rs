@@ -46,6 +46,8 @@ use super::membership::{Eviction, Phase, eviction_for};
 
 /// Entries per catch-up round trip.
 const LOG_CHUNK: u32 = 2000;
+/// Full log chunks copied before joining stops chasing the live writes.
+const MAX_CHASE_ROUNDS: u32 = 50;
 /// Pairs per snapshot chunk.
 const SCAN_CHUNK: u32 = 5000;
 /// Longest wait between reconnection attempts.
@@ -99,7 +101,10 @@ impl Coordinator {
         let addr = self.membership.addr(slot);
         let mut backoff = Duration::from_millis(20);
         loop {
-            let client = match RpcClient::connect(addr).await {
+            // Bounded: after a partition heals, a SYN lost to it would
+            // otherwise wait out the kernel's exponential retry.
+            let connect = tokio::time::timeout(self.config.rpc_timeout, RpcClient::connect(addr));
+            let client = match connect.await.unwrap_or(Err(RpcError::Timeout)) {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::debug!(%addr, "connect failed: {e}");
@@ -281,6 +286,7 @@ impl Coordinator {
     /// a round trip finds little left. Returns the target's new watermark.
     async fn catch_up(&self, target: &RpcClient, mut watermark: u64) -> Result<u64, JoinError> {
         let mut copied = 0u64;
+        let mut rounds = 0u32;
         loop {
             let source = self.best_source().await?;
             let response = self
@@ -305,6 +311,7 @@ impl Coordinator {
                 continue;
             }
             let full = entries.len() >= LOG_CHUNK as usize;
+            rounds += 1;
             let up_to = match (full, entries.last()) {
                 (true, Some(last)) => last.index.min(source_watermark),
                 _ => source_watermark,
@@ -324,7 +331,9 @@ impl Coordinator {
             if copied > 0 && copied.is_multiple_of(LOG_CHUNK as u64 * 10) {
                 tracing::info!(copied, watermark, "catch-up: replaying log");
             }
-            if !full {
+            // Stop chasing a source that keeps moving: the final round under
+            // the gate copies the rest with writes held back.
+            if !full || rounds >= MAX_CHASE_ROUNDS {
                 return Ok(watermark);
             }
         }

@@ -34,7 +34,6 @@ use tokio::net::{TcpListener, TcpStream};
 use crate::command::connection::ServerFacts;
 use crate::command::op::{Outcome, ReadOp, WriteOp};
 use crate::config::Config;
-use crate::resp::frame::Limits;
 use crate::resp::reply::Reply;
 use crate::rpc::codec;
 use crate::rpc::message::{Request, Response};
@@ -109,42 +108,52 @@ async fn serve_connection(mut stream: TcpStream, node: Arc<Node>) -> anyhow::Res
     }
     if first[0] == codec::MAGIC[0] {
         let _ = stream.set_nodelay(true);
-        codec::handshake_accept(&mut stream).await?;
+        let secret = node.config.cluster_secret.as_deref().map(str::as_bytes);
+        if let Err(e) = codec::handshake_accept(&mut stream, secret).await {
+            let peer = stream.peer_addr().ok();
+            tracing::warn!(?peer, "refused an internal-protocol connection: {e}");
+            return Ok(());
+        }
         let replica = node.replica.clone();
         codec_serve(stream, replica).await?;
     } else {
-        let limits = Limits {
-            max_bulk_len: node.config.proto_max_bulk_len,
-            ..Limits::default()
-        };
-        session::serve_client(
-            stream,
-            node.clone(),
-            node.clients.clone(),
-            node.config.dialect,
-            limits,
-            node.config.maxclients,
-        )
-        .await;
+        let settings = Arc::new(session::Settings::from_config(&node.config));
+        session::serve_client(stream, node.clone(), node.clients.clone(), settings).await;
     }
     Ok(())
 }
 
+/// Numbers internal connections, so the replica can tell the coordinator's
+/// current connection from older ones.
+static NEXT_CONNECTION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
 async fn codec_serve(stream: TcpStream, replica: Replica) -> anyhow::Result<()> {
+    let connection = NEXT_CONNECTION.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     // When we last answered a heartbeat on this connection.
     let last_answer: Arc<std::sync::Mutex<Option<Instant>>> = Arc::default();
     crate::rpc::server::serve(stream, move |request| {
         let replica = replica.clone();
         let last_answer = last_answer.clone();
         async move {
-            if let Request::Heartbeat { lease_ms, member } = request {
-                let mut last = last_answer.lock().unwrap_or_else(|e| e.into_inner());
-                replica.heartbeat(Duration::from_millis(lease_ms), member, *last);
-                let status = replica.status();
-                *last = Some(Instant::now());
-                return Response::Status(status);
+            match request {
+                Request::Heartbeat { lease_ms, member } => {
+                    if !member {
+                        // A coordinator's first word on a new connection.
+                        replica.claim(connection);
+                    }
+                    let mut last = last_answer.lock().unwrap_or_else(|e| e.into_inner());
+                    replica.heartbeat(Duration::from_millis(lease_ms), member, *last);
+                    let status = replica.status();
+                    *last = Some(Instant::now());
+                    Response::Status(status)
+                }
+                Request::Prepare { .. } | Request::Commit { .. } | Request::Abort { .. }
+                    if !replica.is_current(connection) =>
+                {
+                    Response::Error("stale coordinator connection: transaction refused".into())
+                }
+                request => handle(&replica, request).await,
             }
-            handle(&replica, request).await
         }
     })
     .await?;

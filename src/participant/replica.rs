@@ -9,6 +9,11 @@
 //! - Commit indices are dense. The *watermark* is the highest index such
 //!   that every index at or below it is applied (or was declared a no-op by
 //!   [`Replica::settle`] / a catch-up). Catch-up replays strictly above it.
+//!   It is kept twice: *planned* (counting commits queued to the writer,
+//!   which apply in order and can only fail by stopping the process) for
+//!   what gets persisted, and *visible* (counting commits already applied)
+//!   for everything reported to others — a catch-up source must never
+//!   claim an index its log does not yet show.
 //! - Keys of a prepared transaction are *locked*: reads of them wait for the
 //!   outcome, so a reader never sees a value and then an older one.
 //!
@@ -60,7 +65,11 @@ struct State {
     prepared: HashMap<u64, Staged>,
     /// Locked keys → (owning txid, wakes readers when released).
     locked: HashMap<Bytes, (u64, Arc<Notify>)>,
+    /// Planned watermark: counts every commit queued to the writer.
     watermark: u64,
+    /// Visible watermark: counts only commits already applied to the store.
+    /// What others are told and what catch-up copies are measured against.
+    visible: u64,
     applied_above: BTreeSet<u64>,
     max_txid: u64,
     log_floor: u64,
@@ -115,6 +124,9 @@ pub struct Replica {
     store: Store,
     state: Arc<Mutex<State>>,
     log_retention: u64,
+    /// The coordinator connection whose transactions we accept (see
+    /// [`Replica::claim`]).
+    current_connection: Arc<std::sync::atomic::AtomicU64>,
 }
 
 struct DataView<'a>(&'a Store);
@@ -122,6 +134,16 @@ impl ReadView for DataView<'_> {
     type Error = StorageError;
     fn get(&self, key: &[u8]) -> Result<Option<Bytes>, StorageError> {
         self.0.get(key)
+    }
+    fn keys_from(&self, start: &[u8], limit: usize) -> Result<Vec<Bytes>, StorageError> {
+        let mut keys = Vec::new();
+        for guard in self.0.data.range(start..).take(limit) {
+            keys.push(Bytes::copy_from_slice(&guard.key()?));
+        }
+        Ok(keys)
+    }
+    fn contains(&self, key: &[u8]) -> Result<bool, StorageError> {
+        Ok(self.0.data.contains_key(key)?)
     }
 }
 
@@ -218,6 +240,7 @@ impl Replica {
             state.max_txid = state.max_txid.max(txid);
             state.prepared.insert(txid, staged);
         }
+        state.visible = state.watermark;
         tracing::info!(
             watermark = state.watermark,
             max_applied = state.max_applied(),
@@ -228,6 +251,7 @@ impl Replica {
             store,
             state: Arc::new(Mutex::new(state)),
             log_retention,
+            current_connection: Arc::default(),
         })
     }
 
@@ -237,13 +261,30 @@ impl Replica {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Makes `connection` the one coordinator connection whose PREPARE,
+    /// COMMIT and ABORT are accepted. A coordinator claims a connection
+    /// first thing (its revoking heartbeat), so a PREPARE still in flight on
+    /// an older connection (from a coordinator that evicted us, or died)
+    /// cannot arrive after in-doubt resolution and lock a key for good.
+    pub fn claim(&self, connection: u64) {
+        self.current_connection
+            .store(connection, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Whether transactions from `connection` are accepted.
+    pub fn is_current(&self, connection: u64) -> bool {
+        self.current_connection
+            .load(std::sync::atomic::Ordering::SeqCst)
+            == connection
+    }
+
     /// Positions and in-doubt transactions.
     pub fn status(&self) -> ParticipantStatus {
         let s = self.state();
         let mut prepared: Vec<u64> = s.prepared.keys().copied().collect();
         prepared.sort_unstable();
         ParticipantStatus {
-            watermark: s.watermark,
+            watermark: s.visible,
             max_applied: s.max_applied(),
             max_txid: s.max_txid,
             prepared,
@@ -284,7 +325,11 @@ impl Replica {
         if let Some(staged) = self.state().prepared.get(&txid) {
             return Ok(staged.outcome.clone());
         }
-        self.wait_unlocked(&op.keys(), wait_limit).await?;
+        if op.locks_everything() {
+            self.wait_all_unlocked(wait_limit).await?;
+        } else {
+            self.wait_unlocked(&op.keys(), wait_limit).await?;
+        }
         let store = self.store.clone();
         let state = self.state.clone();
         // Evaluated on the writer thread: it sees every earlier commit, and
@@ -328,11 +373,11 @@ impl Replica {
             );
             batch.relaxed();
             let state = self.state.clone();
+            let watermark = s.watermark;
             batch.on_applied(move || {
-                state
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .unlock(txid, &entry.effects);
+                let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
+                s.unlock(txid, &entry.effects);
+                s.visible = s.visible.max(watermark);
             });
             // Submitted under the state lock: batches apply in submission
             // order, so the stored watermark only ever grows.
@@ -365,6 +410,12 @@ impl Replica {
                 None => batch.remove(&self.store.data, e.key.clone()),
             }
         }
+        self.log_entry_writes(entry, &mut batch)?;
+        Ok(batch)
+    }
+
+    /// The log and txid-map writes recording one entry.
+    fn log_entry_writes(&self, entry: &LogEntry, batch: &mut Batch) -> Result<(), ReplicaError> {
         let record = postcard::to_allocvec(entry).map_err(|e| corrupt("log", e))?;
         batch.put(&self.store.log, encode_u64(entry.index).to_vec(), record);
         batch.put(
@@ -372,7 +423,7 @@ impl Replica {
             encode_u64(entry.txid).to_vec(),
             encode_u64(entry.index).to_vec(),
         );
-        Ok(batch)
+        Ok(())
     }
 
     /// At which index this replica committed `txid`, if it did.
@@ -418,9 +469,22 @@ impl Replica {
         }
     }
 
-    /// Evaluates a read, first waiting out any prepared transaction on its keys.
+    /// Waits until no key locked now is locked any more (for ops on the
+    /// whole keyspace: FLUSHDB, KEYS, SCAN, DBSIZE).
+    async fn wait_all_unlocked(&self, wait_limit: Duration) -> Result<(), ReplicaError> {
+        let locked: Vec<Bytes> = self.state().locked.keys().cloned().collect();
+        self.wait_unlocked(&locked.iter().collect::<Vec<_>>(), wait_limit)
+            .await
+    }
+
+    /// Evaluates a read, first waiting out any prepared transaction on its
+    /// keys (on any key, for a read of the whole keyspace).
     pub async fn read(&self, op: ReadOp, wait_limit: Duration) -> Result<Outcome, ReplicaError> {
-        self.wait_unlocked(&op.keys(), wait_limit).await?;
+        if op.reads_everything() {
+            self.wait_all_unlocked(wait_limit).await?;
+        } else {
+            self.wait_unlocked(&op.keys(), wait_limit).await?;
+        }
         let store = self.store.clone();
         Ok(self
             .store
@@ -437,7 +501,7 @@ impl Replica {
     ) -> Result<(Vec<LogEntry>, bool, u64), ReplicaError> {
         let (floor, watermark) = {
             let s = self.state();
-            (s.log_floor, s.watermark)
+            (s.log_floor, s.visible)
         };
         if after + 1 < floor {
             return Ok((Vec::new(), false, watermark));
@@ -461,14 +525,32 @@ impl Replica {
     /// Catch-up target: applies `entries` in order, then raises the
     /// watermark to `up_to`.
     pub async fn apply_log(&self, entries: Vec<LogEntry>, up_to: u64) -> Result<u64, ReplicaError> {
+        // One batch for the whole chunk: a catch-up must outrun the live
+        // write path, which it cannot do one writer round trip per entry.
+        // Within one fjall batch every write shares a sequence number, so a
+        // key written by several entries must appear once, with its last
+        // value.
+        let mut last: HashMap<&Bytes, &Option<Bytes>> = HashMap::new();
         for entry in &entries {
-            let batch = self.entry_batch(entry)?;
-            self.store.writer.write(batch).await?;
-            self.state().mark_applied(entry.index);
+            for e in &entry.effects {
+                last.insert(&e.key, &e.value);
+            }
         }
         let mut batch = Batch::new();
+        for (key, value) in last {
+            match value {
+                Some(v) => batch.put(&self.store.data, key.clone(), v.clone()),
+                None => batch.remove(&self.store.data, key.clone()),
+            }
+        }
+        for entry in &entries {
+            self.log_entry_writes(entry, &mut batch)?;
+        }
         let (watermark, submitted) = {
             let mut s = self.state();
+            for entry in &entries {
+                s.mark_applied(entry.index);
+            }
             s.raise_watermark(up_to);
             batch.put(
                 &self.store.meta,
@@ -478,7 +560,14 @@ impl Replica {
             (s.watermark, self.store.writer.submit(batch)?)
         };
         submitted.wait().await?;
+        self.reveal(watermark);
         Ok(watermark)
+    }
+
+    /// Raises the visible watermark once the batch that planned it applied.
+    fn reveal(&self, watermark: u64) {
+        let mut s = self.state();
+        s.visible = s.visible.max(watermark);
     }
 
     /// Catch-up source: up to `limit` pairs after `after`, with the
@@ -489,7 +578,7 @@ impl Replica {
         after: Option<Bytes>,
         limit: u32,
     ) -> Result<(Vec<(Bytes, Bytes)>, u64), ReplicaError> {
-        let watermark = self.state().watermark;
+        let watermark = self.state().visible;
         let store = self.store.clone();
         let pairs = blocking(move || {
             let mut out = Vec::new();
@@ -527,6 +616,7 @@ impl Replica {
             batch.clear(&self.store.txids);
             let mut s = self.state();
             s.watermark = 0;
+            s.visible = 0;
             s.applied_above.clear();
             batch.put(&self.store.meta, META_WATERMARK, encode_u64(0).to_vec());
         }
@@ -542,6 +632,9 @@ impl Replica {
             batch.put(&self.store.meta, META_LOG_FLOOR, encode_u64(w + 1).to_vec());
         }
         self.store.writer.write(batch).await?;
+        if let Some(w) = finish {
+            self.reveal(w);
+        }
         Ok(())
     }
 
@@ -549,7 +642,7 @@ impl Replica {
     /// gaps below it are transactions that committed nowhere that survives.
     pub async fn settle(&self, up_to: u64) -> Result<(), ReplicaError> {
         let mut batch = Batch::new();
-        let submitted = {
+        let (watermark, submitted) = {
             let mut s = self.state();
             let top = s.max_applied().max(up_to);
             s.raise_watermark(top);
@@ -558,16 +651,17 @@ impl Replica {
                 META_WATERMARK,
                 encode_u64(s.watermark).to_vec(),
             );
-            self.store.writer.submit(batch)?
+            (s.watermark, self.store.writer.submit(batch)?)
         };
         submitted.wait().await?;
+        self.reveal(watermark);
         Ok(())
     }
 
     /// FNV-1a digest of every key and value in key order, the key count and
     /// the watermark.
     pub async fn digest(&self) -> Result<(u64, u64, u64), ReplicaError> {
-        let watermark = self.state().watermark;
+        let watermark = self.state().visible;
         let store = self.store.clone();
         let (digest, keys) = blocking(move || {
             let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
@@ -595,7 +689,7 @@ impl Replica {
     /// Drops retained log entries more than `log_retention` below the
     /// watermark, moving the log floor up.
     pub async fn trim_log(&self) -> Result<(), ReplicaError> {
-        let watermark = self.state().watermark;
+        let watermark = self.state().visible;
         let Some(new_floor) = watermark.checked_sub(self.log_retention) else {
             return Ok(());
         };

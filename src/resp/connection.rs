@@ -43,6 +43,19 @@
 //! it as a protocol error with the text [`QUERY_BUFFER_LIMIT_ERROR`], so the
 //! client learns why before the close.
 //!
+//! # Idle clients and closing
+//!
+//! With an idle timeout set ([`Connection::set_idle_timeout`], Redis's
+//! `timeout`), a read or a write that makes no progress for that long fails:
+//! a client that neither sends nor reads its replies is closed, whether it is
+//! between requests, in the middle of one, or has stopped reading.
+//!
+//! [`Connection::close`] ends a connection the way a refusal must: it writes
+//! what is queued (the error reply), sends FIN, and reads and discards what
+//! the client still sends for at most [`LINGER`]. Closing a socket with
+//! unread input makes the kernel send RST, which may destroy the error
+//! reply before the client reads it; lingering lets it arrive.
+//!
 //! # Cancellation
 //!
 //! `read_request` and `flush` are cancel safe (e.g. in `tokio::select!`
@@ -51,6 +64,7 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -71,6 +85,10 @@ pub const OUTPUT_HIGH_WATER: usize = 64 * 1024;
 /// empty, so an idle connection does not keep them.
 const SHRINK_ABOVE: usize = 1024 * 1024;
 
+/// How long [`Connection::close`] keeps draining a client's input after
+/// its last reply.
+pub const LINGER: Duration = Duration::from_secs(2);
+
 /// The error text sent when a client's unparsed input reaches
 /// [`Limits::max_query_buffer`].
 pub const QUERY_BUFFER_LIMIT_ERROR: &str = "ERR Protocol error: query buffer limit exceeded";
@@ -85,9 +103,13 @@ pub enum ConnectionError {
     /// The peer closed the connection in the middle of a request.
     #[error("connection closed by peer in the middle of a request")]
     UnexpectedEof,
-    /// Reading or writing the socket failed.
+    /// Reading or writing the socket failed (a write that made no progress
+    /// for the idle timeout fails with [`io::ErrorKind::TimedOut`]).
     #[error("client connection i/o error: {0}")]
     Io(#[from] io::Error),
+    /// Nothing arrived for the idle timeout.
+    #[error("idle for {0:?}")]
+    Idle(Duration),
 }
 
 impl From<FrameError> for ConnectionError {
@@ -110,6 +132,8 @@ pub struct Connection<S = TcpStream> {
     parser: RequestParser,
     /// Encoded replies not yet written.
     write_buf: BytesMut,
+    /// How long one read or write may wait without progress.
+    idle_timeout: Option<Duration>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
@@ -127,7 +151,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             read_buf: input,
             parser: RequestParser::new(),
             write_buf: BytesMut::new(),
+            idle_timeout: None,
         }
+    }
+
+    /// Fails reads and writes that wait longer than `timeout` without
+    /// progress (`None`, the default: wait forever).
+    pub fn set_idle_timeout(&mut self, timeout: Option<Duration>) {
+        self.idle_timeout = timeout;
     }
 
     /// Reads the next request's arguments.
@@ -179,7 +210,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         // requests.
         self.read_buf.reserve(READ_CHUNK.min(room));
         let mut limited = (&mut self.read_buf).limit(room);
-        Ok(self.stream.read_buf(&mut limited).await?)
+        let read = self.stream.read_buf(&mut limited);
+        Ok(match self.idle_timeout {
+            None => read.await?,
+            Some(t) => tokio::time::timeout(t, read)
+                .await
+                .map_err(|_| ConnectionError::Idle(t))??,
+        })
     }
 
     /// True if input is already buffered past the last request returned, so
@@ -208,7 +245,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         while self.write_buf.has_remaining() {
             // `write_buf` advances the buffer by what the socket took, so a
             // cancelled flush neither loses nor repeats output.
-            if self.stream.write_buf(&mut self.write_buf).await? == 0 {
+            let write = self.stream.write_buf(&mut self.write_buf);
+            let written = match self.idle_timeout {
+                None => write.await?,
+                Some(t) => tokio::time::timeout(t, write).await.map_err(|_| {
+                    io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!("the client read nothing for {t:?}"),
+                    )
+                })??,
+            };
+            if written == 0 {
                 return Err(io::ErrorKind::WriteZero.into());
             }
         }
@@ -221,6 +268,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// The underlying stream.
     pub fn get_ref(&self) -> &S {
         &self.stream
+    }
+
+    /// Ends the connection after a refusal (a protocol error, too many
+    /// clients): writes the queued replies, sends FIN, then discards input
+    /// until the client closes or [`LINGER`] has passed, so the refusal
+    /// reaches the client instead of being lost to a reset. Errors are
+    /// ignored: the connection is over either way.
+    pub async fn close(mut self) {
+        // Unparsed input is of no further use; do not hold it while waiting.
+        self.read_buf = BytesMut::new();
+        let linger = self.idle_timeout.map_or(LINGER, |t| t.min(LINGER));
+        let _ = tokio::time::timeout(linger, async {
+            if self.flush().await.is_err() || self.stream.shutdown().await.is_err() {
+                return;
+            }
+            let mut sink = [0u8; 4096];
+            while matches!(self.stream.read(&mut sink).await, Ok(n) if n > 0) {}
+        })
+        .await;
     }
 }
 
@@ -512,6 +578,94 @@ mod tests {
         let header = format!("${OUTPUT_HIGH_WATER}\r\n");
         let got = read_exactly(&mut client, header.len() + OUTPUT_HIGH_WATER + 2).await;
         assert!(got.starts_with(header.as_bytes()));
+    }
+
+    #[tokio::test]
+    async fn idle_reads_and_writes_time_out() {
+        // Silent between requests.
+        let (_client, server) = duplex(1 << 20);
+        let mut conn = Connection::new(server, Limits::default());
+        conn.set_idle_timeout(Some(Duration::from_millis(50)));
+        assert!(matches!(
+            timeout(Duration::from_secs(5), conn.read_request())
+                .await
+                .expect("in time"),
+            Err(ConnectionError::Idle(_))
+        ));
+
+        // Silent in the middle of a request.
+        let (mut client, server) = duplex(1 << 20);
+        let mut conn = Connection::new(server, Limits::default());
+        conn.set_idle_timeout(Some(Duration::from_millis(50)));
+        client.write_all(b"*2\r\n$3\r\nGET").await.expect("write");
+        assert!(matches!(
+            timeout(Duration::from_secs(5), conn.read_request())
+                .await
+                .expect("in time"),
+            Err(ConnectionError::Idle(_))
+        ));
+
+        // Not reading its replies: the write that cannot progress fails.
+        let (_client, server) = duplex(1024);
+        let mut conn = Connection::new(server, Limits::default());
+        conn.set_idle_timeout(Some(Duration::from_millis(50)));
+        conn.queue(&Reply::bulk(vec![b'v'; 64 * 1024]), STYLE);
+        let e = timeout(Duration::from_secs(5), conn.flush())
+            .await
+            .expect("in time")
+            .expect_err("stalled");
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+
+        // Activity resets the clock: a request trickling in byte by byte,
+        // each byte well within the timeout, is fine.
+        let (mut client, server) = duplex(1 << 20);
+        let mut conn = Connection::new(server, Limits::default());
+        conn.set_idle_timeout(Some(Duration::from_millis(200)));
+        let sender = tokio::spawn(async move {
+            for &b in b"PING\r\n" {
+                tokio::time::sleep(Duration::from_millis(60)).await;
+                client.write_all(&[b]).await.expect("write");
+            }
+            client
+        });
+        let got = conn.read_request().await.expect("no timeout");
+        assert_eq!(got, Some(vec![Bytes::from("PING")]));
+        drop(sender.await.expect("join"));
+    }
+
+    #[tokio::test]
+    async fn close_delivers_the_error_although_input_is_unread() {
+        // The client sends a bad request followed by a lot more; the server
+        // answers with an error and closes without reading the rest. The
+        // error must arrive, followed by a clean end of stream (closing with
+        // unread input would otherwise reset the connection).
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let server = tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.expect("accept");
+            let mut conn = Connection::new(stream, Limits::default());
+            match conn.read_request().await {
+                Err(ConnectionError::Protocol(text)) => conn.queue(&Reply::error(text), STYLE),
+                other => panic!("unexpected {other:?}"),
+            }
+            conn.close().await;
+        });
+        let mut stream = TcpStream::connect(addr).await.expect("connect");
+        let mut request = b"*1\r\n$-1\r\n".to_vec();
+        request.extend(std::iter::repeat_n(b'x', 256 * 1024));
+        // The server stops reading, so this write may not complete; that is
+        // fine, the reply is what matters.
+        let _ = timeout(Duration::from_millis(500), stream.write_all(&request)).await;
+        let mut got = Vec::new();
+        timeout(Duration::from_secs(5), stream.read_to_end(&mut got))
+            .await
+            .expect("in time")
+            .expect("a clean close, not a reset");
+        assert_eq!(got, b"-ERR Protocol error: invalid bulk length\r\n");
+        drop(stream);
+        server.await.expect("join");
     }
 
     #[tokio::test]

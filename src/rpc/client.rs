@@ -9,6 +9,7 @@
 //! [`RpcError::Closed`] at once; reconnecting is the owner's decision.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -54,17 +55,35 @@ pub struct RpcClient {
 }
 
 impl RpcClient {
-    /// Connects and handshakes with `addr`.
-    pub async fn connect(addr: std::net::SocketAddr) -> Result<RpcClient, RpcError> {
+    /// Connects and handshakes with `addr`, proving the process-wide
+    /// cluster secret ([`codec::process_secret`]) if one is set.
+    pub async fn connect(addr: SocketAddr) -> Result<RpcClient, RpcError> {
+        RpcClient::connect_with_secret(addr, codec::process_secret()).await
+    }
+
+    /// Connects and handshakes with `addr`, proving `secret` (the cluster
+    /// secret; `None` if none is configured). A peer that refuses us, or
+    /// that we refuse (wrong secret, other version), is logged as a warning
+    /// once per address and reason, not on every retry.
+    pub async fn connect_with_secret(
+        addr: SocketAddr,
+        secret: Option<&[u8]>,
+    ) -> Result<RpcClient, RpcError> {
         let mut stream = TcpStream::connect(addr)
             .await
             .map_err(|e| RpcError::Connect(e.to_string()))?;
         stream
             .set_nodelay(true)
             .map_err(|e| RpcError::Connect(e.to_string()))?;
-        codec::handshake_dial(&mut stream)
-            .await
-            .map_err(|e| RpcError::Connect(e.to_string()))?;
+        match codec::handshake_dial(&mut stream, secret).await {
+            Ok(()) => note_refusal(addr, None),
+            Err(e) => {
+                if e.is_refusal() {
+                    note_refusal(addr, Some(&e));
+                }
+                return Err(RpcError::Connect(format!("handshake: {e}")));
+            }
+        }
         let (mut read_half, mut write_half) = stream.into_split();
         let (tx, mut rx) = mpsc::unbounded_channel::<Outgoing>();
         let client = RpcClient {
@@ -219,6 +238,33 @@ impl Written {
     /// Resolves once the frame is in the kernel's socket buffer.
     pub async fn wait(self) -> Result<(), RpcError> {
         self.0.await.map_err(|_| RpcError::Closed)
+    }
+}
+
+/// The last handshake refusal logged for each address, so a peer that
+/// keeps refusing us is reported once, not on every reconnect attempt.
+static REFUSALS: Mutex<Option<HashMap<SocketAddr, String>>> = Mutex::new(None);
+
+/// Logs a handshake refusal with `addr` as a warning unless the same one was
+/// the last logged for it; `None` (a handshake that succeeded) forgets it.
+fn note_refusal(addr: SocketAddr, refusal: Option<&CodecError>) {
+    let mut logged = REFUSALS.lock().unwrap_or_else(|e| e.into_inner());
+    let logged = logged.get_or_insert_with(HashMap::new);
+    match refusal {
+        None => {
+            if logged.remove(&addr).is_some() {
+                tracing::info!(%addr, "internal handshake succeeds again");
+            }
+        }
+        Some(e) => {
+            let text = e.to_string();
+            if logged.get(&addr) != Some(&text) {
+                tracing::warn!(%addr, "internal handshake refused: {text} (retrying quietly)");
+                logged.insert(addr, text);
+            } else {
+                tracing::debug!(%addr, "internal handshake refused: {text}");
+            }
+        }
     }
 }
 

@@ -16,6 +16,10 @@
 //! - [`Raw`] sends raw bytes and reads back exactly one RESP reply's bytes
 //!   (with a deadline), for asserting exact wire bytes; [`redis_connect`]
 //!   gives a `redis` crate connection; [`redis_cli`] runs `redis-cli`.
+//! - [`Cluster::coordinator_log`], [`Cluster::participant_digest`] and
+//!   friends expose what fault tests check: logs, `INFO replication`,
+//!   `DEBUG DIGEST`. [`Raw::try_connect_from`] connects from a chosen
+//!   local address (so a firewall rule can spare the test's own traffic).
 //! - Dropping a [`Cluster`] kills every process it started, by its own
 //!   `Child` handle only. If the test is panicking, it first prints the tail
 //!   of every node's log and keeps the directory for inspection.
@@ -380,6 +384,49 @@ impl Cluster {
             .is_ok_and(|info| field(&info, "kvstore_lease_valid") == Some("1"))
     }
 
+    /// The coordinator's `INFO replication` text, or why not.
+    pub fn coordinator_info(&self) -> Result<String, String> {
+        info_replication(self.coordinator.addr)
+    }
+
+    /// Participant `i`'s `INFO replication` text, or why not.
+    pub fn participant_info(&self, i: usize) -> Result<String, String> {
+        info_replication(self.participants[i].addr)
+    }
+
+    /// Everything the coordinator has logged so far (all incarnations).
+    pub fn coordinator_log(&self) -> String {
+        fs::read_to_string(&self.coordinator.log).unwrap_or_default()
+    }
+
+    /// Everything participant `i` has logged so far (all incarnations).
+    pub fn participant_log(&self, i: usize) -> String {
+        fs::read_to_string(&self.participants[i].log).unwrap_or_default()
+    }
+
+    /// Participant `i`'s `DEBUG DIGEST` (the hex digest of its data), read
+    /// directly at its port; it answers only while it holds a lease.
+    pub fn participant_digest(&self, i: usize) -> Result<String, String> {
+        let mut raw = Raw::try_connect(self.participants[i].addr, Duration::from_secs(1))
+            .map_err(|e| e.to_string())?;
+        raw.try_send(&encode(&[b"DEBUG", b"DIGEST"]))?;
+        let reply = raw.try_read_reply(REPLY_TIMEOUT)?;
+        match bulk_value(&reply) {
+            Some(hex) => Ok(String::from_utf8_lossy(hex).into_owned()),
+            None => Err(format!("DEBUG DIGEST answered \"{}\"", show(&reply))),
+        }
+    }
+
+    /// The coordinator's `DEBUG DIGEST` lines, one per live participant:
+    /// `ip:port <hex16> keys=N watermark=W`.
+    pub fn coordinator_digests(&self) -> Result<Vec<String>, String> {
+        let mut raw = Raw::try_connect(self.coordinator.addr, Duration::from_secs(1))
+            .map_err(|e| e.to_string())?;
+        raw.try_send(&encode(&[b"DEBUG", b"DIGEST"]))?;
+        let reply = raw.try_read_reply(REPLY_TIMEOUT)?;
+        bulk_array(&reply).ok_or_else(|| format!("DEBUG DIGEST answered \"{}\"", show(&reply)))
+    }
+
     /// A raw connection to the coordinator.
     pub fn raw(&self) -> Raw {
         Raw::connect(self.coordinator.addr)
@@ -475,6 +522,32 @@ fn info_replication(addr: SocketAddr) -> Result<String, String> {
 fn field<'a>(info: &'a str, name: &str) -> Option<&'a str> {
     info.split("\r\n")
         .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
+}
+
+/// The payload of a RESP2 bulk-string reply (`$N\r\n...\r\n`), or `None`
+/// for anything else (including the nil bulk `$-1`).
+pub fn bulk_value(reply: &[u8]) -> Option<&[u8]> {
+    let rest = reply.strip_prefix(b"$")?;
+    let eol = rest.windows(2).position(|w| w == b"\r\n")?;
+    let len: usize = std::str::from_utf8(&rest[..eol]).ok()?.parse().ok()?;
+    let body = rest.get(eol + 2..eol + 2 + len)?;
+    (rest.len() == eol + 2 + len + 2).then_some(body)
+}
+
+/// The items of a RESP2 array of bulk strings, as text, or `None` if the
+/// reply is not one.
+pub fn bulk_array(reply: &[u8]) -> Option<Vec<String>> {
+    let rest = reply.strip_prefix(b"*")?;
+    let eol = rest.windows(2).position(|w| w == b"\r\n")?;
+    let n: usize = std::str::from_utf8(&rest[..eol]).ok()?.parse().ok()?;
+    let mut at = 1 + eol + 2;
+    let mut items = Vec::with_capacity(n);
+    for _ in 0..n {
+        let end = value_end(reply, at)?;
+        items.push(String::from_utf8_lossy(bulk_value(&reply[at..end])?).into_owned());
+        at = end;
+    }
+    (at == reply.len()).then_some(items)
 }
 
 /// Encodes a request as a RESP array of bulk strings.
@@ -584,6 +657,46 @@ impl Raw {
             stream,
             buf: Vec::new(),
         })
+    }
+
+    /// Connects to `addr` from the local address `local` (port chosen by
+    /// the kernel) within `timeout`. Lets a test tell its own traffic
+    /// apart from the nodes' (say, to firewall only the nodes), which std's
+    /// `TcpStream` cannot do as it does not bind before connecting.
+    pub fn try_connect_from(
+        local: std::net::IpAddr,
+        addr: SocketAddr,
+        timeout: Duration,
+    ) -> io::Result<Raw> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .enable_time()
+            .build()?;
+        let stream = runtime.block_on(async {
+            let socket = match local {
+                std::net::IpAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+                std::net::IpAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+            };
+            socket.bind(SocketAddr::new(local, 0))?;
+            tokio::time::timeout(timeout, socket.connect(addr))
+                .await
+                .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))?
+        })?;
+        let stream = stream.into_std()?;
+        stream.set_nonblocking(false)?;
+        stream.set_nodelay(true)?;
+        stream.set_write_timeout(Some(REPLY_TIMEOUT))?;
+        Ok(Raw {
+            stream,
+            buf: Vec::new(),
+        })
+    }
+
+    /// Writes all of `bytes`, or says why not.
+    pub fn try_send(&mut self, bytes: &[u8]) -> Result<(), String> {
+        self.stream
+            .write_all(bytes)
+            .map_err(|e| format!("send failed: {e}"))
     }
 
     /// Writes all of `bytes` in one call.
@@ -799,4 +912,47 @@ pub fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> 
         );
         thread::sleep(POLL_INTERVAL);
     }
+}
+
+/// Helpers for the hardening tests: clusters whose readiness the standard
+/// poll cannot see (every node requires AUTH), node processes and files.
+impl Cluster {
+    /// Writes the configs and spawns every node like [`Cluster::start`],
+    /// but returns at once without waiting for readiness (nor retrying on
+    /// a port collision): for configs such as `requirepass` that keep the
+    /// standard readiness poll out. The caller polls in its own way.
+    pub fn spawn_unready(n: usize, opts: Opts) -> Cluster {
+        assert!(n > 0, "a cluster needs at least one participant");
+        Cluster::spawn(n, &opts)
+    }
+
+    /// The coordinator's process id, while it runs.
+    pub fn coordinator_pid(&self) -> Option<u32> {
+        self.coordinator.child.as_ref().map(Child::id)
+    }
+
+    /// Participant `i`'s process id, while it runs.
+    pub fn participant_pid(&self, i: usize) -> Option<u32> {
+        self.participants[i].child.as_ref().map(Child::id)
+    }
+
+    /// Participant `i`'s config file (rewrite it between a kill and a
+    /// restart to start the node on another config).
+    pub fn participant_config(&self, i: usize) -> &Path {
+        &self.participants[i].config
+    }
+}
+
+/// The resident set size of process `pid` in KiB (`VmRSS` in
+/// `/proc/PID/status`), if it can be read.
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))?
+        .trim()
+        .strip_suffix("kB")?
+        .trim()
+        .parse()
+        .ok()
 }
