@@ -9,9 +9,11 @@
 //! Beyond parsing: every data command that parses is also evaluated
 //! (`op::eval_write` / `op::eval_read`) against a small in-memory replica
 //! holding integers, floats, text and empty values, and its outcome turned
-//! into a reply (`session::outcome_reply`), without panicking. And the
-//! helpers that read client text on their own (glob patterns for KEYS and
-//! SCAN MATCH, in bounded time whatever the pattern; SCAN cursors;
+//! into a reply (`session::outcome_reply`), without panicking; and no write
+//! it produces has a key the storage engine refuses (empty, or over 64 KB:
+//! fjall panics on those, which would kill every participant's writer).
+//! The helpers that read client text on their own (glob patterns for KEYS
+//! and SCAN MATCH, in bounded time whatever the pattern; SCAN cursors;
 //! INCRBYFLOAT's long doubles) never panic on arbitrary bytes.
 //!
 //! The number of cases per property is `PROPTEST_CASES` (default 1000).
@@ -218,7 +220,18 @@ fn evaluate(command: &Command, dialect: Dialect) -> Option<Outcome> {
         // but too slow to do thousands of times here.
         Command::Write(WriteOp::SetRange { offset, .. }) if *offset > 1 << 20 => return None,
         Command::Write(op) => match op::eval_write(op, &replica) {
-            Ok((outcome, _effects)) => outcome,
+            Ok((outcome, effects)) => {
+                // The storage engine (fjall) panics on an empty key or one
+                // over 64 KB: no client command may produce such a write.
+                for effect in &effects {
+                    assert!(
+                        !effect.key.is_empty() && effect.key.len() <= usize::from(u16::MAX),
+                        "{op:?} writes a key of {} bytes",
+                        effect.key.len()
+                    );
+                }
+                outcome
+            }
         },
         Command::Read(op) => match op::eval_read(op, &replica) {
             Ok(outcome) => outcome,
@@ -249,6 +262,9 @@ fn arg() -> impl Strategy<Value = Bytes> {
             )
         }),
         1 => prop::collection::vec(any::<u8>(), 0..300).prop_map(Bytes::from),
+        // Keys at and over the storage engine's 64 KB limit.
+        1 => prop::sample::select(vec![65_535usize, 65_536, 70_000])
+            .prop_map(|n| Bytes::from(vec![b'k'; n])),
     ]
 }
 

@@ -41,6 +41,16 @@ impl KeyLocks {
         (self.hasher.hash_one(key) % STRIPES as u64) as usize
     }
 
+    /// Takes every stripe, in order: for an op on the whole keyspace
+    /// (FLUSHDB). Rare, so the cost of 4096 acquisitions does not matter.
+    pub async fn lock_all(&self) -> Held {
+        let mut guards = Vec::with_capacity(STRIPES);
+        for stripe in &self.stripes {
+            guards.push(stripe.clone().lock_owned().await);
+        }
+        Held { _guards: guards }
+    }
+
     /// Waits for and takes the locks of every key in `keys`.
     pub async fn lock(&self, keys: &[&Bytes]) -> Held {
         let mut idx: Vec<usize> = keys.iter().map(|k| self.stripe(k)).collect();

@@ -117,8 +117,11 @@ impl Coordinator {
     /// Runs `op` as one transaction on every live participant.
     pub async fn execute_write(&self, op: WriteOp) -> Result<Outcome, TxnError> {
         let gate = self.gate.clone().read_owned().await;
-        let keys = op.keys();
-        let locks = self.locks.lock(&keys).await;
+        let locks = if op.locks_everything() {
+            self.locks.lock_all().await
+        } else {
+            self.locks.lock(&op.keys()).await
+        };
         let members = self.membership.live();
         if members.is_empty() {
             return Err(TxnError::ClusterDown);

@@ -163,6 +163,20 @@ fn corrupt(keyspace: &'static str, e: impl std::fmt::Display) -> StorageError {
     }
 }
 
+/// Keeps only the last effect on each key (`MSET k 1 k 2` writes `k` once):
+/// writes in one store batch share a sequence number, so a key must appear
+/// in it once.
+fn last_write_per_key(effects: Vec<Effect>) -> Vec<Effect> {
+    let mut seen = std::collections::HashSet::new();
+    let mut kept: Vec<Effect> = effects
+        .into_iter()
+        .rev()
+        .filter(|e| seen.insert(e.key.clone()))
+        .collect();
+    kept.reverse();
+    kept
+}
+
 /// Evaluates `op` and stages its effects into `batch`, locking its keys.
 /// Runs on the writer thread.
 fn stage(
@@ -173,6 +187,7 @@ fn stage(
     batch: &mut Batch,
 ) -> Result<Outcome, ReplicaError> {
     let (outcome, effects) = op::eval_write(op, &DataView(store))?;
+    let effects = last_write_per_key(effects);
     let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(staged) = s.prepared.get(&txid) {
         return Ok(staged.outcome.clone());
