@@ -469,3 +469,36 @@ fn no_live_participant_fails_at_once_and_a_full_restart_keeps_data() {
         assert_reply(&c.raw_participant(i).cmd(&[b"GET", b"k"]), b"$1\r\nv\r\n");
     }
 }
+
+/// fjall cannot hold an empty key or one over 64 KiB. Reads of such keys
+/// answer "missing" on every path, writes get a clear error, and the nodes
+/// keep serving (a read of a 70 000-byte key once killed the participant's
+/// read thread for good).
+#[test]
+fn keys_the_store_cannot_hold_are_refused_without_harming_the_nodes() {
+    let c = cluster();
+    let mut raw = c.raw();
+    let long = vec![b'k'; 70_000];
+    assert_reply(&raw.cmd(&[b"GET", &long]), b"$-1\r\n");
+    assert_reply(&raw.cmd(&[b"GET", b""]), b"$-1\r\n");
+    assert_reply(&raw.cmd(&[b"EXISTS", &long, b""]), b":0\r\n");
+    assert_reply(&raw.cmd(&[b"DEL", &long, b""]), b":0\r\n");
+    assert_reply(
+        &raw.cmd(&[b"SET", &long, b"v"]),
+        b"-ERR keys longer than 65535 bytes are not supported\r\n",
+    );
+    assert_reply(
+        &raw.cmd(&[b"SET", b"", b"v"]),
+        b"-ERR empty keys are not supported\r\n",
+    );
+    // Directly at a participant too.
+    let mut direct = c.raw_participant(0);
+    assert_reply(&direct.cmd(&[b"GET", &long]), b"$-1\r\n");
+    // Everything still works afterwards, through the coordinator and directly.
+    assert_reply(&raw.cmd(&[b"SET", b"after", b"fine"]), b"+OK\r\n");
+    assert_reply(&raw.cmd(&[b"GET", b"after"]), b"$4\r\nfine\r\n");
+    for i in 0..c.len() {
+        let mut direct = c.raw_participant(i);
+        assert_reply(&direct.cmd(&[b"GET", b"after"]), b"$4\r\nfine\r\n");
+    }
+}

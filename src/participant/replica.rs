@@ -143,7 +143,7 @@ impl ReadView for DataView<'_> {
         Ok(keys)
     }
     fn contains(&self, key: &[u8]) -> Result<bool, StorageError> {
-        Ok(self.0.data.contains_key(key)?)
+        self.0.contains(key)
     }
 }
 

@@ -104,8 +104,29 @@ impl Store {
 
     /// Current value of a user key.
     pub fn get(&self, key: &[u8]) -> Result<Option<Bytes>, StorageError> {
+        if !storable_key(key) {
+            return Ok(None);
+        }
         Ok(self.data.get(key)?.map(|v| Bytes::copy_from_slice(&v)))
     }
+
+    /// Whether a user key exists.
+    pub fn contains(&self, key: &[u8]) -> Result<bool, StorageError> {
+        if !storable_key(key) {
+            return Ok(false);
+        }
+        Ok(self.data.contains_key(key)?)
+    }
+}
+
+/// Longest key fjall stores.
+pub const MAX_KEY_LEN: usize = u16::MAX as usize;
+
+/// Whether fjall can hold `key` at all (it asserts on empty keys and keys
+/// over [`MAX_KEY_LEN`]). A key it cannot hold cannot exist, so reads of one
+/// answer "missing" and writes of one are refused before they get here.
+pub fn storable_key(key: &[u8]) -> bool {
+    !key.is_empty() && key.len() <= MAX_KEY_LEN
 }
 
 /// Big-endian, so that keyspace order is numeric order.

@@ -30,7 +30,12 @@ impl Reader {
             .name("fjall-reader".into())
             .spawn(move || {
                 while let Ok(job) = rx.recv() {
-                    job();
+                    // A read that panics (a bug, or an input fjall rejects)
+                    // fails that one read — its caller sees the dropped
+                    // answer — and must not take every later read with it.
+                    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).is_err() {
+                        tracing::error!("a read panicked; the read thread carries on");
+                    }
                 }
             });
         if let Err(e) = spawned {

@@ -114,7 +114,17 @@ impl Writer {
         let (tx, rx) = std_mpsc::channel::<Job>();
         let spawned = std::thread::Builder::new()
             .name("fjall-writer".into())
-            .spawn(move || run(db, fsync, rx));
+            .spawn(move || {
+                // A writer that died would leave a node that answers
+                // heartbeats but can persist nothing: stop the process
+                // instead, so the coordinator sees it gone at once.
+                if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(db, fsync, rx)))
+                    .is_err()
+                {
+                    tracing::error!("FATAL: the storage writer panicked, stopping the node");
+                    std::process::exit(70);
+                }
+            });
         if let Err(e) = spawned {
             // Without a writer nothing can be persisted; refuse to run.
             tracing::error!("cannot start the storage writer thread: {e}");
