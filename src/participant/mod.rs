@@ -41,6 +41,9 @@ use crate::session::{self, Backend, Clients};
 use crate::storage::Store;
 use replica::Replica;
 
+/// How long a new connection may stay silent before we drop it.
+const FIRST_BYTE_WAIT: Duration = Duration::from_secs(60);
+
 /// How long a read waits for the outcome of a prepared transaction on its
 /// key before giving up.
 const READ_WAIT: Duration = Duration::from_secs(5);
@@ -103,8 +106,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
 async fn serve_connection(mut stream: TcpStream, node: Arc<Node>) -> anyhow::Result<()> {
     let mut first = [0u8; 1];
-    if stream.peek(&mut first).await? == 0 {
-        return Ok(());
+    // A peer that connects and says nothing must not hold a descriptor for
+    // ever: RESP clients and the coordinator both speak first.
+    match tokio::time::timeout(FIRST_BYTE_WAIT, stream.peek(&mut first)).await {
+        Ok(Ok(0)) | Err(_) => return Ok(()),
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => return Err(e.into()),
     }
     if first[0] == codec::MAGIC[0] {
         let _ = stream.set_nodelay(true);
