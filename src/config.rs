@@ -29,6 +29,7 @@
 //! | `log_retention N` | 1000000 |
 //! | `proto_max_bulk_len N[k\|kb\|m\|mb\|g\|gb]` | 512mb |
 //! | `maxclients N` | 10000 |
+//! | `worker_threads N` | 0 (one per CPU core) |
 //! | `timeout SECONDS` | 0 (never close idle clients) |
 //! | `client_query_buffer_limit N[k\|kb\|m\|mb\|g\|gb]` | 1gb |
 //! | `requirepass PASSWORD` | none |
@@ -140,6 +141,9 @@ pub struct Config {
     pub proto_max_bulk_len: u64,
     /// Maximum simultaneous client connections.
     pub maxclients: usize,
+    /// Async worker threads; 0 means one per CPU core. 1 runs every socket
+    /// on one thread, which is fastest when several nodes share few cores.
+    pub worker_threads: usize,
     /// Close a client connection after this long without traffic either
     /// way (`timeout`, in seconds); `None` (`timeout 0`) never does.
     pub idle_timeout: Option<Duration>,
@@ -166,6 +170,7 @@ impl fmt::Debug for Config {
             .field("log_retention", &self.log_retention)
             .field("proto_max_bulk_len", &self.proto_max_bulk_len)
             .field("maxclients", &self.maxclients)
+            .field("worker_threads", &self.worker_threads)
             .field("idle_timeout", &self.idle_timeout)
             .field("client_query_buffer_limit", &self.client_query_buffer_limit)
             .field(
@@ -294,6 +299,7 @@ enum Key {
     LogRetention,
     ProtoMaxBulkLen,
     Maxclients,
+    WorkerThreads,
     Timeout,
     ClientQueryBufferLimit,
     Requirepass,
@@ -301,7 +307,7 @@ enum Key {
 }
 
 impl Key {
-    const ALL: [Key; 16] = [
+    const ALL: [Key; 17] = [
         Key::Mode,
         Key::CoordinatorInfo,
         Key::ParticipantInfo,
@@ -314,6 +320,7 @@ impl Key {
         Key::LogRetention,
         Key::ProtoMaxBulkLen,
         Key::Maxclients,
+        Key::WorkerThreads,
         Key::Timeout,
         Key::ClientQueryBufferLimit,
         Key::Requirepass,
@@ -334,6 +341,7 @@ impl Key {
             Key::LogRetention => "log_retention",
             Key::ProtoMaxBulkLen => "proto_max_bulk_len",
             Key::Maxclients => "maxclients",
+            Key::WorkerThreads => "worker_threads",
             Key::Timeout => "timeout",
             Key::ClientQueryBufferLimit => "client_query_buffer_limit",
             Key::Requirepass => "requirepass",
@@ -383,6 +391,7 @@ struct Parser<'a> {
     log_retention: Option<u64>,
     proto_max_bulk_len: Option<u64>,
     maxclients: Option<usize>,
+    worker_threads: Option<usize>,
     timeout_secs: Option<u64>,
     client_query_buffer_limit: Option<u64>,
     requirepass: Option<String>,
@@ -406,6 +415,7 @@ impl<'a> Parser<'a> {
             log_retention: None,
             proto_max_bulk_len: None,
             maxclients: None,
+            worker_threads: None,
             timeout_secs: None,
             client_query_buffer_limit: None,
             requirepass: None,
@@ -479,6 +489,7 @@ impl<'a> Parser<'a> {
                 let n = usize::try_from(n).map_err(|_| too_large(key, value))?;
                 self.maxclients = Some(n);
             }
+            Key::WorkerThreads => self.worker_threads = Some(worker_threads(key, value)?),
             Key::Timeout => self.timeout_secs = Some(seconds(key, value)?),
             Key::ClientQueryBufferLimit => {
                 self.client_query_buffer_limit = Some(bytes(key, value)?);
@@ -585,6 +596,7 @@ impl<'a> Parser<'a> {
                 .proto_max_bulk_len
                 .unwrap_or(DEFAULT_PROTO_MAX_BULK_LEN),
             maxclients: self.maxclients.unwrap_or(DEFAULT_MAXCLIENTS),
+            worker_threads: self.worker_threads.unwrap_or(0),
             idle_timeout: self
                 .timeout_secs
                 .filter(|&secs| secs > 0)
@@ -681,6 +693,17 @@ fn positive(key: Key, value: &str, unit: &str) -> Result<u64, String> {
 }
 
 /// A whole number of seconds, 0 allowed (it means "never", as in Redis).
+/// `worker_threads`: 0 (one per core) up to 1024.
+fn worker_threads(key: Key, value: &str) -> Result<usize, String> {
+    match value.parse::<usize>() {
+        Ok(n) if n <= 1024 => Ok(n),
+        _ => Err(format!(
+            "bad value {value:?} for {:?}: expected 0 (one per CPU core) to 1024 threads",
+            key.name()
+        )),
+    }
+}
+
 fn seconds(key: Key, value: &str) -> Result<u64, String> {
     let n: u64 = value.parse().map_err(|e: std::num::ParseIntError| {
         if *e.kind() == IntErrorKind::PosOverflow {
@@ -1281,6 +1304,7 @@ mod tests {
             ("log_retention", "10"),
             ("proto_max_bulk_len", "1mb"),
             ("maxclients", "10"),
+            ("worker_threads", "1"),
             ("requirepass", "pw"),
             ("timeout", "5"),
             ("client_query_buffer_limit", "1mb"),

@@ -29,6 +29,20 @@ fn config_path() -> Result<PathBuf, String> {
         .ok_or_else(|| "missing --config_path".into())
 }
 
+/// The async runtime: one thread, or a pool (`0`: one per core).
+fn runtime(worker_threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
+    match worker_threads {
+        1 => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        0 => tokio::runtime::Runtime::new(),
+        n => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(n)
+            .enable_all()
+            .build(),
+    }
+}
+
 fn main() -> ExitCode {
     let path = match config_path() {
         Ok(p) => p,
@@ -56,7 +70,7 @@ fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = match runtime(config.worker_threads) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("kvstore2pcsystem: cannot start the runtime: {e}");
