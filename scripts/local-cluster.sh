@@ -21,10 +21,19 @@ start() {
   for n in "${nodes[@]}"; do
     if running "$n"; then echo "$n already running (pid $(cat "$dir/$n.pid"))"; continue; fi
     # The working directory is $dir, so default data directories land there.
-    (cd "$dir" && nohup "$bin" --config_path "$root/conf/$n.conf" >>"$dir/$n.log" 2>&1 & echo $! >"$dir/$n.pid")
+    # exec: the recorded PID is the server's own, not a wrapper shell's.
+    (cd "$dir" && exec nohup "$bin" --config_path "$root/conf/$n.conf" >>"$dir/$n.log" 2>&1) &
+    echo $! >"$dir/$n.pid"
   done
   # Ready means: the coordinator answers and all three participants are live.
   for _ in $(seq 1 200); do
+    for n in "${nodes[@]}"; do
+      if ! running "$n"; then
+        echo "$n exited at start (port in use by another process?); see $dir/$n.log:" >&2
+        tail -n 3 "$dir/$n.log" >&2
+        return 1
+      fi
+    done
     if [ "$(redis-cli -p 8001 info replication 2>/dev/null | tr -d '\r' | sed -n 's/^connected_slaves://p')" = 3 ]; then
       echo "cluster ready: redis-cli -p 8001   (logs: $dir/*.log)"
       return 0

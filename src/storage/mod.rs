@@ -23,6 +23,13 @@ use crate::config::FsyncPolicy;
 pub use reader::Reader;
 pub use writer::{Batch, Writer};
 
+/// Block cache shared by all keyspaces.
+const BLOCK_CACHE_BYTES: u64 = 32 * 1024 * 1024;
+/// Largest memtable of one keyspace before it is flushed to a table.
+const MEMTABLE_BYTES: u64 = 8 * 1024 * 1024;
+/// Journal kept before memtables are forced to flush.
+const MAX_JOURNAL_BYTES: u64 = 128 * 1024 * 1024;
+
 /// Errors from the storage layer.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -68,15 +75,20 @@ impl Store {
     /// Opens (or creates) the database at `path`.
     pub fn open(path: &Path, fsync: FsyncPolicy) -> Result<Store, StorageError> {
         std::fs::create_dir_all(path).map_err(fjall::Error::from)?;
+        // Memory: fjall's defaults (64 MiB memtables per keyspace, five
+        // keyspaces) would let one node hold over 300 MiB of memtables alone.
         let db = Database::builder(path)
             .manual_journal_persist(true)
             .worker_threads(1)
+            .cache_size(BLOCK_CACHE_BYTES)
+            .max_journaling_size(MAX_JOURNAL_BYTES)
             .open()?;
-        let data = db.keyspace("data", KeyspaceCreateOptions::default)?;
-        let prepared = db.keyspace("prepared", KeyspaceCreateOptions::default)?;
-        let log = db.keyspace("log", KeyspaceCreateOptions::default)?;
-        let txids = db.keyspace("txids", KeyspaceCreateOptions::default)?;
-        let meta = db.keyspace("meta", KeyspaceCreateOptions::default)?;
+        let options = || KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE_BYTES);
+        let data = db.keyspace("data", options)?;
+        let prepared = db.keyspace("prepared", options)?;
+        let log = db.keyspace("log", options)?;
+        let txids = db.keyspace("txids", options)?;
+        let meta = db.keyspace("meta", options)?;
         let writer = Writer::start(db.clone(), fsync);
         let reader = Reader::start();
         Ok(Store {
