@@ -122,11 +122,7 @@ fn error(text: &str) -> Evaluated {
 mod tests {
     use super::*;
     use crate::command::op::eval_write;
-    use crate::command::op::testing::{MapView, b};
-
-    fn args(s: &str) -> Vec<Bytes> {
-        s.split(' ').map(b).collect()
-    }
+    use crate::command::op::testing::{MapView, args, b};
 
     fn run(view: &mut MapView, command: &str) -> Result<Outcome, String> {
         let op = match crate::command::parse(&args(command), crate::config::Dialect::Redis) {

@@ -280,25 +280,9 @@ mod tests {
     use std::collections::BTreeSet;
 
     use super::*;
-    use crate::command::op::testing::{MapView, b};
-    use crate::command::op::{eval_read, eval_write};
+    use crate::command::op::eval_read;
+    use crate::command::op::testing::{MapView, args, b, parse_err, write};
     use crate::config::Dialect;
-
-    fn args(s: &str) -> Vec<Bytes> {
-        s.split(' ').map(b).collect()
-    }
-
-    fn parse_err(s: &str) -> String {
-        crate::command::parse(&args(s), Dialect::Redis)
-            .unwrap_err()
-            .to_string()
-    }
-
-    fn write(view: &mut MapView, op: WriteOp) -> Outcome {
-        let (outcome, effects) = eval_write(&op, view).unwrap();
-        view.apply(&effects);
-        outcome
-    }
 
     fn read(view: &MapView, command: &str) -> Outcome {
         match crate::command::parse(&args(command), Dialect::Redis).unwrap() {

@@ -435,6 +435,29 @@ pub(crate) mod testing {
 
     use super::{Effect, ReadView};
 
+    /// A request's arguments from a space-separated line.
+    pub fn args(s: &str) -> Vec<Bytes> {
+        s.split(' ').map(b).collect()
+    }
+
+    /// The error text a request line gets from the parser.
+    pub fn parse_err(s: &str) -> String {
+        match crate::command::parse(&args(s), crate::config::Dialect::Redis) {
+            Err(e) => e.to_string(),
+            Ok(cmd) => panic!("{s:?} parsed as {cmd:?}"),
+        }
+    }
+
+    /// Evaluates `op` on `view`, applies its effects, returns its outcome.
+    pub fn write(view: &mut MapView, op: super::WriteOp) -> super::Outcome {
+        let (outcome, effects) = match super::eval_write(&op, view) {
+            Ok(x) => x,
+            Err(e) => match e {},
+        };
+        view.apply(&effects);
+        outcome
+    }
+
     /// A replica's data as an ordered map.
     #[derive(Debug, Default, Clone)]
     pub struct MapView(pub BTreeMap<Bytes, Bytes>);

@@ -450,24 +450,8 @@ fn error(text: &str) -> Evaluated {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::command::op::testing::{MapView, b};
-    use crate::command::op::{eval_read, eval_write};
-
-    fn args(s: &str) -> Vec<Bytes> {
-        s.split(' ').map(b).collect()
-    }
-
-    fn parse_err(s: &str) -> String {
-        crate::command::parse(&args(s), Dialect::Redis)
-            .unwrap_err()
-            .to_string()
-    }
-
-    fn write(view: &mut MapView, op: WriteOp) -> Outcome {
-        let (outcome, effects) = eval_write(&op, view).unwrap();
-        view.apply(&effects);
-        outcome
-    }
+    use crate::command::op::eval_read;
+    use crate::command::op::testing::{MapView, args, b, parse_err, write};
 
     fn set(s: &str) -> WriteOp {
         parse_set(&args(s), Dialect::Redis).unwrap()
