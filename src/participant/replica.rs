@@ -561,17 +561,32 @@ impl Replica {
         for entry in &entries {
             self.log_entry_writes(entry, &mut batch)?;
         }
-        let (watermark, submitted) = {
-            let mut s = self.state();
+        self.advance_watermark(batch, |s| {
             for entry in &entries {
                 s.mark_applied(entry.index);
             }
             s.raise_watermark(up_to);
+        })
+        .await
+    }
+
+    /// Moves the watermark as `plan` says, writes it with `batch`, and
+    /// reveals it once that batch is applied.
+    async fn advance_watermark(
+        &self,
+        mut batch: Batch,
+        plan: impl FnOnce(&mut State),
+    ) -> Result<u64, ReplicaError> {
+        let (watermark, submitted) = {
+            let mut s = self.state();
+            plan(&mut s);
             batch.put(
                 &self.store.meta,
                 META_WATERMARK,
                 encode_u64(s.watermark).to_vec(),
             );
+            // Submitted under the state lock: batches apply in submission
+            // order, so the stored watermark only ever grows.
             (s.watermark, self.store.writer.submit(batch)?)
         };
         submitted.wait().await?;
@@ -656,20 +671,11 @@ impl Replica {
     /// Declares every index up to `max(up_to, highest applied)` settled:
     /// gaps below it are transactions that committed nowhere that survives.
     pub async fn settle(&self, up_to: u64) -> Result<(), ReplicaError> {
-        let mut batch = Batch::new();
-        let (watermark, submitted) = {
-            let mut s = self.state();
+        self.advance_watermark(Batch::new(), |s| {
             let top = s.max_applied().max(up_to);
             s.raise_watermark(top);
-            batch.put(
-                &self.store.meta,
-                META_WATERMARK,
-                encode_u64(s.watermark).to_vec(),
-            );
-            (s.watermark, self.store.writer.submit(batch)?)
-        };
-        submitted.wait().await?;
-        self.reveal(watermark);
+        })
+        .await?;
         Ok(())
     }
 
