@@ -109,6 +109,55 @@ async fn append(store: &Store, n: u64) {
         .expect("the writer is running");
 }
 
+/// Benches `op` one at a time (`single`) and `CONCURRENCY` at once (group
+/// commit), numbering the operations densely from 1 across both.
+fn single_and_concurrent<T, F, Fut>(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    rt: &Runtime,
+    policy_name: &str,
+    target: &T,
+    op: F,
+) where
+    T: Clone + Send + 'static,
+    F: Fn(T, u64) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let mut last = 0u64;
+    group.throughput(Throughput::Elements(1));
+    group.bench_function(format!("{policy_name}/single"), |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    last += 1;
+                    op(target.clone(), last).await;
+                }
+                start.elapsed()
+            })
+        });
+    });
+
+    group.throughput(Throughput::Elements(CONCURRENCY));
+    group.bench_function(format!("{policy_name}/concurrent_{CONCURRENCY}"), |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    let mut tasks = JoinSet::new();
+                    for _ in 0..CONCURRENCY {
+                        last += 1;
+                        tasks.spawn(op(target.clone(), last));
+                    }
+                    while let Some(done) = tasks.join_next().await {
+                        done.expect("a bench task does not panic");
+                    }
+                }
+                start.elapsed()
+            })
+        });
+    });
+}
+
 fn replica(c: &mut Criterion) {
     let rt = runtime();
     let mut group = c.benchmark_group("replica_prepare_commit");
@@ -116,44 +165,9 @@ fn replica(c: &mut Criterion) {
         let dir = data_dir();
         let replica = Replica::recover(open(dir.path(), policy), LOG_RETENTION)
             .expect("an empty store recovers");
-        // The last txid (and commit index) used: both run densely from 1.
-        let mut last = 0u64;
-
-        group.throughput(Throughput::Elements(1));
-        group.bench_function(format!("{policy_name}/single"), |b| {
-            b.iter_custom(|iters| {
-                rt.block_on(async {
-                    let start = Instant::now();
-                    for _ in 0..iters {
-                        last += 1;
-                        prepare_commit(&replica, last).await;
-                    }
-                    start.elapsed()
-                })
-            });
+        single_and_concurrent(&mut group, &rt, policy_name, &replica, |r, n| async move {
+            prepare_commit(&r, n).await;
         });
-
-        group.throughput(Throughput::Elements(CONCURRENCY));
-        group.bench_function(format!("{policy_name}/concurrent_{CONCURRENCY}"), |b| {
-            b.iter_custom(|iters| {
-                rt.block_on(async {
-                    let start = Instant::now();
-                    for _ in 0..iters {
-                        let mut tasks = JoinSet::new();
-                        for _ in 0..CONCURRENCY {
-                            last += 1;
-                            let (replica, n) = (replica.clone(), last);
-                            tasks.spawn(async move { prepare_commit(&replica, n).await });
-                        }
-                        while let Some(done) = tasks.join_next().await {
-                            done.expect("a bench task does not panic");
-                        }
-                    }
-                    start.elapsed()
-                })
-            });
-        });
-
         drop(replica);
         close(dir);
     }
@@ -166,43 +180,9 @@ fn log_append(c: &mut Criterion) {
     for (policy_name, policy) in POLICIES {
         let dir = data_dir();
         let store = open(dir.path(), policy);
-        let mut last = 0u64;
-
-        group.throughput(Throughput::Elements(1));
-        group.bench_function(format!("{policy_name}/single"), |b| {
-            b.iter_custom(|iters| {
-                rt.block_on(async {
-                    let start = Instant::now();
-                    for _ in 0..iters {
-                        last += 1;
-                        append(&store, last).await;
-                    }
-                    start.elapsed()
-                })
-            });
+        single_and_concurrent(&mut group, &rt, policy_name, &store, |s, n| async move {
+            append(&s, n).await;
         });
-
-        group.throughput(Throughput::Elements(CONCURRENCY));
-        group.bench_function(format!("{policy_name}/concurrent_{CONCURRENCY}"), |b| {
-            b.iter_custom(|iters| {
-                rt.block_on(async {
-                    let start = Instant::now();
-                    for _ in 0..iters {
-                        let mut tasks = JoinSet::new();
-                        for _ in 0..CONCURRENCY {
-                            last += 1;
-                            let (store, n) = (store.clone(), last);
-                            tasks.spawn(async move { append(&store, n).await });
-                        }
-                        while let Some(done) = tasks.join_next().await {
-                            done.expect("a bench task does not panic");
-                        }
-                    }
-                    start.elapsed()
-                })
-            });
-        });
-
         drop(store);
         close(dir);
     }
