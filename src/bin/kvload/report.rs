@@ -93,39 +93,62 @@ pub fn table_row(r: &Row) -> String {
     )
 }
 
-const CSV_HEADER: &str = "label,workload,read_ratio,value_size,pipeline,keys,concurrency,\
-requests,ok,errors,misses,success_pct,elapsed_s,throughput_ops,mean_ms,p50_ms,p95_ms,p99_ms,max_ms";
+/// One field of a row, typed so each output format can spell it.
+enum Field {
+    Text(String),
+    Number(String),
+    /// A latency with nothing to measure (no request succeeded): empty in
+    /// CSV, `null` in JSON — never 0, which would read as an infinitely
+    /// fast server.
+    Missing,
+}
+
+/// A row's fields, named, in output order: the one list both CSV and JSON
+/// are written from.
+fn fields(r: &Row) -> Vec<(&'static str, Field)> {
+    let n = |v: String| Field::Number(v);
+    let ms = |v: Option<f64>| v.map_or(Field::Missing, |v| Field::Number(format!("{v:.3}")));
+    vec![
+        ("label", Field::Text(r.label.clone())),
+        ("workload", Field::Text(r.workload.clone())),
+        ("read_ratio", n(r.read_ratio.to_string())),
+        ("value_size", n(r.value_size.to_string())),
+        ("pipeline", n(r.pipeline.to_string())),
+        ("keys", n(r.keys.to_string())),
+        ("concurrency", n(r.concurrency.to_string())),
+        ("requests", n(r.total().to_string())),
+        ("ok", n(r.ok.to_string())),
+        ("errors", n(r.errors.to_string())),
+        ("misses", n(r.misses.to_string())),
+        ("success_pct", n(format!("{:.3}", r.success_pct()))),
+        ("elapsed_s", n(format!("{:.3}", r.elapsed_s))),
+        ("throughput_ops", n(format!("{:.1}", r.throughput()))),
+        ("mean_ms", ms(r.mean_ms)),
+        ("p50_ms", ms(r.p50_ms)),
+        ("p95_ms", ms(r.p95_ms)),
+        ("p99_ms", ms(r.p99_ms)),
+        ("max_ms", ms(r.max_ms)),
+    ]
+}
 
 pub fn to_csv(rows: &[Row]) -> String {
-    let mut out = String::from(CSV_HEADER);
+    let Some(first) = rows.first() else {
+        return String::new();
+    };
+    let header: Vec<&str> = fields(first).iter().map(|(name, _)| *name).collect();
+    let mut out = header.join(",");
     out.push('\n');
-    // An absent latency (nothing succeeded) is an empty field, not 0, so it
-    // cannot be mistaken for an infinitely fast server.
-    let ms = |v: Option<f64>| v.map_or_else(String::new, |v| format!("{v:.3}"));
     for r in rows {
-        let _ = writeln!(
-            out,
-            "{},{},{},{},{},{},{},{},{},{},{},{:.3},{:.3},{:.1},{},{},{},{},{}",
-            csv_field(&r.label),
-            csv_field(&r.workload),
-            r.read_ratio,
-            r.value_size,
-            r.pipeline,
-            r.keys,
-            r.concurrency,
-            r.total(),
-            r.ok,
-            r.errors,
-            r.misses,
-            r.success_pct(),
-            r.elapsed_s,
-            r.throughput(),
-            ms(r.mean_ms),
-            ms(r.p50_ms),
-            ms(r.p95_ms),
-            ms(r.p99_ms),
-            ms(r.max_ms),
-        );
+        let line: Vec<String> = fields(r)
+            .into_iter()
+            .map(|(_, f)| match f {
+                Field::Text(t) => csv_field(&t),
+                Field::Number(v) => v,
+                Field::Missing => String::new(),
+            })
+            .collect();
+        out.push_str(&line.join(","));
+        out.push('\n');
     }
     out
 }
@@ -140,36 +163,20 @@ fn csv_field(s: &str) -> String {
 }
 
 pub fn to_json(rows: &[Row]) -> String {
-    let num = |v: Option<f64>| v.map_or_else(|| "null".to_string(), |v| format!("{v:.3}"));
     let mut out = String::from("[\n");
     for (i, r) in rows.iter().enumerate() {
-        let _ = write!(
-            out,
-            "  {{\"label\": {}, \"workload\": {}, \"read_ratio\": {}, \"value_size\": {}, \
-             \"pipeline\": {}, \"keys\": {}, \"concurrency\": {}, \"requests\": {}, \"ok\": {}, \
-             \"errors\": {}, \"misses\": {}, \"success_pct\": {:.3}, \"elapsed_s\": {:.3}, \
-             \"throughput_ops\": {:.1}, \"mean_ms\": {}, \"p50_ms\": {}, \"p95_ms\": {}, \
-             \"p99_ms\": {}, \"max_ms\": {}}}",
-            json_str(&r.label),
-            json_str(&r.workload),
-            r.read_ratio,
-            r.value_size,
-            r.pipeline,
-            r.keys,
-            r.concurrency,
-            r.total(),
-            r.ok,
-            r.errors,
-            r.misses,
-            r.success_pct(),
-            r.elapsed_s,
-            r.throughput(),
-            num(r.mean_ms),
-            num(r.p50_ms),
-            num(r.p95_ms),
-            num(r.p99_ms),
-            num(r.max_ms),
-        );
+        let members: Vec<String> = fields(r)
+            .into_iter()
+            .map(|(name, f)| {
+                let value = match f {
+                    Field::Text(t) => json_str(&t),
+                    Field::Number(v) => v,
+                    Field::Missing => "null".to_string(),
+                };
+                format!("\"{name}\": {value}")
+            })
+            .collect();
+        let _ = write!(out, "  {{{}}}", members.join(", "));
         out.push_str(if i + 1 < rows.len() { ",\n" } else { "\n" });
     }
     out.push_str("]\n");
