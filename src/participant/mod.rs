@@ -266,6 +266,14 @@ pub fn config_values(config: &Config) -> Vec<(&'static str, String)> {
         ("databases", "1".into()),
         ("maxclients", config.maxclients.to_string()),
         ("proto-max-bulk-len", config.proto_max_bulk_len.to_string()),
+        (
+            "client-query-buffer-limit",
+            config.client_query_buffer_limit.to_string(),
+        ),
+        (
+            "timeout",
+            config.idle_timeout.map_or(0, |t| t.as_secs()).to_string(),
+        ),
         ("port", config.listen_addr().port().to_string()),
     ]
 }
