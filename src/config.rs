@@ -25,7 +25,7 @@
 //! | `fsync always\|everysec\|no` | `always` |
 //! | `heartbeat_interval_ms N` | 100 |
 //! | `lease_ms N` | 2000 |
-//! | `rpc_timeout_ms N` | 5000 |
+//! | `rpc_timeout_ms N` | 8000 |
 //! | `log_retention N` | 1000000 |
 //! | `proto_max_bulk_len N[k\|kb\|m\|mb\|g\|gb]` | 512mb |
 //! | `maxclients N` | 10000 |
@@ -52,7 +52,7 @@ pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_millis(100);
 /// Default `lease_ms`.
 pub const DEFAULT_LEASE: Duration = Duration::from_millis(2000);
 /// Default `rpc_timeout_ms`.
-pub const DEFAULT_RPC_TIMEOUT: Duration = Duration::from_millis(5000);
+pub const DEFAULT_RPC_TIMEOUT: Duration = Duration::from_millis(8000);
 /// Default `log_retention`, in committed log entries.
 pub const DEFAULT_LOG_RETENTION: u64 = 1_000_000;
 /// Default `proto_max_bulk_len`: 512 MB, as in Redis and the Lab3 handout.
@@ -873,7 +873,7 @@ mod tests {
         assert_eq!(c.fsync, FsyncPolicy::Always);
         assert_eq!(c.heartbeat_interval, Duration::from_millis(100));
         assert_eq!(c.lease, Duration::from_millis(2000));
-        assert_eq!(c.rpc_timeout, Duration::from_millis(5000));
+        assert_eq!(c.rpc_timeout, Duration::from_millis(8000));
         assert_eq!(c.log_retention, 1_000_000);
         assert_eq!(c.proto_max_bulk_len, 536_870_912);
         assert_eq!(c.maxclients, 10_000);
