@@ -44,8 +44,8 @@ use sha2::{Digest, Sha256};
 use tokio::net::TcpStream;
 
 use crate::command::connection::{self, ClientState, ServerFacts, SessionCommand};
-use crate::command::op::{Outcome, ReadOp, WriteOp};
-use crate::command::{self, Command, CommandError};
+use crate::command::op::{Outcome, ReadOp, Step, WriteOp};
+use crate::command::{self, Command, CommandError, Transaction};
 use crate::config::{Config, Dialect};
 use crate::resp::connection::{Connection, ConnectionError};
 use crate::resp::frame::Limits;
@@ -217,6 +217,7 @@ pub async fn serve_client<B: Backend>(
         return;
     }
     let mut auth = Auth::new(settings.requirepass.as_deref());
+    let mut multi: Option<Queue> = None;
     loop {
         let args = match conn.read_request().await {
             Ok(Some(args)) => args,
@@ -234,7 +235,26 @@ pub async fn serve_client<B: Backend>(
         };
         let reply = match auth.gate(&args, dialect, &mut client, backend.as_ref()) {
             Gate::Reply(reply) => reply,
-            Gate::Run(args) => run(&args, dialect, &mut client, backend.as_ref()).await,
+            Gate::Run(args) if refused_exec(&args).is_some() => {
+                multi = None;
+                refused_exec(&args).unwrap_or_else(Reply::ok)
+            }
+            Gate::Run(args) => match multi.take() {
+                Some(mut queue) => {
+                    match queue_or_end(&args, dialect, &client, backend.as_ref(), &mut queue) {
+                        Some(reply) => {
+                            multi = Some(queue);
+                            reply
+                        }
+                        None => {
+                            queue
+                                .end(&args, dialect, &mut client, backend.as_ref())
+                                .await
+                        }
+                    }
+                }
+                None => run(&args, dialect, &mut client, backend.as_ref(), &mut multi).await,
+            },
         };
         conn.queue(&reply, style(&client));
         if client.closing || !conn.has_buffered_request() {
@@ -248,12 +268,13 @@ pub async fn serve_client<B: Backend>(
     }
 }
 
-/// Parses and runs one request.
+/// Parses and runs one request outside a transaction; MULTI opens one.
 async fn run<B: Backend>(
     args: &[Bytes],
     dialect: Dialect,
     client: &mut ClientState,
     backend: &B,
+    multi: &mut Option<Queue>,
 ) -> Reply {
     let to_reply = |o| outcome_reply(o, dialect);
     match command::parse(args, dialect) {
@@ -262,6 +283,179 @@ async fn run<B: Backend>(
         Ok(Command::Read(op)) => backend.read(op).await.map_or_else(Reply::Error, to_reply),
         Ok(Command::DebugDigest) => backend.digest().await,
         Ok(Command::Session(cmd)) => connection::apply(cmd, client, backend),
+        Ok(Command::Transaction(Transaction::Multi)) => {
+            *multi = Some(Queue::default());
+            Reply::ok()
+        }
+        Ok(Command::Transaction(Transaction::Exec)) => Reply::error(EXEC_WITHOUT_MULTI),
+        Ok(Command::Transaction(Transaction::Discard)) => Reply::error(DISCARD_WITHOUT_MULTI),
+        Ok(Command::Transaction(Transaction::Watch(_))) => Reply::error(WATCH_UNSUPPORTED),
+        Ok(Command::Transaction(Transaction::Unwatch)) => Reply::ok(),
+    }
+}
+
+/// Redis's reply to EXEC outside a transaction.
+pub const EXEC_WITHOUT_MULTI: &str = "ERR EXEC without MULTI";
+/// Redis's reply to DISCARD outside a transaction.
+pub const DISCARD_WITHOUT_MULTI: &str = "ERR DISCARD without MULTI";
+/// Redis's reply to MULTI inside a transaction.
+pub const NESTED_MULTI: &str = "ERR MULTI calls can not be nested";
+/// Redis's reply to WATCH inside a transaction.
+pub const WATCH_INSIDE_MULTI: &str = "ERR WATCH inside MULTI is not allowed";
+/// Redis's reply to EXEC after a command was refused while queuing.
+pub const EXECABORT: &str = "EXECABORT Transaction discarded because of previous errors.";
+/// Our reply to WATCH, which is not implemented.
+pub const WATCH_UNSUPPORTED: &str = "ERR WATCH is not supported yet";
+
+/// A malformed EXEC's reply. Redis discards the transaction, if one is
+/// open, and says why.
+fn refused_exec(args: &[Bytes]) -> Option<Reply> {
+    let exec = args.first()?.eq_ignore_ascii_case(b"exec");
+    let e = command::check_known(args)
+        .err()
+        .filter(|_| exec)?
+        .to_string();
+    let why = e.strip_prefix("ERR ").unwrap_or(&e);
+    Some(Reply::Error(format!(
+        "EXECABORT Transaction discarded because of: {why}"
+    )))
+}
+
+/// The commands queued since MULTI.
+#[derive(Debug, Default)]
+struct Queue {
+    commands: Vec<Queued>,
+    /// A command was refused while queuing: EXEC will discard everything.
+    doomed: bool,
+}
+
+/// One queued command.
+#[derive(Debug)]
+enum Queued {
+    /// Runs in the replicated transaction.
+    Data(Step),
+    /// Answered by the session when EXEC runs.
+    Session(SessionCommand),
+    /// `DEBUG DIGEST`, answered when EXEC runs.
+    Digest,
+    /// An error EXEC answers in this command's place (one Redis finds only
+    /// when it runs the command, such as a syntax error).
+    Error(String),
+    /// A fixed reply (UNWATCH's `+OK`).
+    Reply(Reply),
+}
+
+/// Queues a request inside MULTI and returns its reply, or returns `None`
+/// for EXEC and DISCARD, which end the transaction ([`Queue::end`]).
+fn queue_or_end(
+    args: &[Bytes],
+    dialect: Dialect,
+    client: &ClientState,
+    facts: &dyn ServerFacts,
+    queue: &mut Queue,
+) -> Option<Reply> {
+    if let Err(e) = command::check_known(args) {
+        queue.doomed = true;
+        return Some(Reply::Error(e.to_string()));
+    }
+    let queued = match command::parse(args, dialect) {
+        Ok(Command::Transaction(Transaction::Exec | Transaction::Discard)) => return None,
+        Ok(Command::Transaction(Transaction::Multi)) => return Some(Reply::error(NESTED_MULTI)),
+        Ok(Command::Transaction(Transaction::Watch(_))) => {
+            return Some(Reply::error(WATCH_INSIDE_MULTI));
+        }
+        Ok(Command::Transaction(Transaction::Unwatch)) => Queued::Reply(Reply::ok()),
+        Ok(Command::Write(op)) => Queued::Data(Step::Write(op)),
+        Ok(Command::Read(op)) => Queued::Data(Step::Read(op)),
+        Ok(Command::DebugDigest) => Queued::Digest,
+        Ok(Command::Session(cmd)) => {
+            if let Some(refused) = refused_subcommand(&cmd, client, facts) {
+                queue.doomed = true;
+                return Some(refused);
+            }
+            Queued::Session(cmd)
+        }
+        Err(e) => Queued::Error(e.to_string()),
+    };
+    queue.commands.push(queued);
+    Some(Reply::Simple("QUEUED".into()))
+}
+
+/// A container command's (CLIENT, CONFIG, COMMAND) unknown subcommand or
+/// wrong arity, which Redis refuses before running (or queuing) it. Learnt
+/// by running the command on a copy of the client's state, which such
+/// commands only read or change.
+fn refused_subcommand(
+    cmd: &SessionCommand,
+    client: &ClientState,
+    facts: &dyn ServerFacts,
+) -> Option<Reply> {
+    if !matches!(
+        cmd,
+        SessionCommand::Client(_) | SessionCommand::Config(_) | SessionCommand::Command(_)
+    ) {
+        return None;
+    }
+    let mut scratch = client.clone();
+    match connection::apply(cmd.clone(), &mut scratch, facts) {
+        Reply::Error(e)
+            if e.starts_with("ERR unknown subcommand")
+                || e.starts_with("ERR wrong number of arguments") =>
+        {
+            Some(Reply::Error(e))
+        }
+        _ => None,
+    }
+}
+
+impl Queue {
+    /// EXEC or DISCARD (`args`), ending the transaction.
+    async fn end<B: Backend>(
+        self,
+        args: &[Bytes],
+        dialect: Dialect,
+        client: &mut ClientState,
+        backend: &B,
+    ) -> Reply {
+        let exec = args
+            .first()
+            .is_some_and(|n| n.eq_ignore_ascii_case(b"exec"));
+        if !exec {
+            return Reply::ok();
+        }
+        if self.doomed {
+            return Reply::error(EXECABORT);
+        }
+        let steps: Vec<Step> = self
+            .commands
+            .iter()
+            .filter_map(|q| match q {
+                Queued::Data(step) => Some(step.clone()),
+                _ => None,
+            })
+            .collect();
+        let mut outcomes = Vec::new().into_iter();
+        if !steps.is_empty() {
+            match backend.write(WriteOp::Multi { steps }).await {
+                Ok(Outcome::Array(items)) => outcomes = items.into_iter(),
+                Ok(other) => return outcome_reply(other, dialect),
+                Err(e) => return Reply::Error(e),
+            }
+        }
+        let mut replies = Vec::with_capacity(self.commands.len());
+        for queued in self.commands {
+            replies.push(match queued {
+                Queued::Data(_) => match outcomes.next() {
+                    Some(o) => outcome_reply(o, Dialect::Redis),
+                    None => Reply::error("ERR transaction result missing"),
+                },
+                Queued::Session(cmd) => connection::apply(cmd, client, backend),
+                Queued::Digest => backend.digest().await,
+                Queued::Error(e) => Reply::Error(e),
+                Queued::Reply(r) => r,
+            });
+        }
+        Reply::Array(replies)
     }
 }
 
