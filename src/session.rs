@@ -179,6 +179,7 @@ pub fn outcome_reply(outcome: Outcome, dialect: Dialect) -> Reply {
                 .collect(),
         ),
         Outcome::Scan { next, keys } => command::keyspace::scan_reply(next, keys),
+        Outcome::Aborted => Reply::NilArray,
     }
 }
 
@@ -218,6 +219,7 @@ pub async fn serve_client<B: Backend>(
     }
     let mut auth = Auth::new(settings.requirepass.as_deref());
     let mut multi: Option<Queue> = None;
+    let mut watched = Watched::new();
     loop {
         let args = match conn.read_request().await {
             Ok(Some(args)) => args,
@@ -237,6 +239,7 @@ pub async fn serve_client<B: Backend>(
             Gate::Reply(reply) => reply,
             Gate::Run(args) if refused_exec(&args).is_some() => {
                 multi = None;
+                watched.clear();
                 refused_exec(&args).unwrap_or_else(Reply::ok)
             }
             Gate::Run(args) => match multi.take() {
@@ -247,13 +250,18 @@ pub async fn serve_client<B: Backend>(
                             reply
                         }
                         None => {
+                            let watched = std::mem::take(&mut watched);
+                            let backend = backend.as_ref();
                             queue
-                                .end(&args, dialect, &mut client, backend.as_ref())
+                                .end(&args, dialect, &mut client, backend, watched)
                                 .await
                         }
                     }
                 }
-                None => run(&args, dialect, &mut client, backend.as_ref(), &mut multi).await,
+                None => {
+                    let txn = (&mut multi, &mut watched);
+                    run(&args, dialect, &mut client, backend.as_ref(), txn).await
+                }
             },
         };
         conn.queue(&reply, style(&client));
@@ -274,7 +282,7 @@ async fn run<B: Backend>(
     dialect: Dialect,
     client: &mut ClientState,
     backend: &B,
-    multi: &mut Option<Queue>,
+    (multi, watched): (&mut Option<Queue>, &mut Watched),
 ) -> Reply {
     let to_reply = |o| outcome_reply(o, dialect);
     match command::parse(args, dialect) {
@@ -289,8 +297,24 @@ async fn run<B: Backend>(
         }
         Ok(Command::Transaction(Transaction::Exec)) => Reply::error(EXEC_WITHOUT_MULTI),
         Ok(Command::Transaction(Transaction::Discard)) => Reply::error(DISCARD_WITHOUT_MULTI),
-        Ok(Command::Transaction(Transaction::Watch(_))) => Reply::error(WATCH_UNSUPPORTED),
-        Ok(Command::Transaction(Transaction::Unwatch)) => Reply::ok(),
+        Ok(Command::Transaction(Transaction::Watch(keys))) => {
+            for key in keys {
+                if watched.iter().any(|(k, _)| *k == key) {
+                    continue;
+                }
+                let value = match backend.read(ReadOp::Get { key: key.clone() }).await {
+                    Ok(Outcome::Value(value)) => value,
+                    Ok(other) => return outcome_reply(other, dialect),
+                    Err(e) => return Reply::Error(e),
+                };
+                watched.push((key, value));
+            }
+            Reply::ok()
+        }
+        Ok(Command::Transaction(Transaction::Unwatch)) => {
+            watched.clear();
+            Reply::ok()
+        }
     }
 }
 
@@ -304,8 +328,8 @@ pub const NESTED_MULTI: &str = "ERR MULTI calls can not be nested";
 pub const WATCH_INSIDE_MULTI: &str = "ERR WATCH inside MULTI is not allowed";
 /// Redis's reply to EXEC after a command was refused while queuing.
 pub const EXECABORT: &str = "EXECABORT Transaction discarded because of previous errors.";
-/// Our reply to WATCH, which is not implemented.
-pub const WATCH_UNSUPPORTED: &str = "ERR WATCH is not supported yet";
+/// The keys a connection WATCHes, with the values they had then.
+type Watched = Vec<(Bytes, Option<Bytes>)>;
 
 /// A malformed EXEC's reply. Redis discards the transaction, if one is
 /// open, and says why.
@@ -416,6 +440,7 @@ impl Queue {
         dialect: Dialect,
         client: &mut ClientState,
         backend: &B,
+        watched: Watched,
     ) -> Reply {
         let exec = args
             .first()
@@ -435,8 +460,8 @@ impl Queue {
             })
             .collect();
         let mut outcomes = Vec::new().into_iter();
-        if !steps.is_empty() {
-            match backend.write(WriteOp::Multi { steps }).await {
+        if !steps.is_empty() || !watched.is_empty() {
+            match backend.write(WriteOp::Multi { watched, steps }).await {
                 Ok(Outcome::Array(items)) => outcomes = items.into_iter(),
                 Ok(other) => return outcome_reply(other, dialect),
                 Err(e) => return Reply::Error(e),

@@ -9,6 +9,9 @@
 //!   directly at every participant must sum to the starting total, `b` must
 //!   count exactly the EXECs that succeeded (give or take those whose reply
 //!   was lost), and the replicas' digests must be equal.
+//! - `watch_makes_read_modify_write_safe`: four clients each increment a
+//!   counter 50 times by `WATCH c; GET c; MULTI; SET c v+1; EXEC`, retrying
+//!   on a nil EXEC: no increment is lost.
 
 mod common;
 
@@ -177,4 +180,48 @@ fn transfers_stay_whole_while_a_participant_is_killed() {
             .collect::<Vec<_>>();
         digests.iter().all(|d| d.is_ok() && *d == digests[0])
     });
+}
+
+#[test]
+fn watch_makes_read_modify_write_safe() {
+    let cluster = Cluster::start(2, Opts::redis());
+    let addr = cluster.coordinator_addr();
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            thread::spawn(move || -> Result<u64, String> {
+                let mut raw = Raw::connect(addr);
+                let mut retries = 0;
+                for _ in 0..50 {
+                    loop {
+                        raw.cmd(&[b"WATCH", b"c"]);
+                        let got = raw.cmd(&[b"GET", b"c"]);
+                        let text = String::from_utf8_lossy(&got).into_owned();
+                        let v: i64 = match text.split("\r\n").nth(1) {
+                            Some(n) if text.starts_with('$') && !n.is_empty() => {
+                                n.parse().map_err(|e| format!("{e}"))?
+                            }
+                            _ => 0,
+                        };
+                        raw.cmd(&[b"MULTI"]);
+                        raw.cmd(&[b"SET", b"c", (v + 1).to_string().as_bytes()]);
+                        match raw.cmd(&[b"EXEC"]).as_slice() {
+                            b"*1\r\n+OK\r\n" => break,
+                            b"*-1\r\n" => retries += 1,
+                            other => return Err(format!("EXEC answered {}", show(other))),
+                        }
+                    }
+                }
+                Ok(retries)
+            })
+        })
+        .collect();
+    let mut retries = 0;
+    for c in clients {
+        retries += c
+            .join()
+            .expect("a client panicked")
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    eprintln!("{retries} EXECs aborted by WATCH and retried");
+    assert_eq!(cluster.raw().cmd(&[b"GET", b"c"]), b"$3\r\n200\r\n");
 }

@@ -140,6 +140,11 @@ pub enum WriteOp {
     /// command that fails (INCR on a non-integer) has an error element and
     /// writes nothing, while the others still apply, as in Redis.
     Multi {
+        /// WATCHed keys with the values they had when watched: if any has
+        /// another value now, nothing runs and the outcome is
+        /// [`Outcome::Aborted`]. (Redis aborts on any write to a watched
+        /// key, even one that leaves the same value; we compare values.)
+        watched: Vec<(Bytes, Option<Bytes>)>,
         /// The queued commands, in order.
         steps: Vec<Step>,
     },
@@ -173,12 +178,13 @@ impl WriteOp {
             }
             WriteOp::Rename { from, to, .. } => vec![from, to],
             WriteOp::Flush => Vec::new(),
-            WriteOp::Multi { steps } => steps
+            WriteOp::Multi { watched, steps } => watched
                 .iter()
-                .flat_map(|step| match step {
+                .map(|(k, _)| k)
+                .chain(steps.iter().flat_map(|step| match step {
                     Step::Write(w) => w.keys(),
                     Step::Read(r) => r.keys(),
-                })
+                }))
                 .collect(),
         }
     }
@@ -191,7 +197,7 @@ impl WriteOp {
     pub fn locks_everything(&self) -> bool {
         match self {
             WriteOp::Flush => true,
-            WriteOp::Multi { steps } => steps.iter().any(|step| match step {
+            WriteOp::Multi { steps, .. } => steps.iter().any(|step| match step {
                 Step::Write(w) => w.locks_everything(),
                 Step::Read(r) => r.reads_everything(),
             }),
@@ -309,6 +315,9 @@ pub enum Outcome {
         /// The keys of this step that passed MATCH and TYPE.
         keys: Vec<Bytes>,
     },
+    /// EXEC of a transaction whose WATCHed keys changed: nothing ran
+    /// (a nil array).
+    Aborted,
 }
 
 /// One resolved key write: the value to store, or `None` to delete.
@@ -408,7 +417,14 @@ pub fn unstorable_key(key: &[u8]) -> Option<&'static str> {
 /// ([`unstorable_key`]) fails as a whole, writing nothing.
 pub fn eval_write<V: ReadView>(op: &WriteOp, view: &V) -> Result<Evaluated, V::Error> {
     match op {
-        WriteOp::Multi { steps } => eval_multi(steps, view),
+        WriteOp::Multi { watched, steps } => {
+            for (key, value) in watched {
+                if view.get(key)? != *value {
+                    return Ok((Outcome::Aborted, Vec::new()));
+                }
+            }
+            eval_multi(steps, view)
+        }
         single => eval_single(single, view),
     }
 }
@@ -699,6 +715,7 @@ mod tests {
     fn multi_steps_see_earlier_writes_and_errors_apply_nothing() {
         let view = MapView::of(&[("a", "1"), ("s", "abc"), ("gone", "x")]);
         let op = WriteOp::Multi {
+            watched: Vec::new(),
             steps: vec![
                 Step::Write(WriteOp::IncrBy {
                     key: b("a"),
@@ -754,6 +771,7 @@ mod tests {
     #[test]
     fn multi_keys_are_every_step_s_keys() {
         let op = WriteOp::Multi {
+            watched: Vec::new(),
             steps: vec![
                 Step::Write(WriteOp::IncrBy {
                     key: b("a"),
@@ -769,11 +787,13 @@ mod tests {
         assert_eq!(op.keys(), vec![&b("a"), &b("c"), &b("b")]);
         assert!(!op.locks_everything());
         let flush = WriteOp::Multi {
+            watched: Vec::new(),
             steps: vec![Step::Write(WriteOp::Flush)],
         };
         assert!(flush.locks_everything());
         // Nested MULTI is an error element, never a recursion.
         let nested = WriteOp::Multi {
+            watched: Vec::new(),
             steps: vec![Step::Write(flush)],
         };
         let (outcome, effects) = eval_write(&nested, &MapView::default()).unwrap();
@@ -782,6 +802,33 @@ mod tests {
             Outcome::Array(vec![Outcome::Error(NESTED_MULTI.into())])
         );
         assert!(effects.is_empty());
+    }
+
+    #[test]
+    fn multi_aborts_when_a_watched_key_changed() {
+        let view = MapView::of(&[("w", "2")]);
+        let incr = || {
+            vec![Step::Write(WriteOp::IncrBy {
+                key: b("w"),
+                delta: 1,
+            })]
+        };
+        let changed = WriteOp::Multi {
+            watched: vec![(b("w"), Some(b("1")))],
+            steps: incr(),
+        };
+        assert_eq!(changed.keys(), vec![&b("w"), &b("w")]);
+        assert_eq!(
+            eval_write(&changed, &view).unwrap(),
+            (Outcome::Aborted, Vec::new())
+        );
+        let same = WriteOp::Multi {
+            watched: vec![(b("w"), Some(b("2"))), (b("none"), None)],
+            steps: incr(),
+        };
+        let (outcome, effects) = eval_write(&same, &view).unwrap();
+        assert_eq!(outcome, Outcome::Array(vec![Outcome::Integer(3)]));
+        assert_eq!(effects, vec![Effect::put(&b("w"), b("3"))]);
     }
 
     #[test]
