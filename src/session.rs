@@ -31,6 +31,18 @@
 //! `AUTH default anything` succeeds (the default user has no password).
 //! `AUTH` and the `AUTH` option of `HELLO` are handled here, before the
 //! command parser sees the request; the parser never learns a password.
+//!
+//! # Transactions
+//!
+//! After MULTI, requests are queued (`+QUEUED`) until EXEC or DISCARD. As
+//! in Redis, an unknown command, a wrong arity or an unknown subcommand is
+//! refused at once and dooms the transaction (EXEC answers `EXECABORT`);
+//! any other error is answered in that command's place in EXEC's array. At
+//! EXEC the data commands go to the backend as one [`WriteOp::Multi`], so
+//! they commit together on every replica or not at all; session commands
+//! (PING, ECHO, ...) are answered here, in their place. WATCH remembers the
+//! watched keys' values; the transaction aborts (a nil array) if any has
+//! another value when it runs.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -699,6 +711,54 @@ mod tests {
             protocol: Protocol::Resp2,
             closing: false,
         }
+    }
+
+    /// Checked against redis-server 7.0.15: which errors a command gets
+    /// while queued (and whether they doom the transaction).
+    #[test]
+    fn queuing_answers_like_redis() {
+        let queued = Some(Reply::Simple("QUEUED".into()));
+        let e = |t: &str| Some(Reply::error(t));
+        let cases: &[(&[&str], Option<Reply>, bool)] = &[
+            (&["SET", "a", "1"], queued.clone(), false),
+            (&["GET", "a"], queued.clone(), false),
+            (&["PING"], queued.clone(), false),
+            // Found only when EXEC runs it.
+            (&["SET", "a", "b", "c"], queued.clone(), false),
+            (&["INCRBY", "a", "x"], queued.clone(), false),
+            (&["MULTI"], e(NESTED_MULTI), false),
+            (&["WATCH", "a"], e(WATCH_INSIDE_MULTI), false),
+            (&["EXEC"], None, false),
+            (&["DISCARD"], None, false),
+            (
+                &["GET"],
+                e("ERR wrong number of arguments for 'get' command"),
+                true,
+            ),
+            (
+                &["FOO"],
+                e("ERR unknown command 'FOO', with args beginning with: "),
+                true,
+            ),
+            (
+                &["CLIENT", "FOO"],
+                e("ERR unknown subcommand 'FOO'. Try CLIENT HELP."),
+                true,
+            ),
+        ];
+        for (words, want, doomed) in cases {
+            let mut queue = Queue::default();
+            let got = queue_or_end(&args(words), Dialect::Redis, &client(), &Facts, &mut queue);
+            assert_eq!(&got, want, "for {words:?}");
+            assert_eq!(queue.doomed, *doomed, "for {words:?}");
+        }
+        assert_eq!(
+            refused_exec(&args(&["EXEC", "x"])),
+            e(
+                "EXECABORT Transaction discarded because of: wrong number of arguments for 'exec' command"
+            )
+        );
+        assert_eq!(refused_exec(&args(&["EXEC"])), None);
     }
 
     /// What the gate did: `Ok(args)` to run, `Err(reply)` answered.

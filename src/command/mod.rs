@@ -7,7 +7,8 @@
 //! [`string`] (GET, SET, MSET, APPEND, GETRANGE, ...), [`counter`] (INCR,
 //! INCRBYFLOAT, ...), [`keyspace`] (DEL, EXISTS, RENAME, KEYS, SCAN,
 //! FLUSHDB, ...), [`connection`] (PING, ECHO, QUIT, SELECT, HELLO, CLIENT)
-//! and [`server`] (COMMAND, CONFIG, INFO). Their helpers: [`op`] (the
+//! and [`server`] (COMMAND, CONFIG, INFO); MULTI, EXEC, DISCARD, WATCH and
+//! UNWATCH parse to a [`Transaction`] the session acts on. Their helpers: [`op`] (the
 //! replicated operations and their evaluation), [`glob`] (KEYS patterns),
 //! [`cursor`] (SCAN cursors) and [`long_double`] (INCRBYFLOAT's
 //! arithmetic). Nothing here does I/O.
