@@ -31,6 +31,18 @@
 //! `AUTH default anything` succeeds (the default user has no password).
 //! `AUTH` and the `AUTH` option of `HELLO` are handled here, before the
 //! command parser sees the request; the parser never learns a password.
+//!
+//! # Transactions
+//!
+//! After MULTI, requests are queued (`+QUEUED`) until EXEC or DISCARD. As
+//! in Redis, an unknown command, a wrong arity or an unknown subcommand is
+//! refused at once and dooms the transaction (EXEC answers `EXECABORT`);
+//! any other error is answered in that command's place in EXEC's array. At
+//! EXEC the data commands go to the backend as one [`WriteOp::Multi`], so
+//! they commit together on every replica or not at all; session commands
+//! (PING, ECHO, ...) are answered here, in their place. WATCH remembers the
+//! watched keys' values; the transaction aborts (a nil array) if any has
+//! another value when it runs.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -44,8 +56,8 @@ use sha2::{Digest, Sha256};
 use tokio::net::TcpStream;
 
 use crate::command::connection::{self, ClientState, ServerFacts, SessionCommand};
-use crate::command::op::{Outcome, ReadOp, WriteOp};
-use crate::command::{self, Command, CommandError};
+use crate::command::op::{Outcome, ReadOp, Step, WriteOp};
+use crate::command::{self, Command, CommandError, Transaction};
 use crate::config::{Config, Dialect};
 use crate::resp::connection::{Connection, ConnectionError};
 use crate::resp::frame::Limits;
@@ -179,6 +191,7 @@ pub fn outcome_reply(outcome: Outcome, dialect: Dialect) -> Reply {
                 .collect(),
         ),
         Outcome::Scan { next, keys } => command::keyspace::scan_reply(next, keys),
+        Outcome::Aborted => Reply::NilArray,
     }
 }
 
@@ -217,6 +230,8 @@ pub async fn serve_client<B: Backend>(
         return;
     }
     let mut auth = Auth::new(settings.requirepass.as_deref());
+    let mut multi: Option<Queue> = None;
+    let mut watched = Watched::new();
     loop {
         let args = match conn.read_request().await {
             Ok(Some(args)) => args,
@@ -234,7 +249,32 @@ pub async fn serve_client<B: Backend>(
         };
         let reply = match auth.gate(&args, dialect, &mut client, backend.as_ref()) {
             Gate::Reply(reply) => reply,
-            Gate::Run(args) => run(&args, dialect, &mut client, backend.as_ref()).await,
+            Gate::Run(args) if refused_exec(&args).is_some() => {
+                multi = None;
+                watched.clear();
+                refused_exec(&args).unwrap_or_else(Reply::ok)
+            }
+            Gate::Run(args) => match multi.take() {
+                Some(mut queue) => {
+                    match queue_or_end(&args, dialect, &client, backend.as_ref(), &mut queue) {
+                        Some(reply) => {
+                            multi = Some(queue);
+                            reply
+                        }
+                        None => {
+                            let watched = std::mem::take(&mut watched);
+                            let backend = backend.as_ref();
+                            queue
+                                .end(&args, dialect, &mut client, backend, watched)
+                                .await
+                        }
+                    }
+                }
+                None => {
+                    let txn = (&mut multi, &mut watched);
+                    run(&args, dialect, &mut client, backend.as_ref(), txn).await
+                }
+            },
         };
         conn.queue(&reply, style(&client));
         if client.closing || !conn.has_buffered_request() {
@@ -248,12 +288,13 @@ pub async fn serve_client<B: Backend>(
     }
 }
 
-/// Parses and runs one request.
+/// Parses and runs one request outside a transaction; MULTI opens one.
 async fn run<B: Backend>(
     args: &[Bytes],
     dialect: Dialect,
     client: &mut ClientState,
     backend: &B,
+    (multi, watched): (&mut Option<Queue>, &mut Watched),
 ) -> Reply {
     let to_reply = |o| outcome_reply(o, dialect);
     match command::parse(args, dialect) {
@@ -262,6 +303,196 @@ async fn run<B: Backend>(
         Ok(Command::Read(op)) => backend.read(op).await.map_or_else(Reply::Error, to_reply),
         Ok(Command::DebugDigest) => backend.digest().await,
         Ok(Command::Session(cmd)) => connection::apply(cmd, client, backend),
+        Ok(Command::Transaction(Transaction::Multi)) => {
+            *multi = Some(Queue::default());
+            Reply::ok()
+        }
+        Ok(Command::Transaction(Transaction::Exec)) => Reply::error(EXEC_WITHOUT_MULTI),
+        Ok(Command::Transaction(Transaction::Discard)) => Reply::error(DISCARD_WITHOUT_MULTI),
+        Ok(Command::Transaction(Transaction::Watch(keys))) => {
+            for key in keys {
+                if watched.iter().any(|(k, _)| *k == key) {
+                    continue;
+                }
+                let value = match backend.read(ReadOp::Get { key: key.clone() }).await {
+                    Ok(Outcome::Value(value)) => value,
+                    Ok(other) => return outcome_reply(other, dialect),
+                    Err(e) => return Reply::Error(e),
+                };
+                watched.push((key, value));
+            }
+            Reply::ok()
+        }
+        Ok(Command::Transaction(Transaction::Unwatch)) => {
+            watched.clear();
+            Reply::ok()
+        }
+    }
+}
+
+/// Redis's reply to EXEC outside a transaction.
+pub const EXEC_WITHOUT_MULTI: &str = "ERR EXEC without MULTI";
+/// Redis's reply to DISCARD outside a transaction.
+pub const DISCARD_WITHOUT_MULTI: &str = "ERR DISCARD without MULTI";
+/// Redis's reply to MULTI inside a transaction.
+pub const NESTED_MULTI: &str = "ERR MULTI calls can not be nested";
+/// Redis's reply to WATCH inside a transaction.
+pub const WATCH_INSIDE_MULTI: &str = "ERR WATCH inside MULTI is not allowed";
+/// Redis's reply to EXEC after a command was refused while queuing.
+pub const EXECABORT: &str = "EXECABORT Transaction discarded because of previous errors.";
+/// The keys a connection WATCHes, with the values they had then.
+type Watched = Vec<(Bytes, Option<Bytes>)>;
+
+/// A malformed EXEC's reply. Redis discards the transaction, if one is
+/// open, and says why.
+fn refused_exec(args: &[Bytes]) -> Option<Reply> {
+    let exec = args.first()?.eq_ignore_ascii_case(b"exec");
+    let e = command::check_known(args)
+        .err()
+        .filter(|_| exec)?
+        .to_string();
+    let why = e.strip_prefix("ERR ").unwrap_or(&e);
+    Some(Reply::Error(format!(
+        "EXECABORT Transaction discarded because of: {why}"
+    )))
+}
+
+/// The commands queued since MULTI.
+#[derive(Debug, Default)]
+struct Queue {
+    commands: Vec<Queued>,
+    /// A command was refused while queuing: EXEC will discard everything.
+    doomed: bool,
+}
+
+/// One queued command.
+#[derive(Debug)]
+enum Queued {
+    /// Runs in the replicated transaction.
+    Data(Step),
+    /// Answered by the session when EXEC runs.
+    Session(SessionCommand),
+    /// `DEBUG DIGEST`, answered when EXEC runs.
+    Digest,
+    /// An error EXEC answers in this command's place (one Redis finds only
+    /// when it runs the command, such as a syntax error).
+    Error(String),
+    /// A fixed reply (UNWATCH's `+OK`).
+    Reply(Reply),
+}
+
+/// Queues a request inside MULTI and returns its reply, or returns `None`
+/// for EXEC and DISCARD, which end the transaction ([`Queue::end`]).
+fn queue_or_end(
+    args: &[Bytes],
+    dialect: Dialect,
+    client: &ClientState,
+    facts: &dyn ServerFacts,
+    queue: &mut Queue,
+) -> Option<Reply> {
+    if let Err(e) = command::check_known(args) {
+        queue.doomed = true;
+        return Some(Reply::Error(e.to_string()));
+    }
+    let queued = match command::parse(args, dialect) {
+        Ok(Command::Transaction(Transaction::Exec | Transaction::Discard)) => return None,
+        Ok(Command::Transaction(Transaction::Multi)) => return Some(Reply::error(NESTED_MULTI)),
+        Ok(Command::Transaction(Transaction::Watch(_))) => {
+            return Some(Reply::error(WATCH_INSIDE_MULTI));
+        }
+        Ok(Command::Transaction(Transaction::Unwatch)) => Queued::Reply(Reply::ok()),
+        Ok(Command::Write(op)) => Queued::Data(Step::Write(op)),
+        Ok(Command::Read(op)) => Queued::Data(Step::Read(op)),
+        Ok(Command::DebugDigest) => Queued::Digest,
+        Ok(Command::Session(cmd)) => {
+            if let Some(refused) = refused_subcommand(&cmd, client, facts) {
+                queue.doomed = true;
+                return Some(refused);
+            }
+            Queued::Session(cmd)
+        }
+        Err(e) => Queued::Error(e.to_string()),
+    };
+    queue.commands.push(queued);
+    Some(Reply::Simple("QUEUED".into()))
+}
+
+/// A container command's (CLIENT, CONFIG, COMMAND) unknown subcommand or
+/// wrong arity, which Redis refuses before running (or queuing) it. Learnt
+/// by running the command on a copy of the client's state, which such
+/// commands only read or change.
+fn refused_subcommand(
+    cmd: &SessionCommand,
+    client: &ClientState,
+    facts: &dyn ServerFacts,
+) -> Option<Reply> {
+    if !matches!(
+        cmd,
+        SessionCommand::Client(_) | SessionCommand::Config(_) | SessionCommand::Command(_)
+    ) {
+        return None;
+    }
+    let mut scratch = client.clone();
+    match connection::apply(cmd.clone(), &mut scratch, facts) {
+        Reply::Error(e)
+            if e.starts_with("ERR unknown subcommand")
+                || e.starts_with("ERR wrong number of arguments") =>
+        {
+            Some(Reply::Error(e))
+        }
+        _ => None,
+    }
+}
+
+impl Queue {
+    /// EXEC or DISCARD (`args`), ending the transaction.
+    async fn end<B: Backend>(
+        self,
+        args: &[Bytes],
+        dialect: Dialect,
+        client: &mut ClientState,
+        backend: &B,
+        watched: Watched,
+    ) -> Reply {
+        let exec = args
+            .first()
+            .is_some_and(|n| n.eq_ignore_ascii_case(b"exec"));
+        if !exec {
+            return Reply::ok();
+        }
+        if self.doomed {
+            return Reply::error(EXECABORT);
+        }
+        let steps: Vec<Step> = self
+            .commands
+            .iter()
+            .filter_map(|q| match q {
+                Queued::Data(step) => Some(step.clone()),
+                _ => None,
+            })
+            .collect();
+        let mut outcomes = Vec::new().into_iter();
+        if !steps.is_empty() || !watched.is_empty() {
+            match backend.write(WriteOp::Multi { watched, steps }).await {
+                Ok(Outcome::Array(items)) => outcomes = items.into_iter(),
+                Ok(other) => return outcome_reply(other, dialect),
+                Err(e) => return Reply::Error(e),
+            }
+        }
+        let mut replies = Vec::with_capacity(self.commands.len());
+        for queued in self.commands {
+            replies.push(match queued {
+                Queued::Data(_) => match outcomes.next() {
+                    Some(o) => outcome_reply(o, Dialect::Redis),
+                    None => Reply::error("ERR transaction result missing"),
+                },
+                Queued::Session(cmd) => connection::apply(cmd, client, backend),
+                Queued::Digest => backend.digest().await,
+                Queued::Error(e) => Reply::Error(e),
+                Queued::Reply(r) => r,
+            });
+        }
+        Reply::Array(replies)
     }
 }
 
@@ -480,6 +711,54 @@ mod tests {
             protocol: Protocol::Resp2,
             closing: false,
         }
+    }
+
+    /// Checked against redis-server 7.0.15: which errors a command gets
+    /// while queued (and whether they doom the transaction).
+    #[test]
+    fn queuing_answers_like_redis() {
+        let queued = Some(Reply::Simple("QUEUED".into()));
+        let e = |t: &str| Some(Reply::error(t));
+        let cases: &[(&[&str], Option<Reply>, bool)] = &[
+            (&["SET", "a", "1"], queued.clone(), false),
+            (&["GET", "a"], queued.clone(), false),
+            (&["PING"], queued.clone(), false),
+            // Found only when EXEC runs it.
+            (&["SET", "a", "b", "c"], queued.clone(), false),
+            (&["INCRBY", "a", "x"], queued.clone(), false),
+            (&["MULTI"], e(NESTED_MULTI), false),
+            (&["WATCH", "a"], e(WATCH_INSIDE_MULTI), false),
+            (&["EXEC"], None, false),
+            (&["DISCARD"], None, false),
+            (
+                &["GET"],
+                e("ERR wrong number of arguments for 'get' command"),
+                true,
+            ),
+            (
+                &["FOO"],
+                e("ERR unknown command 'FOO', with args beginning with: "),
+                true,
+            ),
+            (
+                &["CLIENT", "FOO"],
+                e("ERR unknown subcommand 'FOO'. Try CLIENT HELP."),
+                true,
+            ),
+        ];
+        for (words, want, doomed) in cases {
+            let mut queue = Queue::default();
+            let got = queue_or_end(&args(words), Dialect::Redis, &client(), &Facts, &mut queue);
+            assert_eq!(&got, want, "for {words:?}");
+            assert_eq!(queue.doomed, *doomed, "for {words:?}");
+        }
+        assert_eq!(
+            refused_exec(&args(&["EXEC", "x"])),
+            e(
+                "EXECABORT Transaction discarded because of: wrong number of arguments for 'exec' command"
+            )
+        );
+        assert_eq!(refused_exec(&args(&["EXEC"])), None);
     }
 
     /// What the gate did: `Ok(args)` to run, `Err(reply)` answered.

@@ -7,7 +7,8 @@
 //! [`string`] (GET, SET, MSET, APPEND, GETRANGE, ...), [`counter`] (INCR,
 //! INCRBYFLOAT, ...), [`keyspace`] (DEL, EXISTS, RENAME, KEYS, SCAN,
 //! FLUSHDB, ...), [`connection`] (PING, ECHO, QUIT, SELECT, HELLO, CLIENT)
-//! and [`server`] (COMMAND, CONFIG, INFO). Their helpers: [`op`] (the
+//! and [`server`] (COMMAND, CONFIG, INFO); MULTI, EXEC, DISCARD, WATCH and
+//! UNWATCH parse to a [`Transaction`] the session acts on. Their helpers: [`op`] (the
 //! replicated operations and their evaluation), [`glob`] (KEYS patterns),
 //! [`cursor`] (SCAN cursors) and [`long_double`] (INCRBYFLOAT's
 //! arithmetic). Nothing here does I/O.
@@ -38,6 +39,25 @@ pub enum Command {
     Session(connection::SessionCommand),
     /// `DEBUG DIGEST`: a digest of the data set, to compare replicas.
     DebugDigest,
+    /// MULTI, EXEC, DISCARD, WATCH, UNWATCH: handled by the session, which
+    /// queues a transaction's commands and sends them as one
+    /// [`WriteOp::Multi`].
+    Transaction(Transaction),
+}
+
+/// The commands that delimit a transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transaction {
+    /// MULTI: start queuing.
+    Multi,
+    /// EXEC: run what is queued.
+    Exec,
+    /// DISCARD: drop what is queued.
+    Discard,
+    /// WATCH key [key ...].
+    Watch(Vec<Bytes>),
+    /// UNWATCH.
+    Unwatch,
 }
 
 /// Why a request is not a valid command; `Display` is Redis's reply text.
@@ -121,6 +141,11 @@ const TABLE: &[(&str, i32)] = &[
     ("config", -2),
     ("info", -1),
     ("debug", -2),
+    ("multi", 1),
+    ("exec", 1),
+    ("discard", 1),
+    ("watch", -2),
+    ("unwatch", 1),
 ];
 
 /// Parses a request (`args[0]` is the command name). The Lab dialect also
@@ -164,8 +189,30 @@ pub fn parse(args: &[Bytes], dialect: Dialect) -> Result<Command, CommandError> 
         "scan" => read(keyspace::parse_scan(args)),
         "flushdb" | "flushall" => write(keyspace::parse_flush(args)),
         "debug" => server::parse_debug(args),
+        "multi" => Ok(Command::Transaction(Transaction::Multi)),
+        "exec" => Ok(Command::Transaction(Transaction::Exec)),
+        "discard" => Ok(Command::Transaction(Transaction::Discard)),
+        "watch" => Ok(Command::Transaction(Transaction::Watch(
+            args.iter().skip(1).cloned().collect(),
+        ))),
+        "unwatch" => Ok(Command::Transaction(Transaction::Unwatch)),
         _ => connection::parse(name, args).map(Command::Session),
     }
+}
+
+/// The error Redis gives a request before running it: an unknown command
+/// or a wrong number of arguments by the command table. Inside MULTI such
+/// an error is answered at once and dooms the transaction; any other error
+/// is only found when EXEC runs the command.
+pub fn check_known(args: &[Bytes]) -> Result<(), CommandError> {
+    let Some(first) = args.first() else {
+        return Err(CommandError::Syntax);
+    };
+    let name = String::from_utf8_lossy(first).to_ascii_lowercase();
+    let Some(&(name, arity)) = TABLE.iter().find(|(n, _)| *n == name) else {
+        return Err(unknown(args));
+    };
+    check_arity(name, args, arity)
 }
 
 /// Redis's unknown-command error, which quotes up to 128 bytes of each of

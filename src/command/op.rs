@@ -26,6 +26,8 @@
 //! ever appended (never reordered), because ops and outcomes are encoded
 //! by position.
 
+use std::collections::BTreeMap;
+
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
@@ -132,6 +134,29 @@ pub enum WriteOp {
     },
     /// FLUSHDB / FLUSHALL: deletes every key. Locks everything.
     Flush,
+    /// MULTI ... EXEC: the queued data commands, evaluated in order, each
+    /// seeing the writes of those before it, and committed together as one
+    /// transaction. The outcome is an array of each command's outcome; a
+    /// command that fails (INCR on a non-integer) has an error element and
+    /// writes nothing, while the others still apply, as in Redis.
+    Multi {
+        /// WATCHed keys with the values they had when watched: if any has
+        /// another value now, nothing runs and the outcome is
+        /// [`Outcome::Aborted`]. (Redis aborts on any write to a watched
+        /// key, even one that leaves the same value; we compare values.)
+        watched: Vec<(Bytes, Option<Bytes>)>,
+        /// The queued commands, in order.
+        steps: Vec<Step>,
+    },
+}
+
+/// One data command queued inside MULTI.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Step {
+    /// A write.
+    Write(WriteOp),
+    /// A read, which sees the writes queued before it.
+    Read(ReadOp),
 }
 
 impl WriteOp {
@@ -153,14 +178,31 @@ impl WriteOp {
             }
             WriteOp::Rename { from, to, .. } => vec![from, to],
             WriteOp::Flush => Vec::new(),
+            WriteOp::Multi { watched, steps } => watched
+                .iter()
+                .map(|(k, _)| k)
+                .chain(steps.iter().flat_map(|step| match step {
+                    Step::Write(w) => w.keys(),
+                    Step::Read(r) => r.keys(),
+                }))
+                .collect(),
         }
     }
 
     /// Whether this op may write keys it cannot name in advance (FLUSHDB),
     /// so it needs the whole keyspace to itself: no other write may be in
     /// flight on any key while it runs, on the coordinator or on a replica.
+    /// A MULTI does if any of its commands writes or reads keys it cannot
+    /// name (FLUSHDB, KEYS, SCAN, DBSIZE).
     pub fn locks_everything(&self) -> bool {
-        matches!(self, WriteOp::Flush)
+        match self {
+            WriteOp::Flush => true,
+            WriteOp::Multi { steps, .. } => steps.iter().any(|step| match step {
+                Step::Write(w) => w.locks_everything(),
+                Step::Read(r) => r.reads_everything(),
+            }),
+            _ => false,
+        }
     }
 }
 
@@ -273,6 +315,9 @@ pub enum Outcome {
         /// The keys of this step that passed MATCH and TYPE.
         keys: Vec<Bytes>,
     },
+    /// EXEC of a transaction whose WATCHed keys changed: nothing ran
+    /// (a nil array).
+    Aborted,
 }
 
 /// One resolved key write: the value to store, or `None` to delete.
@@ -371,6 +416,94 @@ pub fn unstorable_key(key: &[u8]) -> Option<&'static str> {
 /// An op that would store a key the storage engine cannot hold
 /// ([`unstorable_key`]) fails as a whole, writing nothing.
 pub fn eval_write<V: ReadView>(op: &WriteOp, view: &V) -> Result<Evaluated, V::Error> {
+    match op {
+        WriteOp::Multi { watched, steps } => {
+            for (key, value) in watched {
+                if view.get(key)? != *value {
+                    return Ok((Outcome::Aborted, Vec::new()));
+                }
+            }
+            eval_multi(steps, view)
+        }
+        single => eval_single(single, view),
+    }
+}
+
+/// The error of a MULTI inside a MULTI (the session never sends one).
+const NESTED_MULTI: &str = "ERR MULTI calls can not be nested";
+
+/// Evaluates MULTI's steps in order against `view` plus the writes of the
+/// steps before, and returns every step's outcome and the combined effects
+/// (the last write of each key).
+fn eval_multi<V: ReadView>(steps: &[Step], view: &V) -> Result<Evaluated, V::Error> {
+    let mut pending = Overlay {
+        base: view,
+        writes: BTreeMap::new(),
+    };
+    let mut outcomes = Vec::with_capacity(steps.len());
+    for step in steps {
+        let outcome = match step {
+            Step::Write(w) => {
+                let (outcome, effects) = eval_single(w, &pending)?;
+                for e in effects {
+                    pending.writes.insert(e.key, e.value);
+                }
+                outcome
+            }
+            Step::Read(r) => eval_read(r, &pending)?,
+        };
+        outcomes.push(outcome);
+    }
+    let effects = pending
+        .writes
+        .into_iter()
+        .map(|(key, value)| Effect { key, value })
+        .collect();
+    Ok((Outcome::Array(outcomes), effects))
+}
+
+/// A view with a transaction's earlier writes laid over it.
+struct Overlay<'a, V> {
+    base: &'a V,
+    /// Key to its pending value (`None`: deleted).
+    writes: BTreeMap<Bytes, Option<Bytes>>,
+}
+
+impl<V: ReadView> ReadView for Overlay<'_, V> {
+    type Error = V::Error;
+
+    fn get(&self, key: &[u8]) -> Result<Option<Bytes>, V::Error> {
+        match self.writes.get(key) {
+            Some(pending) => Ok(pending.clone()),
+            None => self.base.get(key),
+        }
+    }
+
+    fn keys_from(&self, start: &[u8], limit: usize) -> Result<Vec<Bytes>, V::Error> {
+        // At most `deleted` of the base's keys are hidden, so its first
+        // `limit + deleted` keys from `start` hold every base key among the
+        // first `limit` that survive.
+        let deleted = self.writes.values().filter(|v| v.is_none()).count();
+        let base = self.base.keys_from(start, limit.saturating_add(deleted))?;
+        let mut keys: Vec<Bytes> = base
+            .into_iter()
+            .filter(|k| !self.writes.contains_key(k))
+            .collect();
+        let from = (std::ops::Bound::Included(start), std::ops::Bound::Unbounded);
+        keys.extend(
+            self.writes
+                .range::<[u8], _>(from)
+                .filter(|(_, v)| v.is_some())
+                .map(|(k, _)| k.clone()),
+        );
+        keys.sort_unstable();
+        keys.truncate(limit);
+        Ok(keys)
+    }
+}
+
+/// Evaluates one command (a MULTI inside a MULTI is an error).
+fn eval_single<V: ReadView>(op: &WriteOp, view: &V) -> Result<Evaluated, V::Error> {
     let (outcome, effects) = eval_write_unchecked(op, view)?;
     // (Such a key never exists, so only a write of one can come up here.)
     let unstorable = effects.iter().find_map(|e| unstorable_key(&e.key));
@@ -400,6 +533,7 @@ fn eval_write_unchecked<V: ReadView>(op: &WriteOp, view: &V) -> Result<Evaluated
         WriteOp::Del { keys } => keyspace::del(view, keys),
         WriteOp::Rename { from, to, nx } => keyspace::rename(view, from, to, *nx),
         WriteOp::Flush => keyspace::flush(view),
+        WriteOp::Multi { .. } => Ok((Outcome::Error(NESTED_MULTI.to_string()), Vec::new())),
     }
 }
 
@@ -575,6 +709,149 @@ mod tests {
             eval_read(&ReadOp::DbSize, &view).unwrap(),
             Outcome::Integer(10_000)
         );
+    }
+
+    #[test]
+    fn multi_steps_see_earlier_writes_and_errors_apply_nothing() {
+        let view = MapView::of(&[("a", "1"), ("s", "abc"), ("gone", "x")]);
+        let op = WriteOp::Multi {
+            watched: Vec::new(),
+            steps: vec![
+                Step::Write(WriteOp::IncrBy {
+                    key: b("a"),
+                    delta: 1,
+                }),
+                Step::Write(WriteOp::IncrBy {
+                    key: b("s"),
+                    delta: 1,
+                }),
+                Step::Read(ReadOp::Get { key: b("a") }),
+                Step::Write(WriteOp::Del {
+                    keys: vec![b("gone")],
+                }),
+                Step::Write(WriteOp::Set {
+                    key: b("n"),
+                    value: b("v"),
+                }),
+                Step::Read(ReadOp::Keys { pattern: b("*") }),
+                Step::Read(ReadOp::DbSize),
+                Step::Write(WriteOp::IncrBy {
+                    key: b("a"),
+                    delta: 10,
+                }),
+            ],
+        };
+        assert!(op.locks_everything(), "KEYS inside");
+        let (outcome, effects) = eval_write(&op, &view).unwrap();
+        let keys = ["a", "n", "s"].map(|k| Outcome::Value(Some(b(k)))).to_vec();
+        assert_eq!(
+            outcome,
+            Outcome::Array(vec![
+                Outcome::Integer(2),
+                Outcome::Error("ERR value is not an integer or out of range".into()),
+                Outcome::Value(Some(b("2"))),
+                Outcome::Integer(1),
+                Outcome::Ok,
+                Outcome::Array(keys),
+                Outcome::Integer(3),
+                Outcome::Integer(12),
+            ])
+        );
+        // One effect per key, the last write.
+        assert_eq!(
+            effects,
+            vec![
+                Effect::put(&b("a"), b("12")),
+                Effect::delete(&b("gone")),
+                Effect::put(&b("n"), b("v")),
+            ]
+        );
+    }
+
+    #[test]
+    fn multi_keys_are_every_step_s_keys() {
+        let op = WriteOp::Multi {
+            watched: Vec::new(),
+            steps: vec![
+                Step::Write(WriteOp::IncrBy {
+                    key: b("a"),
+                    delta: -1,
+                }),
+                Step::Read(ReadOp::Get { key: b("c") }),
+                Step::Write(WriteOp::IncrBy {
+                    key: b("b"),
+                    delta: 1,
+                }),
+            ],
+        };
+        assert_eq!(op.keys(), vec![&b("a"), &b("c"), &b("b")]);
+        assert!(!op.locks_everything());
+        let flush = WriteOp::Multi {
+            watched: Vec::new(),
+            steps: vec![Step::Write(WriteOp::Flush)],
+        };
+        assert!(flush.locks_everything());
+        // Nested MULTI is an error element, never a recursion.
+        let nested = WriteOp::Multi {
+            watched: Vec::new(),
+            steps: vec![Step::Write(flush)],
+        };
+        let (outcome, effects) = eval_write(&nested, &MapView::default()).unwrap();
+        assert_eq!(
+            outcome,
+            Outcome::Array(vec![Outcome::Error(NESTED_MULTI.into())])
+        );
+        assert!(effects.is_empty());
+    }
+
+    #[test]
+    fn multi_aborts_when_a_watched_key_changed() {
+        let view = MapView::of(&[("w", "2")]);
+        let incr = || {
+            vec![Step::Write(WriteOp::IncrBy {
+                key: b("w"),
+                delta: 1,
+            })]
+        };
+        let changed = WriteOp::Multi {
+            watched: vec![(b("w"), Some(b("1")))],
+            steps: incr(),
+        };
+        assert_eq!(changed.keys(), vec![&b("w"), &b("w")]);
+        assert_eq!(
+            eval_write(&changed, &view).unwrap(),
+            (Outcome::Aborted, Vec::new())
+        );
+        let same = WriteOp::Multi {
+            watched: vec![(b("w"), Some(b("2"))), (b("none"), None)],
+            steps: incr(),
+        };
+        let (outcome, effects) = eval_write(&same, &view).unwrap();
+        assert_eq!(outcome, Outcome::Array(vec![Outcome::Integer(3)]));
+        assert_eq!(effects, vec![Effect::put(&b("w"), b("3"))]);
+    }
+
+    #[test]
+    fn overlay_pages_keys_past_deletions() {
+        let mut base = MapView::default();
+        for i in 0..20 {
+            base.0.insert(b(&format!("k{i:02}")), b("v"));
+        }
+        let mut writes = BTreeMap::new();
+        for i in 0..10 {
+            writes.insert(b(&format!("k{i:02}")), None);
+        }
+        writes.insert(b("k05x"), Some(b("new")));
+        writes.insert(b("k15"), Some(b("new")));
+        let overlay = Overlay {
+            base: &base,
+            writes,
+        };
+        let page = overlay.keys_from(b"", 3).unwrap();
+        assert_eq!(page, vec![b("k05x"), b("k10"), b("k11")]);
+        assert_eq!(overlay.count().unwrap(), 11);
+        let rest = overlay.keys_from(b"k14", 100).unwrap();
+        assert_eq!(rest.len(), 6);
     }
 
     #[test]
