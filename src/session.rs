@@ -247,7 +247,22 @@ pub async fn serve_client<B: Backend>(
                 break;
             }
         };
+        let is_reset = args
+            .first()
+            .is_some_and(|n| n.eq_ignore_ascii_case(b"reset"));
         let reply = match auth.gate(&args, dialect, &mut client, backend.as_ref()) {
+            // RESET runs at once, even inside MULTI or before AUTH, as in Redis.
+            _ if is_reset && args.len() != 1 => {
+                Reply::error("ERR wrong number of arguments for 'reset' command")
+            }
+            _ if is_reset => {
+                multi = None;
+                watched.clear();
+                auth = Auth::new(settings.requirepass.as_deref());
+                client.name = None;
+                client.protocol = Protocol::Resp2;
+                Reply::Simple("RESET".into())
+            }
             Gate::Reply(reply) => reply,
             Gate::Run(args) if refused_exec(&args).is_some() => {
                 multi = None;

@@ -796,3 +796,26 @@ fn a_participant_port_tells_clients_from_peers() {
     assert_reply(&client.cmd(&[b"PING"]), b"+PONG\r\n");
     assert_eq!(c.live_count(), Ok(1));
 }
+
+/// RESET, as in Redis 7: runs at once (inside MULTI too, discarding it),
+/// clears the client's name and protocol, and logs the client out again
+/// when a password is required.
+#[test]
+fn reset_returns_the_connection_to_its_initial_state() {
+    let c = cluster_with_password(1);
+    let mut raw = c.raw();
+    assert_reply(&raw.cmd(&[b"RESET"]), b"+RESET\r\n");
+    assert_reply(&raw.cmd(&[b"AUTH", PASSWORD.as_bytes()]), b"+OK\r\n");
+    assert_reply(&raw.cmd(&[b"CLIENT", b"SETNAME", b"n1"]), b"+OK\r\n");
+    assert_reply(&raw.cmd(&[b"MULTI"]), b"+OK\r\n");
+    assert_reply(&raw.cmd(&[b"SET", b"r", b"v"]), b"+QUEUED\r\n");
+    assert_reply(&raw.cmd(&[b"RESET"]), b"+RESET\r\n");
+    assert_reply(
+        &raw.cmd(&[b"PING"]),
+        b"-NOAUTH Authentication required.\r\n",
+    );
+    assert_reply(&raw.cmd(&[b"AUTH", PASSWORD.as_bytes()]), b"+OK\r\n");
+    assert_reply(&raw.cmd(&[b"EXEC"]), b"-ERR EXEC without MULTI\r\n");
+    assert_reply(&raw.cmd(&[b"GET", b"r"]), b"$-1\r\n");
+    assert_reply(&raw.cmd(&[b"CLIENT", b"GETNAME"]), b"$-1\r\n");
+}
