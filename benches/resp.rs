@@ -25,6 +25,8 @@ use bytes::{Bytes, BytesMut};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use kvstore2pcsystem::resp::{Limits, Protocol, Reply, RequestParser, Style, parse_request};
 
+mod bench_config;
+
 /// Requests or replies per measured batch.
 const BATCH: usize = 1000;
 /// Length of every value, in bytes.
@@ -118,21 +120,9 @@ fn encode(c: &mut Criterion) {
     group.finish();
 }
 
-/// Short runs: the whole `cargo bench` stays within a few minutes on two
-/// cores. Raise these (or pass `--measurement-time`) for publishable numbers.
-fn config() -> Criterion {
-    // Plots cost more than the measurements here; reports and baselines
-    // (`--save-baseline`, `--baseline`) still work without them.
-    Criterion::default()
-        .without_plots()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(1))
-        .sample_size(30)
-}
-
 criterion_group! {
     name = benches;
-    config = config();
+    config = bench_config::config(Duration::from_secs(1), 30);
     targets = parse, encode
 }
 criterion_main!(benches);

@@ -25,6 +25,8 @@ use kvstore2pcsystem::rpc::{Request, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+mod bench_config;
+
 fn prepare_set(value_len: usize) -> Request {
     Request::Prepare {
         txid: 1_234_567,
@@ -78,21 +80,9 @@ fn frames(c: &mut Criterion) {
     bench_message(c, "vote_ok", &Response::Vote(Outcome::Ok));
 }
 
-/// Short runs: the whole `cargo bench` stays within a few minutes on two
-/// cores. Raise these (or pass `--measurement-time`) for publishable numbers.
-fn config() -> Criterion {
-    // Plots cost more than the measurements here; reports and baselines
-    // (`--save-baseline`, `--baseline`) still work without them.
-    Criterion::default()
-        .without_plots()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(1))
-        .sample_size(30)
-}
-
 criterion_group! {
     name = benches;
-    config = config();
+    config = bench_config::config(Duration::from_secs(1), 30);
     targets = frames
 }
 criterion_main!(benches);

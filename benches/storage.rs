@@ -35,6 +35,8 @@ use kvstore2pcsystem::storage::{Batch, Store};
 use tokio::runtime::Runtime;
 use tokio::task::JoinSet;
 
+mod bench_config;
+
 /// Tasks in flight in the concurrent variants.
 const CONCURRENCY: u64 = 64;
 /// Length of every value, in bytes.
@@ -189,21 +191,9 @@ fn log_append(c: &mut Criterion) {
     group.finish();
 }
 
-/// Few samples: an `always` write costs a disk flush, and the whole
-/// `cargo bench` stays within a few minutes on two cores.
-fn config() -> Criterion {
-    // Plots cost more than the measurements here; reports and baselines
-    // (`--save-baseline`, `--baseline`) still work without them.
-    Criterion::default()
-        .without_plots()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-        .sample_size(10)
-}
-
 criterion_group! {
     name = benches;
-    config = config();
+    config = bench_config::config(Duration::from_secs(2), 10);
     targets = replica, log_append
 }
 criterion_main!(benches);

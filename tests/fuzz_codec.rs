@@ -16,22 +16,10 @@ use kvstore2pcsystem::command::op::{Effect, Outcome, ReadOp, WriteOp};
 use kvstore2pcsystem::rpc::codec::{self, CodecError, MAX_FRAME_LEN};
 use kvstore2pcsystem::rpc::message::{LogEntry, ParticipantStatus, Request, Response};
 use proptest::prelude::*;
+
+mod fuzz_config;
+use fuzz_config::{cases, config};
 use tokio::io::AsyncWriteExt;
-
-fn cases() -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1000)
-}
-
-fn config() -> ProptestConfig {
-    ProptestConfig {
-        cases: cases(),
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
-}
 
 fn bytes() -> impl Strategy<Value = Bytes> {
     prop::collection::vec(any::<u8>(), 0..24).prop_map(Bytes::from)

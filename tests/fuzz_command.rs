@@ -32,12 +32,8 @@ use kvstore2pcsystem::resp::reply::{Protocol, Reply, Style};
 use kvstore2pcsystem::session::outcome_reply;
 use proptest::prelude::*;
 
-fn cases() -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1000)
-}
+mod fuzz_config;
+use fuzz_config::config;
 
 struct Facts;
 
@@ -284,11 +280,7 @@ fn is_redis_error(text: &str) -> bool {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: cases(),
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    })]
+    #![proptest_config(config())]
 
     #[test]
     fn parse_never_panics_and_errors_look_like_redis(

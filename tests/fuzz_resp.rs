@@ -20,24 +20,10 @@ use kvstore2pcsystem::resp::connection::{Connection, ConnectionError};
 use kvstore2pcsystem::resp::frame::{FrameError, Limits, RequestParser, parse_request};
 use kvstore2pcsystem::resp::reply::{Protocol, Reply, Style};
 use proptest::prelude::*;
+
+mod fuzz_config;
+use fuzz_config::{cases, config};
 use tokio::io::AsyncWriteExt;
-
-fn cases() -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1000)
-}
-
-fn config() -> ProptestConfig {
-    ProptestConfig {
-        cases: cases(),
-        // Failures are turned into regression tests by hand (below), not
-        // into files beside the sources.
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
-}
 
 /// Limits small enough that short inputs run into every one of them.
 fn tiny_limits() -> Limits {
