@@ -53,6 +53,19 @@ fn corrupt_journal_tail_is_dropped_and_the_participant_recovers() {
             b"+OK\r\n",
         );
     }
+    // Wait until participant 0 has applied the last commit, so that its
+    // journal ends with that commit's record: the one we damage.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !c
+        .participant_info(0)
+        .is_ok_and(|info| info.contains("kvstore_watermark:50\r\n"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "participant 0 never applied index 50"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
     c.kill_participant(0);
     corrupt_tail(&newest_journal(&c.dir().join("data").join("participant0")));
     c.restart_participant(0);
