@@ -102,6 +102,9 @@ impl RpcClient {
             while let Some((frame, done)) = rx.recv().await {
                 batch.unsplit(frame);
                 written.extend(done);
+                // Let every task that is ready to send run first, so the
+                // frames of concurrent transactions share one write.
+                tokio::task::yield_now().await;
                 while let Ok((more, done)) = rx.try_recv() {
                     batch.unsplit(more);
                     written.extend(done);

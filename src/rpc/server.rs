@@ -28,6 +28,9 @@ where
         let mut batch = BytesMut::new();
         while let Some(frame) = rx.recv().await {
             batch.unsplit(frame);
+            // Let every answer that is ready run first, so they share one
+            // write (a group commit completes many prepares at once).
+            tokio::task::yield_now().await;
             while let Ok(more) = rx.try_recv() {
                 batch.unsplit(more);
             }
