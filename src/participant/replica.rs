@@ -30,7 +30,7 @@ use tokio::sync::Notify;
 
 use crate::command::op::{self, Effect, Outcome, ReadOp, ReadView, WriteOp};
 use crate::rpc::message::{LogEntry, ParticipantStatus};
-use crate::storage::{Batch, StorageError, Store, decode_u64, encode_u64};
+use crate::storage::{Batch, DataSnapshot, StorageError, Store, decode_u64, encode_u64};
 
 const META_WATERMARK: &str = "watermark";
 const META_MAX_TXID: &str = "max_txid";
@@ -129,18 +129,16 @@ pub struct Replica {
     current_connection: Arc<std::sync::atomic::AtomicU64>,
 }
 
-struct DataView<'a>(&'a Store);
+/// Evaluation's view of the user data: one snapshot per evaluation, so a
+/// read of several keys never sees half of a commit that applies meanwhile.
+struct DataView<'a>(DataSnapshot<'a>);
 impl ReadView for DataView<'_> {
     type Error = StorageError;
     fn get(&self, key: &[u8]) -> Result<Option<Bytes>, StorageError> {
         self.0.get(key)
     }
     fn keys_from(&self, start: &[u8], limit: usize) -> Result<Vec<Bytes>, StorageError> {
-        let mut keys = Vec::new();
-        for guard in self.0.data.range(start..).take(limit) {
-            keys.push(Bytes::copy_from_slice(&guard.key()?));
-        }
-        Ok(keys)
+        self.0.keys_from(start, limit)
     }
     fn contains(&self, key: &[u8]) -> Result<bool, StorageError> {
         self.0.contains(key)
@@ -186,7 +184,7 @@ fn stage(
     op: &WriteOp,
     batch: &mut Batch,
 ) -> Result<Outcome, ReplicaError> {
-    let (outcome, effects) = op::eval_write(op, &DataView(store))?;
+    let (outcome, effects) = op::eval_write(op, &DataView(store.data_snapshot()))?;
     let effects = last_write_per_key(effects);
     let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(staged) = s.prepared.get(&txid) {
@@ -504,7 +502,7 @@ impl Replica {
         Ok(self
             .store
             .reader
-            .run(move || op::eval_read(&op, &DataView(&store)))
+            .run(move || op::eval_read(&op, &DataView(store.data_snapshot())))
             .await??)
     }
 

@@ -17,7 +17,7 @@ pub mod writer;
 use std::path::Path;
 
 use bytes::Bytes;
-use fjall::{Database, Keyspace, KeyspaceCreateOptions};
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, Readable};
 
 use crate::config::FsyncPolicy;
 pub use reader::Reader;
@@ -114,12 +114,35 @@ impl Store {
         }
     }
 
-    /// Current value of a user key.
+    /// The user data as of now, frozen: see [`DataSnapshot`].
+    pub fn data_snapshot(&self) -> DataSnapshot<'_> {
+        DataSnapshot {
+            data: &self.data,
+            at: self.db.snapshot(),
+        }
+    }
+}
+
+/// The user data at one instant. Every writer batch is either wholly in it
+/// or not at all, so a read of several keys taken while a commit applies
+/// sees the transaction whole or not at all (reading the keys one by one
+/// off the writer thread could see half of it). Short-lived: fjall keeps
+/// the versions it needs until it is dropped.
+pub struct DataSnapshot<'a> {
+    data: &'a Keyspace,
+    at: fjall::Snapshot,
+}
+
+impl DataSnapshot<'_> {
+    /// The value of a user key.
     pub fn get(&self, key: &[u8]) -> Result<Option<Bytes>, StorageError> {
         if !storable_key(key) {
             return Ok(None);
         }
-        Ok(self.data.get(key)?.map(|v| Bytes::copy_from_slice(&v)))
+        Ok(self
+            .at
+            .get(self.data, key)?
+            .map(|v| Bytes::copy_from_slice(&v)))
     }
 
     /// Whether a user key exists.
@@ -127,7 +150,16 @@ impl Store {
         if !storable_key(key) {
             return Ok(false);
         }
-        Ok(self.data.contains_key(key)?)
+        Ok(self.at.contains_key(self.data, key)?)
+    }
+
+    /// Up to `limit` keys from `start` on, in byte order.
+    pub fn keys_from(&self, start: &[u8], limit: usize) -> Result<Vec<Bytes>, StorageError> {
+        let mut keys = Vec::new();
+        for guard in self.at.range(self.data, start..).take(limit) {
+            keys.push(Bytes::copy_from_slice(&guard.key()?));
+        }
+        Ok(keys)
     }
 }
 
@@ -149,4 +181,36 @@ pub fn encode_u64(n: u64) -> [u8; 8] {
 /// Inverse of [`encode_u64`].
 pub fn decode_u64(bytes: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(bytes.try_into().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A snapshot taken before a two-key batch sees neither write, one taken
+    /// after sees both: what keeps a multi-key read from seeing half a
+    /// transaction that commits while it runs.
+    #[tokio::test]
+    async fn a_data_snapshot_sees_a_batch_whole_or_not_at_all() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path(), FsyncPolicy::No).expect("open");
+        let mut first = Batch::new();
+        first.put(&store.data, "a", "1");
+        first.put(&store.data, "b", "1");
+        store.writer.write(first).await.expect("write");
+
+        let before = store.data_snapshot();
+        let mut transfer = Batch::new();
+        transfer.put(&store.data, "a", "0");
+        transfer.put(&store.data, "b", "2");
+        store.writer.write(transfer).await.expect("write");
+        let after = store.data_snapshot();
+
+        let read = |s: &DataSnapshot<'_>, k: &str| s.get(k.as_bytes()).expect("get");
+        assert_eq!(read(&before, "a").as_deref(), Some(&b"1"[..]));
+        assert_eq!(read(&before, "b").as_deref(), Some(&b"1"[..]));
+        assert_eq!(read(&after, "a").as_deref(), Some(&b"0"[..]));
+        assert_eq!(read(&after, "b").as_deref(), Some(&b"2"[..]));
+        assert_eq!(before.keys_from(b"", 10).expect("keys").len(), 2);
+    }
 }
