@@ -29,8 +29,10 @@
 //! authenticated. Without `requirepass`, `AUTH password` is refused with
 //! Redis's "called without any password configured" error and
 //! `AUTH default anything` succeeds (the default user has no password).
-//! `AUTH` and the `AUTH` option of `HELLO` are handled here, before the
-//! command parser sees the request; the parser never learns a password.
+//! `AUTH` is handled here; so is the `AUTH` option of `HELLO`, which the
+//! one HELLO parser ([`connection::parse_hello`]) reads and this gate
+//! checks before the request runs (a parsed HELLO never prints the
+//! password).
 //!
 //! # Transactions
 //!
@@ -44,7 +46,6 @@
 //! watched keys' values; the transaction aborts (a nil array) if any has
 //! another value when it runs.
 
-use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
@@ -57,6 +58,7 @@ use tokio::net::TcpStream;
 
 use crate::command::connection::{self, ClientState, ServerFacts, SessionCommand};
 use crate::command::op::{Outcome, ReadOp, Step, WriteOp};
+use crate::command::server::{self, Counters, Keyspace};
 use crate::command::{self, Command, CommandError, Transaction};
 use crate::config::{Config, Dialect};
 use crate::resp::connection::{Connection, ConnectionError};
@@ -83,19 +85,119 @@ pub trait Backend: ServerFacts + Send + Sync + 'static {
     /// `DEBUG DIGEST`: the digest of this node's data (a participant) or of
     /// every live replica (the coordinator).
     fn digest(&self) -> impl Future<Output = Reply> + Send;
+    /// The number of keys, for INFO's keyspace section: the coordinator
+    /// asks a live participant (as DBSIZE does), a participant counts its
+    /// own replica. `Err` says why it is unknown.
+    fn key_count(&self) -> impl Future<Output = Result<u64, String>> + Send;
 }
 
-/// Per-node client bookkeeping: ids and the connected count.
-#[derive(Default)]
+/// Per-node client bookkeeping: ids, the connected count and the counters
+/// INFO reports. Relaxed atomics: each counter is exact on its own, and
+/// nothing is ordered by them.
 pub struct Clients {
+    /// The last id given out: every connection accepted, refused included.
     next_id: AtomicU64,
     connected: AtomicUsize,
+    rejected: AtomicU64,
+    commands: AtomicU64,
+    hits: AtomicU64,
+    misses: AtomicU64,
+    /// Kept up to date by the sampler ([`Clients::start`]).
+    ops_per_sec: AtomicU64,
+    started: std::time::Instant,
 }
 
+impl Default for Clients {
+    /// Counters at zero, without the ops/sec sampler.
+    fn default() -> Clients {
+        Clients {
+            next_id: AtomicU64::new(0),
+            connected: AtomicUsize::new(0),
+            rejected: AtomicU64::new(0),
+            commands: AtomicU64::new(0),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+            ops_per_sec: AtomicU64::new(0),
+            started: std::time::Instant::now(),
+        }
+    }
+}
+
+/// How often the ops/sec sampler looks at the command count, and how many
+/// samples it averages (Redis: 100 ms, 16 samples).
+const OPS_SAMPLE_EVERY: Duration = Duration::from_millis(100);
+const OPS_SAMPLES: usize = 16;
+
 impl Clients {
+    /// Fresh bookkeeping for a node, with a task that samples the command
+    /// rate ten times a second for INFO's `instantaneous_ops_per_sec`, as
+    /// Redis's cron does. The task ends when the bookkeeping is dropped.
+    /// Must run inside the node's runtime.
+    pub fn start() -> Arc<Clients> {
+        let clients = Arc::new(Clients::default());
+        let weak = Arc::downgrade(&clients);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(OPS_SAMPLE_EVERY);
+            let mut samples = [0u64; OPS_SAMPLES];
+            let (mut at, mut last, mut next) = (tokio::time::Instant::now(), 0u64, 0usize);
+            loop {
+                tick.tick().await;
+                let Some(clients) = weak.upgrade() else {
+                    return;
+                };
+                let now = tokio::time::Instant::now();
+                let count = clients.commands.load(Ordering::Relaxed);
+                let ms = u64::try_from(now.duration_since(at).as_millis())
+                    .unwrap_or(u64::MAX)
+                    .max(1);
+                samples[next % OPS_SAMPLES] = (count - last).saturating_mul(1000) / ms;
+                next += 1;
+                (at, last) = (now, count);
+                let average = samples.iter().sum::<u64>() / OPS_SAMPLES as u64;
+                clients.ops_per_sec.store(average, Ordering::Relaxed);
+            }
+        });
+        clients
+    }
+
     /// Number of connected clients.
     pub fn connected(&self) -> usize {
         self.connected.load(Ordering::Relaxed)
+    }
+
+    /// The counters as they are now, for INFO.
+    pub fn counters(&self) -> Counters {
+        let rejected = self.rejected.load(Ordering::Relaxed);
+        Counters {
+            uptime: self.started.elapsed(),
+            connected: self.connected(),
+            connections_received: self
+                .next_id
+                .load(Ordering::Relaxed)
+                .saturating_sub(rejected),
+            rejected,
+            commands: self.commands.load(Ordering::Relaxed),
+            ops_per_sec: self.ops_per_sec.load(Ordering::Relaxed),
+            keyspace_hits: self.hits.load(Ordering::Relaxed),
+            keyspace_misses: self.misses.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Counts the outcome of a GET (a value) or an MGET (an array of
+    /// values) outside a transaction as key hits and misses, as Redis's
+    /// `keyspace_hits`/`keyspace_misses` do.
+    fn count_lookups(&self, outcome: &Outcome) {
+        let items = match outcome {
+            Outcome::Array(items) => items.as_slice(),
+            one => std::slice::from_ref(one),
+        };
+        for item in items {
+            let counter = match item {
+                Outcome::Value(Some(_)) => &self.hits,
+                _ => &self.misses,
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -223,6 +325,7 @@ pub async fn serve_client<B: Backend>(
     };
     if count > settings.maxclients {
         tracing::debug!(?peer, "refused a client: maxclients reached");
+        counted.0.rejected.fetch_add(1, Ordering::Relaxed);
         conn.queue(&Reply::error(MAX_CLIENTS_ERROR), style(&client));
         // Never a client: its slot is free again while the refusal lingers.
         drop(counted);
@@ -287,10 +390,12 @@ pub async fn serve_client<B: Backend>(
                 }
                 None => {
                     let txn = (&mut multi, &mut watched);
-                    run(&args, dialect, &mut client, backend.as_ref(), txn).await
+                    let (backend, clients) = (backend.as_ref(), &*counted.0);
+                    run(&args, dialect, &mut client, backend, clients, txn).await
                 }
             },
         };
+        counted.0.commands.fetch_add(1, Ordering::Relaxed);
         conn.queue(&reply, style(&client));
         if client.closing || !conn.has_buffered_request() {
             if conn.flush().await.is_err() {
@@ -309,15 +414,27 @@ async fn run<B: Backend>(
     dialect: Dialect,
     client: &mut ClientState,
     backend: &B,
+    clients: &Clients,
     (multi, watched): (&mut Option<Queue>, &mut Watched),
 ) -> Reply {
     let to_reply = |o| outcome_reply(o, dialect);
     match command::parse(args, dialect) {
         Err(e) => Reply::Error(e.to_string()),
         Ok(Command::Write(op)) => backend.write(op).await.map_or_else(Reply::Error, to_reply),
-        Ok(Command::Read(op)) => backend.read(op).await.map_or_else(Reply::Error, to_reply),
+        Ok(Command::Read(op)) => {
+            let lookup = matches!(op, ReadOp::Get { .. } | ReadOp::MGet { .. });
+            match backend.read(op).await {
+                Ok(outcome) => {
+                    if lookup {
+                        clients.count_lookups(&outcome);
+                    }
+                    to_reply(outcome)
+                }
+                Err(e) => Reply::Error(e),
+            }
+        }
         Ok(Command::DebugDigest) => backend.digest().await,
-        Ok(Command::Session(cmd)) => connection::apply(cmd, client, backend),
+        Ok(Command::Session(cmd)) => session_command(cmd, client, backend).await,
         Ok(Command::Transaction(Transaction::Multi)) => {
             *multi = Some(Queue::default());
             Reply::ok()
@@ -343,6 +460,27 @@ async fn run<B: Backend>(
             Reply::ok()
         }
     }
+}
+
+/// Runs a session command. INFO is answered here rather than by
+/// [`connection::apply`] because its keyspace section needs the key count,
+/// which only the backend can fetch (and only then is it fetched).
+async fn session_command<B: Backend>(
+    cmd: SessionCommand,
+    client: &mut ClientState,
+    backend: &B,
+) -> Reply {
+    let SessionCommand::Info(request) = cmd else {
+        return connection::apply(cmd, client, backend);
+    };
+    let mut keyspace = None;
+    if request.wants("keyspace") {
+        match backend.key_count().await {
+            Ok(keys) => keyspace = Some(Keyspace::of(keys)),
+            Err(e) => tracing::debug!("INFO without a key count: {e}"),
+        }
+    }
+    server::info_reply(&request, &backend.node_info(), keyspace)
 }
 
 /// Redis's reply to EXEC outside a transaction.
@@ -501,7 +639,7 @@ impl Queue {
                     Some(o) => outcome_reply(o, Dialect::Redis),
                     None => Reply::error("ERR transaction result missing"),
                 },
-                Queued::Session(cmd) => connection::apply(cmd, client, backend),
+                Queued::Session(cmd) => session_command(cmd, client, backend).await,
                 Queued::Digest => backend.digest().await,
                 Queued::Error(e) => Reply::Error(e),
                 Queued::Reply(r) => r,
@@ -516,9 +654,8 @@ impl Queue {
 enum Gate<'a> {
     /// Answer this without running the request.
     Reply(Reply),
-    /// Run these arguments: the request as sent, or HELLO less its AUTH
-    /// option.
-    Run(Cow<'a, [Bytes]>),
+    /// Run the request.
+    Run(&'a [Bytes]),
 }
 
 /// One connection's authentication state.
@@ -576,7 +713,7 @@ impl Auth {
         match name.as_slice() {
             b"auth" => Gate::Reply(self.auth(args)),
             b"hello" => self.hello(args),
-            _ if self.authenticated => Gate::Run(Cow::Borrowed(args)),
+            _ if self.authenticated => Gate::Run(args),
             _ => Gate::Reply(before_auth(args, dialect, client, facts)),
         }
     }
@@ -603,41 +740,16 @@ impl Auth {
     }
 
     /// `HELLO [protover [AUTH username password] [SETNAME clientname]]`,
-    /// checked in Redis's order: the version, the options' syntax, the
-    /// credentials, then whether the client is authenticated. What is left
-    /// once the AUTH option is taken out goes to the command parser.
+    /// checked in Redis's order: the syntax ([`connection::parse_hello`],
+    /// the one HELLO parser), the credentials, then whether the client is
+    /// authenticated. If it may run, the command parser parses it again
+    /// and [`connection::apply`] does the rest.
     fn hello<'a>(&mut self, args: &'a [Bytes]) -> Gate<'a> {
-        if let Some(version) = args.get(1) {
-            match command::parse_i64(version) {
-                Err(_) => {
-                    return Gate::Reply(Reply::error(
-                        "ERR Protocol version is not an integer or out of range",
-                    ));
-                }
-                Ok(2 | 3) => {}
-                Ok(_) => return Gate::Reply(Reply::error("NOPROTO unsupported protocol version")),
-            }
-        }
-        let mut rest = Vec::with_capacity(args.len());
-        rest.extend(args.iter().take(2).cloned());
-        let mut credentials = None;
-        let mut j = 2;
-        while let Some(option) = args.get(j) {
-            let more = args.len() - 1 - j;
-            if option.eq_ignore_ascii_case(b"auth") && more >= 2 {
-                credentials = args.get(j + 1).zip(args.get(j + 2));
-                j += 3;
-            } else if option.eq_ignore_ascii_case(b"setname") && more >= 1 {
-                rest.extend(args.get(j..j + 2).unwrap_or_default().iter().cloned());
-                j += 2;
-            } else {
-                return Gate::Reply(Reply::error(format!(
-                    "ERR Syntax error in HELLO option '{}'",
-                    String::from_utf8_lossy(option)
-                )));
-            }
-        }
-        if let Some((username, password)) = credentials {
+        let hello = match connection::parse_hello(args) {
+            Ok(hello) => hello,
+            Err(e) => return Gate::Reply(Reply::Error(e.to_string())),
+        };
+        if let Some((username, password)) = &hello.auth {
             if !self.check(username, password) {
                 return Gate::Reply(Reply::error(WRONGPASS_ERROR));
             }
@@ -646,7 +758,7 @@ impl Auth {
         if !self.authenticated {
             return Gate::Reply(Reply::error(NOAUTH_HELLO_ERROR));
         }
-        Gate::Run(Cow::Owned(rest))
+        Gate::Run(args)
     }
 }
 
@@ -701,14 +813,11 @@ mod tests {
         fn role(&self) -> &'static str {
             "master"
         }
-        fn info_sections(&self) -> String {
-            String::new()
-        }
         fn config_values(&self) -> Vec<(&'static str, String)> {
             vec![("maxclients", "10".into())]
         }
-        fn connected_clients(&self) -> usize {
-            1
+        fn node_info(&self) -> server::NodeInfo {
+            server::NodeInfo::default()
         }
     }
 
@@ -782,7 +891,7 @@ mod tests {
     /// Gates `words` on a fresh client.
     fn gate(auth: &mut Auth, words: &[&str]) -> Gated {
         match auth.gate(&args(words), Dialect::Redis, &mut client(), &Facts) {
-            Gate::Run(args) => Ok(args.into_owned()),
+            Gate::Run(args) => Ok(args.to_vec()),
             Gate::Reply(reply) => Err(reply),
         }
     }
@@ -875,22 +984,41 @@ mod tests {
     }
 
     #[test]
-    fn hello_auth_authenticates_and_is_stripped() {
+    fn hello_auth_authenticates() {
+        let hello = ["HELLO", "3", "AUTH", "default", "secret", "SETNAME", "foo"];
         let mut a = Auth::new(Some("secret"));
-        assert_eq!(
-            gate(
-                &mut a,
-                &["HELLO", "3", "AUTH", "default", "secret", "SETNAME", "foo"]
-            ),
-            Ok(args(&["HELLO", "3", "SETNAME", "foo"]))
-        );
+        assert_eq!(gate(&mut a, &hello), Ok(args(&hello)));
         assert_eq!(gate(&mut a, &["GET", "k"]), Ok(args(&["GET", "k"])));
 
+        let hello = ["hello", "2", "auth", "default", "secret"];
         let mut a = Auth::new(Some("secret"));
-        assert_eq!(
-            gate(&mut a, &["hello", "2", "auth", "default", "secret"]),
-            Ok(args(&["hello", "2"]))
-        );
+        assert_eq!(gate(&mut a, &hello), Ok(args(&hello)));
+    }
+
+    /// HELLO runs through the gate and the session command on one client,
+    /// as a connection runs it: protocol, name and HELLO's reply.
+    #[test]
+    fn hello_switches_protocol_and_names_the_client() {
+        let mut a = Auth::new(None);
+        let mut c = client();
+        let request = args(&["HELLO", "3", "SETNAME", "app"]);
+        let Gate::Run(run) = a.gate(&request, Dialect::Redis, &mut c, &Facts) else {
+            panic!("HELLO refused");
+        };
+        let Ok(Command::Session(cmd)) = command::parse(run, Dialect::Redis) else {
+            panic!("HELLO did not parse");
+        };
+        let reply = connection::apply(cmd, &mut c, &Facts);
+        assert!(matches!(reply, Reply::Map(_)), "{reply:?}");
+        assert_eq!(c.protocol, Protocol::Resp3);
+        assert_eq!(c.name.as_deref(), Some(&b"app"[..]));
+        // An empty name clears it, as CLIENT SETNAME "" does.
+        let request = args(&["HELLO", "2", "SETNAME", ""]);
+        let Ok(Command::Session(cmd)) = command::parse(&request, Dialect::Redis) else {
+            panic!("HELLO did not parse");
+        };
+        connection::apply(cmd, &mut c, &Facts);
+        assert_eq!((c.protocol, c.name.clone()), (Protocol::Resp2, None));
     }
 
     #[test]
@@ -930,6 +1058,18 @@ mod tests {
         assert_eq!(
             gate(&mut a, &["HELLO", "2", "SETNAME"]),
             err("ERR Syntax error in HELLO option 'SETNAME'")
+        );
+        // The name is checked where it stands, before later options.
+        assert_eq!(
+            gate(&mut a, &["HELLO", "3", "SETNAME", "a b", "FOO"]),
+            err(connection::BAD_CLIENT_NAME)
+        );
+        assert_eq!(
+            gate(
+                &mut a,
+                &["HELLO", "3", "AUTH", "default", "x", "SETNAME", "a b"]
+            ),
+            err(connection::BAD_CLIENT_NAME)
         );
     }
 

@@ -7,7 +7,7 @@
 //! [`string`] (GET, SET, MSET, APPEND, GETRANGE, ...), [`counter`] (INCR,
 //! INCRBYFLOAT, ...), [`keyspace`] (DEL, EXISTS, RENAME, KEYS, SCAN,
 //! FLUSHDB, ...), [`connection`] (PING, ECHO, QUIT, SELECT, HELLO, CLIENT)
-//! and [`server`] (COMMAND, CONFIG, INFO); MULTI, EXEC, DISCARD, WATCH and
+//! and [`server`] (COMMAND, CONFIG, INFO, TIME); MULTI, EXEC, DISCARD, WATCH and
 //! UNWATCH parse to a [`Transaction`] the session acts on. Their helpers: [`op`] (the
 //! replicated operations and their evaluation), [`glob`] (KEYS patterns),
 //! [`cursor`] (SCAN cursors) and [`long_double`] (INCRBYFLOAT's
@@ -140,6 +140,7 @@ const TABLE: &[(&str, i32)] = &[
     ("command", -1),
     ("config", -2),
     ("info", -1),
+    ("time", 1),
     ("debug", -2),
     ("multi", 1),
     ("exec", 1),
