@@ -1045,7 +1045,7 @@ mod tests {
         assert_eq!(gate(&mut a, &["AUTH", "bob", "x"]), err(WRONGPASS_ERROR));
         assert_eq!(
             gate(&mut a, &["HELLO", "2", "AUTH", "default", "x"]),
-            Ok(args(&["HELLO", "2"]))
+            Ok(args(&["HELLO", "2", "AUTH", "default", "x"]))
         );
         assert_eq!(
             gate(&mut a, &["HELLO", "2", "AUTH", "bob", "x"]),
