@@ -41,13 +41,15 @@ pub fn command_command(args: &[Bytes]) -> Reply {
         .first()
         .map(|s| String::from_utf8_lossy(s).to_ascii_lowercase());
     match sub.as_deref() {
-        // No per-command metadata yet: an empty reply makes redis-cli fall
-        // back to its built-in help instead of printing an error.
-        None | Some("docs") => Reply::Map(Vec::new()),
+        None => Reply::Map(Vec::new()),
         Some("count") => Reply::Integer(i64::try_from(super::TABLE.len()).unwrap_or(0)),
         Some("info") => Reply::Array(args.iter().skip(1).map(|_| Reply::NilArray).collect()),
-        Some(other) => Reply::error(format!(
-            "ERR unknown subcommand '{other}'. Try COMMAND HELP."
+        // DOCS included: we keep no per-command docs, and redis-cli 7 falls
+        // back to its built-in help (argument hints as you type) only when
+        // COMMAND DOCS is refused; an empty reply would leave it none.
+        Some(_) => Reply::error(format!(
+            "ERR unknown subcommand '{}'. Try COMMAND HELP.",
+            String::from_utf8_lossy(args.first().map_or(&b""[..], |b| b))
         )),
     }
 }
