@@ -69,8 +69,7 @@ use crate::resp::reply::{Protocol, Reply, Style};
 pub const MAX_CLIENTS_ERROR: &str = "ERR max number of clients reached";
 /// Redis's reply to a command sent before AUTH.
 pub const NOAUTH_ERROR: &str = "NOAUTH Authentication required.";
-/// Redis's reply to HELLO without AUTH before authenticating.
-pub const NOAUTH_HELLO_ERROR: &str = "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time";
+pub use connection::NOAUTH_HELLO_ERROR;
 /// Redis's reply to wrong credentials.
 pub const WRONGPASS_ERROR: &str = "WRONGPASS invalid username-password pair or user is disabled.";
 /// Redis's reply to `AUTH password` when no password is configured.
@@ -367,14 +366,14 @@ pub async fn serve_client<B: Backend>(
                 Reply::Simple("RESET".into())
             }
             Gate::Reply(reply) => reply,
-            Gate::Run(args) if refused_exec(&args).is_some() => {
+            Gate::Run(args) if refused_exec(args).is_some() => {
                 multi = None;
                 watched.clear();
-                refused_exec(&args).unwrap_or_else(Reply::ok)
+                refused_exec(args).unwrap_or_else(Reply::ok)
             }
             Gate::Run(args) => match multi.take() {
                 Some(mut queue) => {
-                    match queue_or_end(&args, dialect, &client, backend.as_ref(), &mut queue) {
+                    match queue_or_end(args, dialect, &client, backend.as_ref(), &mut queue) {
                         Some(reply) => {
                             multi = Some(queue);
                             reply
@@ -382,16 +381,15 @@ pub async fn serve_client<B: Backend>(
                         None => {
                             let watched = std::mem::take(&mut watched);
                             let backend = backend.as_ref();
-                            queue
-                                .end(&args, dialect, &mut client, backend, watched)
-                                .await
+                            let exec = (&mut client, &mut auth, watched);
+                            queue.end(args, dialect, backend, exec).await
                         }
                     }
                 }
                 None => {
                     let txn = (&mut multi, &mut watched);
-                    let (backend, clients) = (backend.as_ref(), &*counted.0);
-                    run(&args, dialect, &mut client, backend, clients, txn).await
+                    let who = (&*counted.0, &mut auth);
+                    run(args, dialect, &mut client, backend.as_ref(), who, txn).await
                 }
             },
         };
@@ -414,7 +412,7 @@ async fn run<B: Backend>(
     dialect: Dialect,
     client: &mut ClientState,
     backend: &B,
-    clients: &Clients,
+    (clients, auth): (&Clients, &mut Auth),
     (multi, watched): (&mut Option<Queue>, &mut Watched),
 ) -> Reply {
     let to_reply = |o| outcome_reply(o, dialect);
@@ -434,6 +432,7 @@ async fn run<B: Backend>(
             }
         }
         Ok(Command::DebugDigest) => backend.digest().await,
+        Ok(Command::Hello(hello)) => connection::hello(hello, client, auth, backend),
         Ok(Command::Session(cmd)) => session_command(cmd, client, backend).await,
         Ok(Command::Transaction(Transaction::Multi)) => {
             *multi = Some(Queue::default());
@@ -527,6 +526,8 @@ enum Queued {
     Session(SessionCommand),
     /// `DEBUG DIGEST`, answered when EXEC runs.
     Digest,
+    /// HELLO, run when EXEC runs.
+    Hello(connection::Hello),
     /// An error EXEC answers in this command's place (one Redis finds only
     /// when it runs the command, such as a syntax error).
     Error(String),
@@ -557,6 +558,7 @@ fn queue_or_end(
         Ok(Command::Write(op)) => Queued::Data(Step::Write(op)),
         Ok(Command::Read(op)) => Queued::Data(Step::Read(op)),
         Ok(Command::DebugDigest) => Queued::Digest,
+        Ok(Command::Hello(hello)) => Queued::Hello(hello),
         Ok(Command::Session(cmd)) => {
             if let Some(refused) = refused_subcommand(&cmd, client, facts) {
                 queue.doomed = true;
@@ -603,9 +605,8 @@ impl Queue {
         self,
         args: &[Bytes],
         dialect: Dialect,
-        client: &mut ClientState,
         backend: &B,
-        watched: Watched,
+        (client, auth, watched): (&mut ClientState, &mut Auth, Watched),
     ) -> Reply {
         let exec = args
             .first()
@@ -641,6 +642,7 @@ impl Queue {
                 },
                 Queued::Session(cmd) => session_command(cmd, client, backend).await,
                 Queued::Digest => backend.digest().await,
+                Queued::Hello(hello) => connection::hello(hello, client, auth, backend),
                 Queued::Error(e) => Reply::Error(e),
                 Queued::Reply(r) => r,
             });
@@ -712,7 +714,9 @@ impl Auth {
             .unwrap_or_default();
         match name.as_slice() {
             b"auth" => Gate::Reply(self.auth(args)),
-            b"hello" => self.hello(args),
+            // HELLO may run before authenticating: it checks for itself
+            // ([`connection::hello`]).
+            b"hello" => Gate::Run(args),
             _ if self.authenticated => Gate::Run(args),
             _ => Gate::Reply(before_auth(args, dialect, client, facts)),
         }
@@ -738,27 +742,19 @@ impl Auth {
             Reply::error(WRONGPASS_ERROR)
         }
     }
+}
 
-    /// `HELLO [protover [AUTH username password] [SETNAME clientname]]`,
-    /// checked in Redis's order: the syntax ([`connection::parse_hello`],
-    /// the one HELLO parser), the credentials, then whether the client is
-    /// authenticated. If it may run, the command parser parses it again
-    /// and [`connection::apply`] does the rest.
-    fn hello<'a>(&mut self, args: &'a [Bytes]) -> Gate<'a> {
-        let hello = match connection::parse_hello(args) {
-            Ok(hello) => hello,
-            Err(e) => return Gate::Reply(Reply::Error(e.to_string())),
-        };
-        if let Some((username, password)) = &hello.auth {
-            if !self.check(username, password) {
-                return Gate::Reply(Reply::error(WRONGPASS_ERROR));
-            }
-            self.authenticated = true;
+impl connection::Credentials for Auth {
+    fn authenticate(&mut self, username: &[u8], password: &[u8]) -> Result<(), Reply> {
+        if !self.check(username, password) {
+            return Err(Reply::error(WRONGPASS_ERROR));
         }
-        if !self.authenticated {
-            return Gate::Reply(Reply::error(NOAUTH_HELLO_ERROR));
-        }
-        Gate::Run(args)
+        self.authenticated = true;
+        Ok(())
+    }
+
+    fn authenticated(&self) -> bool {
+        self.authenticated
     }
 }
 
@@ -888,10 +884,22 @@ mod tests {
     /// What the gate did: `Ok(args)` to run, `Err(reply)` answered.
     type Gated = Result<Vec<Bytes>, Reply>;
 
-    /// Gates `words` on a fresh client.
+    /// Gates `words` on a fresh client; a HELLO that passes the gate is
+    /// also run (it checks credentials itself), and `Err` if it fails.
     fn gate(auth: &mut Auth, words: &[&str]) -> Gated {
-        match auth.gate(&args(words), Dialect::Redis, &mut client(), &Facts) {
-            Gate::Run(args) => Ok(args.to_vec()),
+        let mut c = client();
+        let request = args(words);
+        match auth.gate(&request, Dialect::Redis, &mut c, &Facts) {
+            Gate::Run(run) => match command::parse(run, Dialect::Redis) {
+                Ok(Command::Hello(hello)) => match connection::hello(hello, &mut c, auth, &Facts) {
+                    Reply::Error(e) => Err(Reply::Error(e)),
+                    _ => Ok(run.to_vec()),
+                },
+                Err(e) if words[0].eq_ignore_ascii_case("hello") => {
+                    Err(Reply::Error(e.to_string()))
+                }
+                _ => Ok(run.to_vec()),
+            },
             Gate::Reply(reply) => Err(reply),
         }
     }
@@ -953,13 +961,6 @@ mod tests {
                 &["HELLO", "3", "AUTH", "bob", "secret"],
                 err(WRONGPASS_ERROR),
             ),
-            // The last AUTH option counts.
-            (
-                &[
-                    "HELLO", "3", "auth", "default", "secret", "auth", "default", "wrong",
-                ],
-                err(WRONGPASS_ERROR),
-            ),
             (
                 &["AUTH"],
                 err("ERR wrong number of arguments for 'auth' command"),
@@ -981,6 +982,14 @@ mod tests {
         for (words, want) in cases {
             assert_eq!(&gate(&mut a, words), want, "for {words:?}");
         }
+        // Options act in order: the first AUTH authenticates, the second
+        // fails, and the connection stays authenticated.
+        let mut a = Auth::new(Some("secret"));
+        let hello = [
+            "HELLO", "3", "auth", "default", "secret", "auth", "default", "wrong",
+        ];
+        assert_eq!(gate(&mut a, &hello), err(WRONGPASS_ERROR));
+        assert_eq!(gate(&mut a, &["PING"]), Ok(args(&["PING"])));
     }
 
     #[test]
@@ -995,30 +1004,23 @@ mod tests {
         assert_eq!(gate(&mut a, &hello), Ok(args(&hello)));
     }
 
-    /// HELLO runs through the gate and the session command on one client,
-    /// as a connection runs it: protocol, name and HELLO's reply.
+    /// As redis-server 7.0.15 does with `--requirepass secret`: HELLO's
+    /// options act in order, so a name set before HELLO fails stays set,
+    /// even when the failure is NOAUTH.
     #[test]
-    fn hello_switches_protocol_and_names_the_client() {
-        let mut a = Auth::new(None);
+    fn hello_sets_the_name_before_refusing() {
+        let mut a = Auth::new(Some("secret"));
         let mut c = client();
-        let request = args(&["HELLO", "3", "SETNAME", "app"]);
-        let Gate::Run(run) = a.gate(&request, Dialect::Redis, &mut c, &Facts) else {
-            panic!("HELLO refused");
-        };
-        let Ok(Command::Session(cmd)) = command::parse(run, Dialect::Redis) else {
+        let request = args(&["HELLO", "2", "SETNAME", "early"]);
+        let Ok(Command::Hello(hello)) = command::parse(&request, Dialect::Redis) else {
             panic!("HELLO did not parse");
         };
-        let reply = connection::apply(cmd, &mut c, &Facts);
-        assert!(matches!(reply, Reply::Map(_)), "{reply:?}");
-        assert_eq!(c.protocol, Protocol::Resp3);
-        assert_eq!(c.name.as_deref(), Some(&b"app"[..]));
-        // An empty name clears it, as CLIENT SETNAME "" does.
-        let request = args(&["HELLO", "2", "SETNAME", ""]);
-        let Ok(Command::Session(cmd)) = command::parse(&request, Dialect::Redis) else {
-            panic!("HELLO did not parse");
-        };
-        connection::apply(cmd, &mut c, &Facts);
-        assert_eq!((c.protocol, c.name.clone()), (Protocol::Resp2, None));
+        assert_eq!(
+            connection::hello(hello, &mut c, &mut a, &Facts),
+            Reply::error(NOAUTH_HELLO_ERROR)
+        );
+        assert_eq!(c.name.as_deref(), Some(&b"early"[..]));
+        assert!(!a.authenticated);
     }
 
     #[test]

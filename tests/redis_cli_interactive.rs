@@ -47,7 +47,16 @@ impl Tmux {
             .tempdir()
             .expect("create a directory for the tmux socket");
         let tmux = Tmux { name, dir };
-        let mut args = vec!["new-session", "-d", "-s", &tmux.name, "-x", "160", "-y", "50"];
+        let mut args = vec![
+            "new-session",
+            "-d",
+            "-s",
+            &tmux.name,
+            "-x",
+            "160",
+            "-y",
+            "50",
+        ];
         args.extend(["env", "TERM=xterm-256color"]);
         args.extend(program);
         tmux.run(&args);
@@ -175,7 +184,9 @@ fn interactive_redis_cli() {
         s.iter().any(|l| l.starts_with(&hinted))
     });
     cli.press("C-u");
-    cli.wait_for("the line to clear", |s| s.last().is_some_and(|l| *l == prompt));
+    cli.wait_for("the line to clear", |s| {
+        s.last().is_some_and(|l| *l == prompt)
+    });
 
     let ex = |command: &str, reply: &[&str]| cli.exchange(&prompt, command, reply, &prompt);
     ex("set greeting hello", &["OK"]);
@@ -198,7 +209,10 @@ fn interactive_redis_cli() {
         "hello 3 foo",
         &["(error) ERR Syntax error in HELLO option 'foo'"],
     );
-    ex("info keyspace", &["# Keyspace", "db0:keys=3,expires=0,avg_ttl=0"]);
+    ex(
+        "info keyspace",
+        &["# Keyspace", "db0:keys=3,expires=0,avg_ttl=0"],
+    );
 
     // MULTI: the prompt says (TX) until EXEC.
     cli.exchange(&prompt, "multi", &["OK"], &tx);
@@ -212,7 +226,9 @@ fn interactive_redis_cli() {
 
     // --raw prints values bare, errors without "(error)".
     let raw = Tmux::start(&["redis-cli", "-p", &port, "--raw"]);
-    raw.wait_for("the --raw prompt", |s| s.first().is_some_and(|l| *l == prompt));
+    raw.wait_for("the --raw prompt", |s| {
+        s.first().is_some_and(|l| *l == prompt)
+    });
     let ex = |command: &str, reply: &[&str]| raw.exchange(&prompt, command, reply, &prompt);
     ex("get greeting", &["hello"]);
     ex("incr counter", &["2"]);

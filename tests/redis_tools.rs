@@ -186,9 +186,11 @@ fn redis_benchmark_ping_set_get_incr_mset() {
     let value: Vec<u8> = con.get(&keys[0]).unwrap();
     assert_eq!(value.len(), 3, "{value:?}");
     let counters: Vec<String> = con.keys("counter:*").unwrap();
-    let total: i64 = counters
-        .iter()
-        .map(|k| con.get::<_, i64>(k).unwrap())
-        .sum();
-    assert_eq!(total, 20000, "INCRs counted over {} counters", counters.len());
+    let total: i64 = counters.iter().map(|k| con.get::<_, i64>(k).unwrap()).sum();
+    assert_eq!(
+        total,
+        20000,
+        "INCRs counted over {} counters",
+        counters.len()
+    );
 }

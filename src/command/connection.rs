@@ -2,8 +2,9 @@
 //! ECHO, QUIT, SELECT, HELLO, CLIENT, and (in [`super::server`]) COMMAND,
 //! CONFIG, INFO and TIME. They read and change only the client's own state.
 //!
-//! HELLO is parsed once, here ([`parse_hello`]): the session's
-//! authentication gate acts on its `AUTH` option, [`apply`] on the rest.
+//! HELLO is parsed here ([`parse_hello`]) and run here ([`hello`]), with
+//! the session's authentication state lent to it, since its AUTH option
+//! authenticates the connection.
 
 use std::fmt;
 
@@ -23,8 +24,6 @@ pub enum SessionCommand {
     Quit,
     /// SELECT index: only database 0 exists.
     Select(i64),
-    /// `HELLO [protover [AUTH username password] [SETNAME clientname]]`
-    Hello(Hello),
     /// `CLIENT subcommand [args]`
     Client(Vec<Bytes>),
     /// `COMMAND [subcommand]`
@@ -49,7 +48,6 @@ pub fn parse(name: &str, args: &[Bytes]) -> Result<SessionCommand, CommandError>
         "echo" => SessionCommand::Echo(args.get(1).cloned().unwrap_or_default()),
         "quit" => SessionCommand::Quit,
         "select" => SessionCommand::Select(parse_i64(args.get(1).map_or(&b""[..], |b| b))?),
-        "hello" => SessionCommand::Hello(parse_hello(args)?),
         "client" => SessionCommand::Client(rest()),
         "command" => SessionCommand::Command(rest()),
         "config" => SessionCommand::Config(rest()),
@@ -59,30 +57,34 @@ pub fn parse(name: &str, args: &[Bytes]) -> Result<SessionCommand, CommandError>
     })
 }
 
-/// A parsed HELLO. The one parser of HELLO's options: the session's
-/// authentication gate checks [`Hello::auth`] before anything else runs,
-/// and [`apply`] then switches the protocol and sets the name.
-#[derive(Clone, PartialEq)]
+/// A parsed HELLO, from the one HELLO parser ([`parse_hello`]); [`hello`]
+/// runs it.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Hello {
     /// Requested protocol version: 2 or 3 (others are refused by the parser).
     pub protover: Option<i64>,
-    /// `AUTH username password`: the last one given, as Redis takes it.
-    pub auth: Option<(Bytes, Bytes)>,
-    /// `SETNAME clientname`, already checked as CLIENT SETNAME checks it
-    /// (empty clears the name).
-    pub setname: Option<Bytes>,
+    /// The options in the order given: Redis acts on each in turn.
+    pub options: Vec<HelloOption>,
+    /// The syntax error that ended the options, if one did: Redis acts on
+    /// the options before it, then replies with it.
+    pub syntax_error: Option<String>,
 }
 
-impl fmt::Debug for Hello {
+/// One HELLO option.
+#[derive(Clone, PartialEq)]
+pub enum HelloOption {
+    /// `AUTH username password`.
+    Auth(Bytes, Bytes),
+    /// `SETNAME clientname` (empty clears the name).
+    SetName(Bytes),
+}
+
+impl fmt::Debug for HelloOption {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Hello")
-            .field("protover", &self.protover)
-            .field(
-                "auth",
-                &self.auth.as_ref().map(|(user, _)| (user, "<redacted>")),
-            )
-            .field("setname", &self.setname)
-            .finish()
+        match self {
+            HelloOption::Auth(user, _) => write!(f, "Auth({user:?}, <redacted>)"),
+            HelloOption::SetName(name) => write!(f, "SetName({name:?})"),
+        }
     }
 }
 
@@ -90,21 +92,24 @@ impl fmt::Debug for Hello {
 pub const BAD_CLIENT_NAME: &str =
     "ERR Client names cannot contain spaces, newlines or special characters.";
 
+/// Redis's reply to HELLO without AUTH before authenticating.
+pub const NOAUTH_HELLO_ERROR: &str = "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time";
+
 /// Whether `name` is a valid client name (printable ASCII, no spaces).
 fn valid_client_name(name: &[u8]) -> bool {
     name.iter().all(|b| (b'!'..=b'~').contains(b))
 }
 
-/// Parses `HELLO [protover [AUTH username password] [SETNAME clientname]]`
-/// with Redis 7's checks in its order: the version (an integer, then 2 or
-/// 3), then each option in turn (an unknown or incomplete option quotes
-/// the option as sent, up to a NUL byte; a bad client name is refused where
-/// it stands). Credentials are only parsed here, never checked.
+/// Parses `HELLO [protover [AUTH username password] [SETNAME clientname]]`.
+/// A bad version is refused here (`Err`: nothing happens, as in Redis);
+/// options are read up to the first unknown or incomplete one, whose
+/// error (quoting the option as sent, up to a NUL byte) [`hello`] gives
+/// after acting on the options before it.
 pub fn parse_hello(args: &[Bytes]) -> Result<Hello, CommandError> {
     let mut hello = Hello {
         protover: None,
-        auth: None,
-        setname: None,
+        options: Vec::new(),
+        syntax_error: None,
     };
     if let Some(version) = args.get(1) {
         match parse_i64(version) {
@@ -121,29 +126,93 @@ pub fn parse_hello(args: &[Bytes]) -> Result<Hello, CommandError> {
             }
         }
     }
-    let mut j = 2;
-    while let Some(option) = args.get(j) {
-        let more = args.len() - 1 - j;
+    let mut rest = args.iter().skip(2);
+    while let Some(option) = rest.next() {
+        let more = rest.len();
         let name = super::option_name(option);
         if name == "auth" && more >= 2 {
-            hello.auth = args.get(j + 1).cloned().zip(args.get(j + 2).cloned());
-            j += 3;
+            let user = rest.next().cloned().unwrap_or_default();
+            let password = rest.next().cloned().unwrap_or_default();
+            hello.options.push(HelloOption::Auth(user, password));
         } else if name == "setname" && more >= 1 {
-            let client_name = args.get(j + 1).cloned().unwrap_or_default();
-            if !valid_client_name(&client_name) {
-                return Err(CommandError::Other(BAD_CLIENT_NAME.into()));
-            }
-            hello.setname = Some(client_name);
-            j += 2;
+            let client_name = rest.next().cloned().unwrap_or_default();
+            hello.options.push(HelloOption::SetName(client_name));
         } else {
             let shown = option.split(|b| *b == 0).next().unwrap_or_default();
-            return Err(CommandError::Other(format!(
+            hello.syntax_error = Some(format!(
                 "ERR Syntax error in HELLO option '{}'",
                 String::from_utf8_lossy(shown)
-            )));
+            ));
+            break;
         }
     }
     Ok(hello)
+}
+
+/// A connection's authentication, as HELLO's AUTH option uses it.
+pub trait Credentials {
+    /// Checks `username`/`password`: `Ok` authenticates the client from now
+    /// on; `Err` is the error reply.
+    fn authenticate(&mut self, username: &[u8], password: &[u8]) -> Result<(), Reply>;
+    /// Whether the client is authenticated.
+    fn authenticated(&self) -> bool;
+}
+
+/// Runs HELLO as Redis 7.0 does: each option in turn (AUTH authenticates,
+/// SETNAME checks and sets the name), stopping with the error of the first
+/// that fails — what the options before it did stays done — then the
+/// syntax error that ended the options, then NOAUTH unless the client is
+/// authenticated by now; only then the protocol switch and HELLO's map.
+pub fn hello(
+    hello: Hello,
+    client: &mut ClientState,
+    credentials: &mut dyn Credentials,
+    facts: &dyn ServerFacts,
+) -> Reply {
+    for option in hello.options {
+        match option {
+            HelloOption::Auth(user, password) => {
+                if let Err(reply) = credentials.authenticate(&user, &password) {
+                    return reply;
+                }
+            }
+            HelloOption::SetName(name) => {
+                if !valid_client_name(&name) {
+                    return Reply::error(BAD_CLIENT_NAME);
+                }
+                client.name = (!name.is_empty()).then_some(name);
+            }
+        }
+    }
+    if let Some(e) = hello.syntax_error {
+        return Reply::Error(e);
+    }
+    if !credentials.authenticated() {
+        return Reply::error(NOAUTH_HELLO_ERROR);
+    }
+    match hello.protover {
+        Some(3) => client.protocol = Protocol::Resp3,
+        Some(_) => client.protocol = Protocol::Resp2,
+        None => {}
+    }
+    let proto = if client.protocol == Protocol::Resp3 {
+        3
+    } else {
+        2
+    };
+    let s = |v: &str| Reply::Bulk(Bytes::copy_from_slice(v.as_bytes()));
+    Reply::Map(vec![
+        (s("server"), s("redis")),
+        (s("version"), s(REDIS_VERSION)),
+        (s("proto"), Reply::Integer(proto)),
+        (
+            s("id"),
+            Reply::Integer(i64::try_from(client.id).unwrap_or(i64::MAX)),
+        ),
+        (s("mode"), s("standalone")),
+        (s("role"), s(facts.role())),
+        (s("modules"), Reply::Array(Vec::new())),
+    ])
 }
 
 /// What a connection remembers about its client.
@@ -184,35 +253,6 @@ pub fn apply(cmd: SessionCommand, client: &mut ClientState, facts: &dyn ServerFa
         }
         SessionCommand::Select(0) => Reply::ok(),
         SessionCommand::Select(_) => Reply::error("ERR DB index is out of range"),
-        SessionCommand::Hello(hello) => {
-            // `hello.auth` was checked by the session before this runs.
-            match hello.protover {
-                Some(3) => client.protocol = Protocol::Resp3,
-                Some(_) => client.protocol = Protocol::Resp2,
-                None => {}
-            }
-            if let Some(name) = hello.setname {
-                client.name = (!name.is_empty()).then_some(name);
-            }
-            let proto = if client.protocol == Protocol::Resp3 {
-                3
-            } else {
-                2
-            };
-            let s = |v: &str| Reply::Bulk(Bytes::copy_from_slice(v.as_bytes()));
-            Reply::Map(vec![
-                (s("server"), s("redis")),
-                (s("version"), s(REDIS_VERSION)),
-                (s("proto"), Reply::Integer(proto)),
-                (
-                    s("id"),
-                    Reply::Integer(i64::try_from(client.id).unwrap_or(i64::MAX)),
-                ),
-                (s("mode"), s("standalone")),
-                (s("role"), s(facts.role())),
-                (s("modules"), Reply::Array(Vec::new())),
-            ])
-        }
         SessionCommand::Client(args) => client_command(&args, client),
         SessionCommand::Command(args) => super::server::command_command(&args),
         SessionCommand::Config(args) => super::server::config_command(&args, facts),
@@ -277,9 +317,54 @@ fn client_command(args: &[Bytes], client: &mut ClientState) -> Reply {
 mod tests {
     use super::*;
 
-    fn hello(words: &[&[u8]]) -> Result<Hello, String> {
+    /// A connection with no password configured: authenticated, any AUTH
+    /// of `default` succeeds, others fail.
+    struct NoPassword;
+
+    impl Credentials for NoPassword {
+        fn authenticate(&mut self, user: &[u8], _: &[u8]) -> Result<(), Reply> {
+            if user == b"default" {
+                Ok(())
+            } else {
+                Err(Reply::error("WRONGPASS"))
+            }
+        }
+        fn authenticated(&self) -> bool {
+            true
+        }
+    }
+
+    struct Facts;
+
+    impl ServerFacts for Facts {
+        fn role(&self) -> &'static str {
+            "master"
+        }
+        fn config_values(&self) -> Vec<(&'static str, String)> {
+            Vec::new()
+        }
+        fn node_info(&self) -> super::super::server::NodeInfo {
+            Default::default()
+        }
+    }
+
+    /// Parses and runs HELLO `words` on `client`: the error text, or `Ok`.
+    fn run(words: &[&[u8]], client: &mut ClientState) -> Result<(), String> {
         let args: Vec<Bytes> = words.iter().map(|w| Bytes::copy_from_slice(w)).collect();
-        parse_hello(&args).map_err(|e| e.to_string())
+        let parsed = parse_hello(&args).map_err(|e| e.to_string())?;
+        match hello(parsed, client, &mut NoPassword, &Facts) {
+            Reply::Error(e) => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    fn client() -> ClientState {
+        ClientState {
+            id: 1,
+            name: None,
+            protocol: Protocol::Resp2,
+            closing: false,
+        }
     }
 
     /// Every error text checked against redis-server 7.0.15.
@@ -328,27 +413,61 @@ mod tests {
                 "ERR Syntax error in HELLO option 'FOO'",
             ),
             (&[b"HELLO", b"2", b"SETNAME", b"a\0b"], BAD_CLIENT_NAME),
+            (
+                &[b"HELLO", b"2", b"AUTH", b"bob", b"x", b"SETNAME", b"a b"],
+                "WRONGPASS",
+            ),
         ];
         for (words, want) in cases {
-            assert_eq!(hello(words).unwrap_err(), *want, "for {words:?}");
+            assert_eq!(
+                run(words, &mut client()).unwrap_err(),
+                *want,
+                "for {words:?}"
+            );
         }
     }
 
+    /// As redis-server 7.0.15 does: options act in order, and what an
+    /// option did stays done when a later one fails.
     #[test]
-    fn hello_options() {
-        let h = hello(&[
-            b"hello", b"3", b"AUTH\0", b"u", b"p", b"setname", b"app", b"auth", b"default", b"pw",
-        ])
-        .unwrap();
-        assert_eq!(h.protover, Some(3));
-        assert_eq!(h.setname.as_deref(), Some(&b"app"[..]));
-        // The last AUTH counts; Debug never shows a password.
-        assert_eq!(
-            h.auth,
-            Some((Bytes::from_static(b"default"), Bytes::from_static(b"pw")))
+    fn hello_options_act_in_order() {
+        let mut c = client();
+        assert!(run(&[b"HELLO", b"3", b"SETNAME", b"x", b"y"], &mut c).is_err());
+        assert_eq!(c.name.as_deref(), Some(&b"x"[..]));
+        // A failed HELLO switches no protocol.
+        assert_eq!(c.protocol, Protocol::Resp2);
+        assert!(
+            run(
+                &[b"HELLO", b"2", b"AUTH", b"bob", b"p", b"SETNAME", b"n"],
+                &mut c
+            )
+            .is_err()
         );
-        assert!(!format!("{h:?}").contains("pw"), "{h:?}");
-        let h = hello(&[b"HELLO"]).unwrap();
-        assert_eq!((h.protover, h.auth, h.setname), (None, None, None));
+        assert_eq!(c.name.as_deref(), Some(&b"x"[..]));
+        run(
+            &[
+                b"hello", b"3", b"setname", b"app", b"AUTH\0", b"default", b"p",
+            ],
+            &mut c,
+        )
+        .unwrap();
+        assert_eq!(
+            (c.name.as_deref(), c.protocol),
+            (Some(&b"app"[..]), Protocol::Resp3)
+        );
+        run(&[b"HELLO", b"2", b"SETNAME", b""], &mut c).unwrap();
+        assert_eq!((c.name.as_deref(), c.protocol), (None, Protocol::Resp2));
+        run(&[b"HELLO"], &mut c).unwrap();
+        assert_eq!(c.protocol, Protocol::Resp2);
+    }
+
+    #[test]
+    fn hello_debug_hides_passwords() {
+        let args: Vec<Bytes> = ["HELLO", "3", "AUTH", "default", "hunter2"]
+            .iter()
+            .map(|w| Bytes::copy_from_slice(w.as_bytes()))
+            .collect();
+        let shown = format!("{:?}", parse_hello(&args).unwrap());
+        assert!(!shown.contains("hunter2"), "{shown}");
     }
 }

@@ -39,6 +39,9 @@ pub enum Command {
     Session(connection::SessionCommand),
     /// `DEBUG DIGEST`: a digest of the data set, to compare replicas.
     DebugDigest,
+    /// HELLO: run by the session, which lends it the connection's
+    /// authentication ([`connection::hello`]).
+    Hello(connection::Hello),
     /// MULTI, EXEC, DISCARD, WATCH, UNWATCH: handled by the session, which
     /// queues a transaction's commands and sends them as one
     /// [`WriteOp::Multi`].
@@ -190,6 +193,7 @@ pub fn parse(args: &[Bytes], dialect: Dialect) -> Result<Command, CommandError> 
         "scan" => read(keyspace::parse_scan(args)),
         "flushdb" | "flushall" => write(keyspace::parse_flush(args)),
         "debug" => server::parse_debug(args),
+        "hello" => connection::parse_hello(args).map(Command::Hello),
         "multi" => Ok(Command::Transaction(Transaction::Multi)),
         "exec" => Ok(Command::Transaction(Transaction::Exec)),
         "discard" => Ok(Command::Transaction(Transaction::Discard)),
