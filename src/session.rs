@@ -29,10 +29,20 @@
 //! authenticated. Without `requirepass`, `AUTH password` is refused with
 //! Redis's "called without any password configured" error and
 //! `AUTH default anything` succeeds (the default user has no password).
-//! `AUTH` is handled here; so is the `AUTH` option of `HELLO`, which the
-//! one HELLO parser ([`connection::parse_hello`]) reads and this gate
-//! checks before the request runs (a parsed HELLO never prints the
-//! password).
+//! `AUTH` is answered here, at once. HELLO passes the gate (it may run
+//! before authenticating) and runs as any command does, queued inside
+//! MULTI; [`connection::hello`] runs it with this connection's [`Auth`]
+//! lent to it, since its AUTH option authenticates (a parsed HELLO never
+//! prints the password).
+//!
+//! # Counters and INFO
+//!
+//! [`Clients`] counts what INFO's `clients` and `stats` sections report:
+//! connections (open, accepted, refused), requests answered, GET/MGET key
+//! hits and misses, and the request rate, which a task samples ten times a
+//! second as Redis's cron does. INFO itself is answered here rather than
+//! by the command layer, because its keyspace section needs the key count
+//! from the [`Backend`].
 //!
 //! # Transactions
 //!
