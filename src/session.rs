@@ -31,7 +31,7 @@
 //! `AUTH default anything` succeeds (the default user has no password).
 //! `AUTH` is answered here, at once. HELLO passes the gate (it may run
 //! before authenticating) and runs as any command does, queued inside
-//! MULTI; [`connection::hello`] runs it with this connection's [`Auth`]
+//! MULTI; [`connection::hello`] runs it with this connection's `Auth`
 //! lent to it, since its AUTH option authenticates (a parsed HELLO never
 //! prints the password).
 //!
