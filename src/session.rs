@@ -159,7 +159,7 @@ impl Clients {
                 let ms = u64::try_from(now.duration_since(at).as_millis())
                     .unwrap_or(u64::MAX)
                     .max(1);
-                samples[next % OPS_SAMPLES] = (count - last).saturating_mul(1000) / ms;
+                samples[next % OPS_SAMPLES] = count.saturating_sub(last).saturating_mul(1000) / ms;
                 next += 1;
                 (at, last) = (now, count);
                 let average = samples.iter().sum::<u64>() / OPS_SAMPLES as u64;
