@@ -35,7 +35,7 @@ pub fn parse_debug(args: &[Bytes]) -> Result<Command, CommandError> {
     }
 }
 
-/// `COMMAND [COUNT|DOCS|INFO ...]`.
+/// `COMMAND [COUNT|INFO ...]`; DOCS is refused (see below).
 pub fn command_command(args: &[Bytes]) -> Reply {
     let sub = args
         .first()
