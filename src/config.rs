@@ -112,6 +112,17 @@ pub enum FsyncPolicy {
     No,
 }
 
+impl FsyncPolicy {
+    /// The policy's name, as written in the config file (and as Redis
+    /// names `appendfsync` values).
+    pub fn name(self) -> &'static str {
+        FSYNC_POLICIES
+            .iter()
+            .find(|(_, policy)| *policy == self)
+            .map_or("always", |(name, _)| name)
+    }
+}
+
 /// A parsed and validated configuration.
 // Debug is written by hand below so that logging a Config never prints the
 // password.
@@ -153,6 +164,9 @@ pub struct Config {
     pub requirepass: Option<String>,
     /// Shared secret every node proves in the internal handshake, if set.
     pub cluster_secret: Option<String>,
+    /// The file this config was read from ([`Config::load`]), as INFO
+    /// reports it; `None` for a config parsed from text.
+    pub config_file: Option<PathBuf>,
 }
 
 impl fmt::Debug for Config {
@@ -181,6 +195,7 @@ impl fmt::Debug for Config {
                 "cluster_secret",
                 &self.cluster_secret.as_ref().map(|_| "<redacted>"),
             )
+            .field("config_file", &self.config_file)
             .finish()
     }
 }
@@ -241,7 +256,10 @@ impl Config {
         // var_os rather than var: a value that is not UTF-8 must be refused
         // as a bad dialect, not silently treated as unset.
         let env_dialect = std::env::var_os(DIALECT_ENV).map(|v| v.to_string_lossy().into_owned());
-        Config::parse(&text, &origin, env_dialect.as_deref())
+        let mut config = Config::parse(&text, &origin, env_dialect.as_deref())?;
+        // Absolute, as Redis shows it; the path as given if that fails.
+        config.config_file = Some(std::path::absolute(path).unwrap_or_else(|_| path.to_owned()));
+        Ok(config)
     }
 
     /// Parses and validates config `text`. `origin` names the file in error
@@ -606,6 +624,7 @@ impl<'a> Parser<'a> {
                 .unwrap_or(DEFAULT_CLIENT_QUERY_BUFFER_LIMIT),
             requirepass: self.requirepass,
             cluster_secret: self.cluster_secret,
+            config_file: None,
         })
     }
 }

@@ -29,8 +29,20 @@
 //! authenticated. Without `requirepass`, `AUTH password` is refused with
 //! Redis's "called without any password configured" error and
 //! `AUTH default anything` succeeds (the default user has no password).
-//! `AUTH` and the `AUTH` option of `HELLO` are handled here, before the
-//! command parser sees the request; the parser never learns a password.
+//! `AUTH` is answered here, at once. HELLO passes the gate (it may run
+//! before authenticating) and runs as any command does, queued inside
+//! MULTI; [`connection::hello`] runs it with this connection's `Auth`
+//! lent to it, since its AUTH option authenticates (a parsed HELLO never
+//! prints the password).
+//!
+//! # Counters and INFO
+//!
+//! [`Clients`] counts what INFO's `clients` and `stats` sections report:
+//! connections (open, accepted, refused), requests answered, GET/MGET key
+//! hits and misses, and the request rate, which a task samples ten times a
+//! second as Redis's cron does. INFO itself is answered here rather than
+//! by the command layer, because its keyspace section needs the key count
+//! from the [`Backend`].
 //!
 //! # Transactions
 //!
@@ -44,7 +56,6 @@
 //! watched keys' values; the transaction aborts (a nil array) if any has
 //! another value when it runs.
 
-use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
@@ -57,6 +68,7 @@ use tokio::net::TcpStream;
 
 use crate::command::connection::{self, ClientState, ServerFacts, SessionCommand};
 use crate::command::op::{Outcome, ReadOp, Step, WriteOp};
+use crate::command::server::{self, Counters, Keyspace};
 use crate::command::{self, Command, CommandError, Transaction};
 use crate::config::{Config, Dialect};
 use crate::resp::connection::{Connection, ConnectionError};
@@ -67,8 +79,7 @@ use crate::resp::reply::{Protocol, Reply, Style};
 pub const MAX_CLIENTS_ERROR: &str = "ERR max number of clients reached";
 /// Redis's reply to a command sent before AUTH.
 pub const NOAUTH_ERROR: &str = "NOAUTH Authentication required.";
-/// Redis's reply to HELLO without AUTH before authenticating.
-pub const NOAUTH_HELLO_ERROR: &str = "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time";
+pub use connection::NOAUTH_HELLO_ERROR;
 /// Redis's reply to wrong credentials.
 pub const WRONGPASS_ERROR: &str = "WRONGPASS invalid username-password pair or user is disabled.";
 /// Redis's reply to `AUTH password` when no password is configured.
@@ -83,19 +94,119 @@ pub trait Backend: ServerFacts + Send + Sync + 'static {
     /// `DEBUG DIGEST`: the digest of this node's data (a participant) or of
     /// every live replica (the coordinator).
     fn digest(&self) -> impl Future<Output = Reply> + Send;
+    /// The number of keys, for INFO's keyspace section: the coordinator
+    /// asks a live participant (as DBSIZE does), a participant counts its
+    /// own replica. `Err` says why it is unknown.
+    fn key_count(&self) -> impl Future<Output = Result<u64, String>> + Send;
 }
 
-/// Per-node client bookkeeping: ids and the connected count.
-#[derive(Default)]
+/// Per-node client bookkeeping: ids, the connected count and the counters
+/// INFO reports. Relaxed atomics: each counter is exact on its own, and
+/// nothing is ordered by them.
 pub struct Clients {
+    /// The last id given out: every connection accepted, refused included.
     next_id: AtomicU64,
     connected: AtomicUsize,
+    rejected: AtomicU64,
+    commands: AtomicU64,
+    hits: AtomicU64,
+    misses: AtomicU64,
+    /// Kept up to date by the sampler ([`Clients::start`]).
+    ops_per_sec: AtomicU64,
+    started: std::time::Instant,
 }
 
+impl Default for Clients {
+    /// Counters at zero, without the ops/sec sampler.
+    fn default() -> Clients {
+        Clients {
+            next_id: AtomicU64::new(0),
+            connected: AtomicUsize::new(0),
+            rejected: AtomicU64::new(0),
+            commands: AtomicU64::new(0),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+            ops_per_sec: AtomicU64::new(0),
+            started: std::time::Instant::now(),
+        }
+    }
+}
+
+/// How often the ops/sec sampler looks at the command count, and how many
+/// samples it averages (Redis: 100 ms, 16 samples).
+const OPS_SAMPLE_EVERY: Duration = Duration::from_millis(100);
+const OPS_SAMPLES: usize = 16;
+
 impl Clients {
+    /// Fresh bookkeeping for a node, with a task that samples the command
+    /// rate ten times a second for INFO's `instantaneous_ops_per_sec`, as
+    /// Redis's cron does. The task ends when the bookkeeping is dropped.
+    /// Must run inside the node's runtime.
+    pub fn start() -> Arc<Clients> {
+        let clients = Arc::new(Clients::default());
+        let weak = Arc::downgrade(&clients);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(OPS_SAMPLE_EVERY);
+            let mut samples = [0u64; OPS_SAMPLES];
+            let (mut at, mut last, mut next) = (tokio::time::Instant::now(), 0u64, 0usize);
+            loop {
+                tick.tick().await;
+                let Some(clients) = weak.upgrade() else {
+                    return;
+                };
+                let now = tokio::time::Instant::now();
+                let count = clients.commands.load(Ordering::Relaxed);
+                let ms = u64::try_from(now.duration_since(at).as_millis())
+                    .unwrap_or(u64::MAX)
+                    .max(1);
+                samples[next % OPS_SAMPLES] = count.saturating_sub(last).saturating_mul(1000) / ms;
+                next += 1;
+                (at, last) = (now, count);
+                let average = samples.iter().sum::<u64>() / OPS_SAMPLES as u64;
+                clients.ops_per_sec.store(average, Ordering::Relaxed);
+            }
+        });
+        clients
+    }
+
     /// Number of connected clients.
     pub fn connected(&self) -> usize {
         self.connected.load(Ordering::Relaxed)
+    }
+
+    /// The counters as they are now, for INFO.
+    pub fn counters(&self) -> Counters {
+        let rejected = self.rejected.load(Ordering::Relaxed);
+        Counters {
+            uptime: self.started.elapsed(),
+            connected: self.connected(),
+            connections_received: self
+                .next_id
+                .load(Ordering::Relaxed)
+                .saturating_sub(rejected),
+            rejected,
+            commands: self.commands.load(Ordering::Relaxed),
+            ops_per_sec: self.ops_per_sec.load(Ordering::Relaxed),
+            keyspace_hits: self.hits.load(Ordering::Relaxed),
+            keyspace_misses: self.misses.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Counts the outcome of a GET (a value) or an MGET (an array of
+    /// values) outside a transaction as key hits and misses, as Redis's
+    /// `keyspace_hits`/`keyspace_misses` do.
+    fn count_lookups(&self, outcome: &Outcome) {
+        let items = match outcome {
+            Outcome::Array(items) => items.as_slice(),
+            one => std::slice::from_ref(one),
+        };
+        for item in items {
+            let counter = match item {
+                Outcome::Value(Some(_)) => &self.hits,
+                _ => &self.misses,
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -223,6 +334,7 @@ pub async fn serve_client<B: Backend>(
     };
     if count > settings.maxclients {
         tracing::debug!(?peer, "refused a client: maxclients reached");
+        counted.0.rejected.fetch_add(1, Ordering::Relaxed);
         conn.queue(&Reply::error(MAX_CLIENTS_ERROR), style(&client));
         // Never a client: its slot is free again while the refusal lingers.
         drop(counted);
@@ -264,14 +376,14 @@ pub async fn serve_client<B: Backend>(
                 Reply::Simple("RESET".into())
             }
             Gate::Reply(reply) => reply,
-            Gate::Run(args) if refused_exec(&args).is_some() => {
+            Gate::Run(args) if refused_exec(args).is_some() => {
                 multi = None;
                 watched.clear();
-                refused_exec(&args).unwrap_or_else(Reply::ok)
+                refused_exec(args).unwrap_or_else(Reply::ok)
             }
             Gate::Run(args) => match multi.take() {
                 Some(mut queue) => {
-                    match queue_or_end(&args, dialect, &client, backend.as_ref(), &mut queue) {
+                    match queue_or_end(args, dialect, &client, backend.as_ref(), &mut queue) {
                         Some(reply) => {
                             multi = Some(queue);
                             reply
@@ -279,18 +391,19 @@ pub async fn serve_client<B: Backend>(
                         None => {
                             let watched = std::mem::take(&mut watched);
                             let backend = backend.as_ref();
-                            queue
-                                .end(&args, dialect, &mut client, backend, watched)
-                                .await
+                            let exec = (&mut client, &mut auth, watched);
+                            queue.end(args, dialect, backend, exec).await
                         }
                     }
                 }
                 None => {
                     let txn = (&mut multi, &mut watched);
-                    run(&args, dialect, &mut client, backend.as_ref(), txn).await
+                    let who = (&*counted.0, &mut auth);
+                    run(args, dialect, &mut client, backend.as_ref(), who, txn).await
                 }
             },
         };
+        counted.0.commands.fetch_add(1, Ordering::Relaxed);
         conn.queue(&reply, style(&client));
         if client.closing || !conn.has_buffered_request() {
             if conn.flush().await.is_err() {
@@ -309,15 +422,28 @@ async fn run<B: Backend>(
     dialect: Dialect,
     client: &mut ClientState,
     backend: &B,
+    (clients, auth): (&Clients, &mut Auth),
     (multi, watched): (&mut Option<Queue>, &mut Watched),
 ) -> Reply {
     let to_reply = |o| outcome_reply(o, dialect);
     match command::parse(args, dialect) {
         Err(e) => Reply::Error(e.to_string()),
         Ok(Command::Write(op)) => backend.write(op).await.map_or_else(Reply::Error, to_reply),
-        Ok(Command::Read(op)) => backend.read(op).await.map_or_else(Reply::Error, to_reply),
+        Ok(Command::Read(op)) => {
+            let lookup = matches!(op, ReadOp::Get { .. } | ReadOp::MGet { .. });
+            match backend.read(op).await {
+                Ok(outcome) => {
+                    if lookup {
+                        clients.count_lookups(&outcome);
+                    }
+                    to_reply(outcome)
+                }
+                Err(e) => Reply::Error(e),
+            }
+        }
         Ok(Command::DebugDigest) => backend.digest().await,
-        Ok(Command::Session(cmd)) => connection::apply(cmd, client, backend),
+        Ok(Command::Hello(hello)) => connection::hello(hello, client, auth, backend),
+        Ok(Command::Session(cmd)) => session_command(cmd, client, backend).await,
         Ok(Command::Transaction(Transaction::Multi)) => {
             *multi = Some(Queue::default());
             Reply::ok()
@@ -343,6 +469,27 @@ async fn run<B: Backend>(
             Reply::ok()
         }
     }
+}
+
+/// Runs a session command. INFO is answered here rather than by
+/// [`connection::apply`] because its keyspace section needs the key count,
+/// which only the backend can fetch (and only then is it fetched).
+async fn session_command<B: Backend>(
+    cmd: SessionCommand,
+    client: &mut ClientState,
+    backend: &B,
+) -> Reply {
+    let SessionCommand::Info(request) = cmd else {
+        return connection::apply(cmd, client, backend);
+    };
+    let mut keyspace = None;
+    if request.wants("keyspace") {
+        match backend.key_count().await {
+            Ok(keys) => keyspace = Some(Keyspace::of(keys)),
+            Err(e) => tracing::debug!("INFO without a key count: {e}"),
+        }
+    }
+    server::info_reply(&request, &backend.node_info(), keyspace)
 }
 
 /// Redis's reply to EXEC outside a transaction.
@@ -389,6 +536,8 @@ enum Queued {
     Session(SessionCommand),
     /// `DEBUG DIGEST`, answered when EXEC runs.
     Digest,
+    /// HELLO, run when EXEC runs.
+    Hello(connection::Hello),
     /// An error EXEC answers in this command's place (one Redis finds only
     /// when it runs the command, such as a syntax error).
     Error(String),
@@ -419,6 +568,7 @@ fn queue_or_end(
         Ok(Command::Write(op)) => Queued::Data(Step::Write(op)),
         Ok(Command::Read(op)) => Queued::Data(Step::Read(op)),
         Ok(Command::DebugDigest) => Queued::Digest,
+        Ok(Command::Hello(hello)) => Queued::Hello(hello),
         Ok(Command::Session(cmd)) => {
             if let Some(refused) = refused_subcommand(&cmd, client, facts) {
                 queue.doomed = true;
@@ -465,9 +615,8 @@ impl Queue {
         self,
         args: &[Bytes],
         dialect: Dialect,
-        client: &mut ClientState,
         backend: &B,
-        watched: Watched,
+        (client, auth, watched): (&mut ClientState, &mut Auth, Watched),
     ) -> Reply {
         let exec = args
             .first()
@@ -501,8 +650,9 @@ impl Queue {
                     Some(o) => outcome_reply(o, Dialect::Redis),
                     None => Reply::error("ERR transaction result missing"),
                 },
-                Queued::Session(cmd) => connection::apply(cmd, client, backend),
+                Queued::Session(cmd) => session_command(cmd, client, backend).await,
                 Queued::Digest => backend.digest().await,
+                Queued::Hello(hello) => connection::hello(hello, client, auth, backend),
                 Queued::Error(e) => Reply::Error(e),
                 Queued::Reply(r) => r,
             });
@@ -516,9 +666,8 @@ impl Queue {
 enum Gate<'a> {
     /// Answer this without running the request.
     Reply(Reply),
-    /// Run these arguments: the request as sent, or HELLO less its AUTH
-    /// option.
-    Run(Cow<'a, [Bytes]>),
+    /// Run the request.
+    Run(&'a [Bytes]),
 }
 
 /// One connection's authentication state.
@@ -575,8 +724,10 @@ impl Auth {
             .unwrap_or_default();
         match name.as_slice() {
             b"auth" => Gate::Reply(self.auth(args)),
-            b"hello" => self.hello(args),
-            _ if self.authenticated => Gate::Run(Cow::Borrowed(args)),
+            // HELLO may run before authenticating: it checks for itself
+            // ([`connection::hello`]).
+            b"hello" => Gate::Run(args),
+            _ if self.authenticated => Gate::Run(args),
             _ => Gate::Reply(before_auth(args, dialect, client, facts)),
         }
     }
@@ -601,52 +752,19 @@ impl Auth {
             Reply::error(WRONGPASS_ERROR)
         }
     }
+}
 
-    /// `HELLO [protover [AUTH username password] [SETNAME clientname]]`,
-    /// checked in Redis's order: the version, the options' syntax, the
-    /// credentials, then whether the client is authenticated. What is left
-    /// once the AUTH option is taken out goes to the command parser.
-    fn hello<'a>(&mut self, args: &'a [Bytes]) -> Gate<'a> {
-        if let Some(version) = args.get(1) {
-            match command::parse_i64(version) {
-                Err(_) => {
-                    return Gate::Reply(Reply::error(
-                        "ERR Protocol version is not an integer or out of range",
-                    ));
-                }
-                Ok(2 | 3) => {}
-                Ok(_) => return Gate::Reply(Reply::error("NOPROTO unsupported protocol version")),
-            }
+impl connection::Credentials for Auth {
+    fn authenticate(&mut self, username: &[u8], password: &[u8]) -> Result<(), Reply> {
+        if !self.check(username, password) {
+            return Err(Reply::error(WRONGPASS_ERROR));
         }
-        let mut rest = Vec::with_capacity(args.len());
-        rest.extend(args.iter().take(2).cloned());
-        let mut credentials = None;
-        let mut j = 2;
-        while let Some(option) = args.get(j) {
-            let more = args.len() - 1 - j;
-            if option.eq_ignore_ascii_case(b"auth") && more >= 2 {
-                credentials = args.get(j + 1).zip(args.get(j + 2));
-                j += 3;
-            } else if option.eq_ignore_ascii_case(b"setname") && more >= 1 {
-                rest.extend(args.get(j..j + 2).unwrap_or_default().iter().cloned());
-                j += 2;
-            } else {
-                return Gate::Reply(Reply::error(format!(
-                    "ERR Syntax error in HELLO option '{}'",
-                    String::from_utf8_lossy(option)
-                )));
-            }
-        }
-        if let Some((username, password)) = credentials {
-            if !self.check(username, password) {
-                return Gate::Reply(Reply::error(WRONGPASS_ERROR));
-            }
-            self.authenticated = true;
-        }
-        if !self.authenticated {
-            return Gate::Reply(Reply::error(NOAUTH_HELLO_ERROR));
-        }
-        Gate::Run(Cow::Owned(rest))
+        self.authenticated = true;
+        Ok(())
+    }
+
+    fn authenticated(&self) -> bool {
+        self.authenticated
     }
 }
 
@@ -701,14 +819,11 @@ mod tests {
         fn role(&self) -> &'static str {
             "master"
         }
-        fn info_sections(&self) -> String {
-            String::new()
-        }
         fn config_values(&self) -> Vec<(&'static str, String)> {
             vec![("maxclients", "10".into())]
         }
-        fn connected_clients(&self) -> usize {
-            1
+        fn node_info(&self) -> server::NodeInfo {
+            server::NodeInfo::default()
         }
     }
 
@@ -779,10 +894,22 @@ mod tests {
     /// What the gate did: `Ok(args)` to run, `Err(reply)` answered.
     type Gated = Result<Vec<Bytes>, Reply>;
 
-    /// Gates `words` on a fresh client.
+    /// Gates `words` on a fresh client; a HELLO that passes the gate is
+    /// also run (it checks credentials itself), and `Err` if it fails.
     fn gate(auth: &mut Auth, words: &[&str]) -> Gated {
-        match auth.gate(&args(words), Dialect::Redis, &mut client(), &Facts) {
-            Gate::Run(args) => Ok(args.into_owned()),
+        let mut c = client();
+        let request = args(words);
+        match auth.gate(&request, Dialect::Redis, &mut c, &Facts) {
+            Gate::Run(run) => match command::parse(run, Dialect::Redis) {
+                Ok(Command::Hello(hello)) => match connection::hello(hello, &mut c, auth, &Facts) {
+                    Reply::Error(e) => Err(Reply::Error(e)),
+                    _ => Ok(run.to_vec()),
+                },
+                Err(e) if words[0].eq_ignore_ascii_case("hello") => {
+                    Err(Reply::Error(e.to_string()))
+                }
+                _ => Ok(run.to_vec()),
+            },
             Gate::Reply(reply) => Err(reply),
         }
     }
@@ -844,13 +971,6 @@ mod tests {
                 &["HELLO", "3", "AUTH", "bob", "secret"],
                 err(WRONGPASS_ERROR),
             ),
-            // The last AUTH option counts.
-            (
-                &[
-                    "HELLO", "3", "auth", "default", "secret", "auth", "default", "wrong",
-                ],
-                err(WRONGPASS_ERROR),
-            ),
             (
                 &["AUTH"],
                 err("ERR wrong number of arguments for 'auth' command"),
@@ -872,25 +992,45 @@ mod tests {
         for (words, want) in cases {
             assert_eq!(&gate(&mut a, words), want, "for {words:?}");
         }
+        // Options act in order: the first AUTH authenticates, the second
+        // fails, and the connection stays authenticated.
+        let mut a = Auth::new(Some("secret"));
+        let hello = [
+            "HELLO", "3", "auth", "default", "secret", "auth", "default", "wrong",
+        ];
+        assert_eq!(gate(&mut a, &hello), err(WRONGPASS_ERROR));
+        assert_eq!(gate(&mut a, &["PING"]), Ok(args(&["PING"])));
     }
 
     #[test]
-    fn hello_auth_authenticates_and_is_stripped() {
+    fn hello_auth_authenticates() {
+        let hello = ["HELLO", "3", "AUTH", "default", "secret", "SETNAME", "foo"];
         let mut a = Auth::new(Some("secret"));
-        assert_eq!(
-            gate(
-                &mut a,
-                &["HELLO", "3", "AUTH", "default", "secret", "SETNAME", "foo"]
-            ),
-            Ok(args(&["HELLO", "3", "SETNAME", "foo"]))
-        );
+        assert_eq!(gate(&mut a, &hello), Ok(args(&hello)));
         assert_eq!(gate(&mut a, &["GET", "k"]), Ok(args(&["GET", "k"])));
 
+        let hello = ["hello", "2", "auth", "default", "secret"];
         let mut a = Auth::new(Some("secret"));
+        assert_eq!(gate(&mut a, &hello), Ok(args(&hello)));
+    }
+
+    /// As redis-server 7.0.15 does with `--requirepass secret`: HELLO's
+    /// options act in order, so a name set before HELLO fails stays set,
+    /// even when the failure is NOAUTH.
+    #[test]
+    fn hello_sets_the_name_before_refusing() {
+        let mut a = Auth::new(Some("secret"));
+        let mut c = client();
+        let request = args(&["HELLO", "2", "SETNAME", "early"]);
+        let Ok(Command::Hello(hello)) = command::parse(&request, Dialect::Redis) else {
+            panic!("HELLO did not parse");
+        };
         assert_eq!(
-            gate(&mut a, &["hello", "2", "auth", "default", "secret"]),
-            Ok(args(&["hello", "2"]))
+            connection::hello(hello, &mut c, &mut a, &Facts),
+            Reply::error(NOAUTH_HELLO_ERROR)
         );
+        assert_eq!(c.name.as_deref(), Some(&b"early"[..]));
+        assert!(!a.authenticated);
     }
 
     #[test]
@@ -917,7 +1057,7 @@ mod tests {
         assert_eq!(gate(&mut a, &["AUTH", "bob", "x"]), err(WRONGPASS_ERROR));
         assert_eq!(
             gate(&mut a, &["HELLO", "2", "AUTH", "default", "x"]),
-            Ok(args(&["HELLO", "2"]))
+            Ok(args(&["HELLO", "2", "AUTH", "default", "x"]))
         );
         assert_eq!(
             gate(&mut a, &["HELLO", "2", "AUTH", "bob", "x"]),
@@ -930,6 +1070,18 @@ mod tests {
         assert_eq!(
             gate(&mut a, &["HELLO", "2", "SETNAME"]),
             err("ERR Syntax error in HELLO option 'SETNAME'")
+        );
+        // The name is checked where it stands, before later options.
+        assert_eq!(
+            gate(&mut a, &["HELLO", "3", "SETNAME", "a b", "FOO"]),
+            err(connection::BAD_CLIENT_NAME)
+        );
+        assert_eq!(
+            gate(
+                &mut a,
+                &["HELLO", "3", "AUTH", "default", "x", "SETNAME", "a b"]
+            ),
+            err(connection::BAD_CLIENT_NAME)
         );
     }
 

@@ -29,6 +29,9 @@
 //!   keys, replies compared (a data set for SCAN to walk).
 //! - `!participant CMD ...`: send a read to the first participant's own
 //!   port instead of the coordinator (its own connection, in RESP2).
+//! - `!digits CMD ...`: compare the replies with every run of digits
+//!   turned into one `9`, for replies that depend on the clock (TIME):
+//!   the shape must match, the numbers may not.
 //!
 //! To add a case, add a line; to add a family, add a file.
 
@@ -131,6 +134,8 @@ enum Step {
     Populate(usize, Vec<u8>),
     /// Compare the reply of a participant (ours) with redis's.
     Participant(Vec<Vec<u8>>),
+    /// Compare the replies with their digit runs collapsed.
+    Digits(Vec<Vec<u8>>),
 }
 
 /// Splits a script line into arguments (see the module docs for quoting).
@@ -205,6 +210,7 @@ fn parse_script(path: &Path) -> Vec<(usize, String, Step)> {
             "scan" => Step::Scan(args),
             "nocompare" => Step::NoCompare(args),
             "participant" => Step::Participant(args),
+            "digits" => Step::Digits(args),
             "populate" => match args.as_slice() {
                 [count, prefix] => Step::Populate(
                     String::from_utf8_lossy(count)
@@ -300,6 +306,17 @@ fn full_scan(raw: &mut Raw, options: &[Vec<u8>]) -> Result<BTreeSet<Vec<u8>>, St
     Err("SCAN did not finish in 100000 steps".into())
 }
 
+/// `reply` with every run of ASCII digits replaced by one `9`.
+fn collapse_digits(reply: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(reply.len());
+    for &b in reply {
+        if !(b.is_ascii_digit() && out.last().is_some_and(|l: &u8| l.is_ascii_digit())) {
+            out.push(if b.is_ascii_digit() { b'9' } else { b });
+        }
+    }
+    out
+}
+
 fn show_keys(keys: &Result<BTreeSet<Vec<u8>>, String>) -> String {
     match keys {
         Ok(keys) => keys.iter().map(|k| show(k)).collect::<Vec<_>>().join(" "),
@@ -348,6 +365,7 @@ fn run_script(path: &Path, redis: SocketAddr, cluster: &Cluster) -> (usize, Vec<
             | Step::Sorted(args)
             | Step::NoCompare(args)
             | Step::Participant(args)
+            | Step::Digits(args)
                 if args.is_empty() =>
             {
                 panic!("{name}:{line}: empty command")
@@ -387,6 +405,17 @@ fn run_script(path: &Path, redis: SocketAddr, cluster: &Cluster) -> (usize, Vec<
             Step::NoCompare(args) => {
                 send(&mut theirs, &args);
                 send(&mut mine, &args);
+            }
+            Step::Digits(args) => {
+                let want = collapse_digits(&send(&mut theirs, &args));
+                let got = collapse_digits(&send(&mut mine, &args));
+                if want != got {
+                    mismatches.push(format!(
+                        "{name}:{line}: {text} (digits collapsed)\n    redis: \"{}\"\n    ours:  \"{}\"",
+                        show(&want),
+                        show(&got)
+                    ));
+                }
             }
             Step::Populate(count, prefix) => {
                 let mut args = vec![b"MSET".to_vec()];
@@ -473,5 +502,9 @@ fn script_lines_split_like_redis_cli() {
     assert_eq!(
         sorted(b"*2\r\n$1\r\nb\r\n$1\r\na\r\n"),
         b"*2\r\n$1\r\na\r\n$1\r\nb\r\n"
+    );
+    assert_eq!(
+        collapse_digits(b"*2\r\n$10\r\n1795609108\r\n$5\r\n42813\r\n"),
+        b"*9\r\n$9\r\n9\r\n$9\r\n9\r\n"
     );
 }

@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use kvstore2pcsystem::command::connection::{self, ClientState, ServerFacts};
 use kvstore2pcsystem::command::op::{self, Outcome, ReadView, WriteOp};
+use kvstore2pcsystem::command::server::NodeInfo;
 use kvstore2pcsystem::command::{self, Command, cursor, glob, long_double};
 use kvstore2pcsystem::config::Dialect;
 use kvstore2pcsystem::resp::reply::{Protocol, Reply, Style};
@@ -41,14 +42,33 @@ impl ServerFacts for Facts {
     fn role(&self) -> &'static str {
         "master"
     }
-    fn info_sections(&self) -> String {
-        "# Replication\r\nrole:master\r\n\r\n".into()
-    }
     fn config_values(&self) -> Vec<(&'static str, String)> {
         vec![("maxclients", "10000".into()), ("save", String::new())]
     }
-    fn connected_clients(&self) -> usize {
-        1
+    fn node_info(&self) -> NodeInfo {
+        NodeInfo {
+            replication: vec![("role".into(), "master".into())],
+            ..NodeInfo::default()
+        }
+    }
+}
+
+/// A connection with a password configured, for HELLO's AUTH option.
+struct Password(bool);
+
+impl connection::Credentials for Password {
+    fn authenticate(&mut self, user: &[u8], password: &[u8]) -> Result<(), Reply> {
+        if user == b"default" && password == b"k" {
+            self.0 = true;
+            Ok(())
+        } else {
+            Err(Reply::error(
+                "WRONGPASS invalid username-password pair or user is disabled.",
+            ))
+        }
+    }
+    fn authenticated(&self) -> bool {
+        self.0
     }
 }
 
@@ -95,6 +115,7 @@ const WORDS: &[&str] = &[
     "command",
     "config",
     "info",
+    "time",
     "debug",
     // Options and subcommands.
     "digest",
@@ -304,6 +325,18 @@ proptest! {
                         prop_assert!(is_redis_error(&text), "{:?}", text);
                     }
                 }
+                Ok(Command::Hello(hello)) => {
+                    let mut client = ClientState {
+                        id: 1,
+                        name: None,
+                        protocol: Protocol::Resp2,
+                        closing: false,
+                    };
+                    let reply = connection::hello(hello, &mut client, &mut Password(false), &Facts);
+                    if let Reply::Error(text) = reply {
+                        prop_assert!(is_redis_error(&text), "{:?}", text);
+                    }
+                }
                 Ok(command) => {
                     if let Some(Outcome::Error(text)) = evaluate(&command, dialect) {
                         prop_assert!(is_redis_error(&text), "{:?}", text);
@@ -364,7 +397,7 @@ proptest! {
 fn every_name_with_every_small_arity() {
     let names = [
         "get", "set", "del", "ping", "echo", "quit", "select", "hello", "client", "command",
-        "config", "info", "debug",
+        "config", "info", "debug", "time",
     ];
     for dialect in [Dialect::Redis, Dialect::Lab] {
         let _ = command::parse(&[], dialect);

@@ -1,10 +1,21 @@
-//! Server introspection commands: COMMAND, CONFIG and INFO — enough of each
-//! for redis-cli, redis-benchmark and client libraries to start cleanly.
+//! Server introspection commands: COMMAND, CONFIG, INFO and TIME — enough
+//! of each for redis-cli, redis-benchmark and client libraries to start
+//! cleanly and to parse what they ask for.
+//!
+//! INFO is laid out as Redis 7 lays it out (sections, order, separators,
+//! field names clients parse), from a [`NodeInfo`] the node gathers and a
+//! key count the session fetches; fields of our own start with `kvstore_`.
+//! Nothing here does I/O beyond reading `/proc` once for the `os` field.
+
+use std::fmt::Write as _;
+use std::sync::OnceLock;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
-use super::connection::{ClientState, REDIS_VERSION, ServerFacts};
+use super::connection::{REDIS_VERSION, ServerFacts};
 use super::{Command, CommandError};
+use crate::config::Config;
 use crate::resp::reply::Reply;
 
 fn bulk(s: &str) -> Reply {
@@ -24,19 +35,21 @@ pub fn parse_debug(args: &[Bytes]) -> Result<Command, CommandError> {
     }
 }
 
-/// `COMMAND [COUNT|DOCS|INFO ...]`.
+/// `COMMAND [COUNT|INFO ...]`; DOCS is refused (see below).
 pub fn command_command(args: &[Bytes]) -> Reply {
     let sub = args
         .first()
         .map(|s| String::from_utf8_lossy(s).to_ascii_lowercase());
     match sub.as_deref() {
-        // No per-command metadata yet: an empty reply makes redis-cli fall
-        // back to its built-in help instead of printing an error.
-        None | Some("docs") => Reply::Map(Vec::new()),
+        None => Reply::Map(Vec::new()),
         Some("count") => Reply::Integer(i64::try_from(super::TABLE.len()).unwrap_or(0)),
         Some("info") => Reply::Array(args.iter().skip(1).map(|_| Reply::NilArray).collect()),
-        Some(other) => Reply::error(format!(
-            "ERR unknown subcommand '{other}'. Try COMMAND HELP."
+        // DOCS included: we keep no per-command docs, and redis-cli 7 falls
+        // back to its built-in help (argument hints as you type) only when
+        // COMMAND DOCS is refused; an empty reply would leave it none.
+        Some(_) => Reply::error(format!(
+            "ERR unknown subcommand '{}'. Try COMMAND HELP.",
+            String::from_utf8_lossy(args.first().map_or(&b""[..], |b| b))
         )),
     }
 }
@@ -71,39 +84,254 @@ pub fn config_command(args: &[Bytes], facts: &dyn ServerFacts) -> Reply {
     }
 }
 
-/// `INFO [section ...]`.
-pub fn info_command(args: &[Bytes], _client: &ClientState, facts: &dyn ServerFacts) -> Reply {
-    let mut text = format!(
-        "# Server\r\nredis_version:{REDIS_VERSION}\r\nredis_mode:standalone\r\nos:{}\r\nprocess_id:{}\r\nkvstore_role:{}\r\n\r\n# Clients\r\nconnected_clients:{}\r\n\r\n",
-        std::env::consts::OS,
-        std::process::id(),
-        facts.role(),
-        facts.connected_clients(),
-    );
-    text.push_str(&facts.info_sections());
-    let wanted: Vec<String> = args
-        .iter()
-        .map(|a| String::from_utf8_lossy(a).to_ascii_lowercase())
-        .collect();
-    if !wanted.is_empty() && !wanted.iter().any(|w| w == "all" || w == "everything") {
-        text = text
-            .split("\r\n\r\n")
-            .filter(|section| {
-                let head = section
-                    .lines()
-                    .next()
-                    .unwrap_or("")
-                    .trim_start_matches("# ")
-                    .to_ascii_lowercase();
-                wanted.contains(&head)
-            })
-            .map(|s| format!("{s}\r\n\r\n"))
-            .collect();
+/// The INFO sections we produce, in Redis 7's order. All of them are in
+/// Redis's default set (Redis's `memory`, `cpu`, `modules` and
+/// `errorstats` have no counterpart here and are left out).
+pub const INFO_SECTIONS: &[&str] = &[
+    "server",
+    "clients",
+    "persistence",
+    "stats",
+    "replication",
+    "cluster",
+    "keyspace",
+];
+
+/// Which sections an `INFO [section ...]` request asks for, chosen as
+/// Redis 7 chooses them: none named means `default`; `default`, `all` and
+/// `everything` stand for every section we have; other names are
+/// compared lowercased (up to a NUL byte, as Redis compares C strings),
+/// and a name we do not know selects nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InfoRequest {
+    every: bool,
+    names: Vec<String>,
+}
+
+impl InfoRequest {
+    /// The request for INFO's arguments (the command name excluded).
+    pub fn parse(args: &[Bytes]) -> InfoRequest {
+        let names: Vec<String> = args.iter().map(|a| super::option_name(a)).collect();
+        let every = names.is_empty()
+            || names
+                .iter()
+                .any(|n| matches!(n.as_str(), "default" | "all" | "everything"));
+        InfoRequest { every, names }
     }
+
+    /// Whether `section` (lowercase, one of [`INFO_SECTIONS`]) is asked for.
+    pub fn wants(&self, section: &str) -> bool {
+        self.every || self.names.iter().any(|n| n == section)
+    }
+}
+
+/// Counters a node keeps about its clients, as read for one INFO reply.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Since the node started.
+    pub uptime: Duration,
+    /// Clients connected now.
+    pub connected: usize,
+    /// Connections accepted since start (refused ones not counted).
+    pub connections_received: u64,
+    /// Connections refused because `maxclients` were connected.
+    pub rejected: u64,
+    /// Requests answered since start.
+    pub commands: u64,
+    /// Requests per second over the last couple of seconds.
+    pub ops_per_sec: u64,
+    /// GET/MGET lookups that found their key.
+    pub keyspace_hits: u64,
+    /// GET/MGET lookups that did not.
+    pub keyspace_misses: u64,
+}
+
+/// What INFO says about a node, gathered by the node ([`NodeInfo::new`]
+/// for what every node has, then the role's own fields).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NodeInfo {
+    /// `coordinator` or `participant` (INFO's `kvstore_role`).
+    pub kind: &'static str,
+    /// The port this node serves on.
+    pub tcp_port: u16,
+    /// The config file's path, as given at start (empty if none).
+    pub config_file: String,
+    /// The config's `maxclients`.
+    pub maxclients: usize,
+    /// The config's fsync policy (`always`, `everysec`, `no`).
+    pub fsync: &'static str,
+    /// The node's data directory.
+    pub data_dir: String,
+    /// Client counters.
+    pub counters: Counters,
+    /// Keys removed because they expired.
+    pub expired_keys: u64,
+    /// The `replication` section's fields, in order: the role, the
+    /// membership and the replication positions.
+    pub replication: Vec<(String, String)>,
+}
+
+impl NodeInfo {
+    /// What every node reports, from its config and counters; the role's
+    /// own fields (`replication`) are left for the node to fill in.
+    pub fn new(kind: &'static str, config: &Config, counters: Counters) -> NodeInfo {
+        NodeInfo {
+            kind,
+            tcp_port: config.listen_addr().port(),
+            config_file: config
+                .config_file
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            maxclients: config.maxclients,
+            fsync: config.fsync.name(),
+            data_dir: config.data_dir.display().to_string(),
+            counters,
+            // Keys cannot expire yet. The expiry work counts them here.
+            expired_keys: 0,
+            replication: Vec::new(),
+        }
+    }
+}
+
+/// INFO's `keyspace` line for database 0.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Keyspace {
+    /// Number of keys.
+    pub keys: u64,
+    /// Number of keys with an expiry.
+    pub expires: u64,
+}
+
+impl Keyspace {
+    /// A keyspace of `keys` keys. Keys cannot expire yet, so `expires`
+    /// (and `avg_ttl`) are 0; the expiry work fills them in here.
+    pub fn of(keys: u64) -> Keyspace {
+        Keyspace { keys, expires: 0 }
+    }
+}
+
+/// `uname`'s system name, release and machine, as Redis's `os` field.
+fn os_name() -> &'static str {
+    static OS: OnceLock<String> = OnceLock::new();
+    OS.get_or_init(|| {
+        let read = |p: &str| std::fs::read_to_string(p).ok().map(|s| s.trim().to_owned());
+        match (
+            read("/proc/sys/kernel/ostype"),
+            read("/proc/sys/kernel/osrelease"),
+        ) {
+            (Some(name), Some(release)) => {
+                format!("{name} {release} {}", std::env::consts::ARCH)
+            }
+            _ => format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
+        }
+    })
+}
+
+/// The running executable's path, as Redis's `executable` field.
+fn executable() -> &'static str {
+    static EXE: OnceLock<String> = OnceLock::new();
+    EXE.get_or_init(|| {
+        std::env::current_exe()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default()
+    })
+}
+
+/// INFO's text for `request`: the sections asked for, in Redis's order,
+/// each `# Name\r\n` then `field:value\r\n` lines, separated by an empty
+/// line, exactly as Redis 7 lays them out. `keyspace` is `None` when the
+/// key count was not asked for or could not be had (no `db0` line then,
+/// as Redis shows an empty database).
+pub fn info_text(request: &InfoRequest, node: &NodeInfo, keyspace: Option<Keyspace>) -> String {
+    let c = &node.counters;
+    let mut out = String::new();
+    for &section in INFO_SECTIONS {
+        if !request.wants(section) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str("\r\n");
+        }
+        let mut title = section.to_owned();
+        title[..1].make_ascii_uppercase();
+        let _ = write!(out, "# {title}\r\n");
+        let mut field = |name: &str, value: &dyn std::fmt::Display| {
+            let _ = write!(out, "{name}:{value}\r\n");
+        };
+        match section {
+            "server" => {
+                let secs = c.uptime.as_secs();
+                field("redis_version", &REDIS_VERSION);
+                field("redis_mode", &"standalone");
+                field("os", &os_name());
+                field("arch_bits", &usize::BITS);
+                field("process_id", &std::process::id());
+                field("tcp_port", &node.tcp_port);
+                field("uptime_in_seconds", &secs);
+                field("uptime_in_days", &(secs / 86_400));
+                field("executable", &executable());
+                field("config_file", &node.config_file);
+                field("kvstore_role", &node.kind);
+            }
+            "clients" => {
+                field("connected_clients", &c.connected);
+                field("maxclients", &node.maxclients);
+                // No command blocks a client.
+                field("blocked_clients", &0);
+            }
+            "persistence" => {
+                field("loading", &0);
+                // The journal (fjall) is always on; Redis's AOF is not.
+                field("aof_enabled", &0);
+                field("kvstore_fsync", &node.fsync);
+                field("kvstore_data_dir", &node.data_dir);
+            }
+            "stats" => {
+                field("total_connections_received", &c.connections_received);
+                field("total_commands_processed", &c.commands);
+                field("instantaneous_ops_per_sec", &c.ops_per_sec);
+                field("rejected_connections", &c.rejected);
+                field("expired_keys", &node.expired_keys);
+                field("keyspace_hits", &c.keyspace_hits);
+                field("keyspace_misses", &c.keyspace_misses);
+            }
+            "replication" => {
+                for (name, value) in &node.replication {
+                    field(name, value);
+                }
+            }
+            "cluster" => field("cluster_enabled", &0),
+            "keyspace" => {
+                // Redis lists only databases that hold keys.
+                if let Some(k) = keyspace.filter(|k| k.keys > 0) {
+                    let line = format!("keys={},expires={},avg_ttl=0", k.keys, k.expires);
+                    field("db0", &line);
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// INFO's reply: [`info_text`] as a verbatim string (a bulk string in
+/// RESP2), as Redis sends it.
+pub fn info_reply(request: &InfoRequest, node: &NodeInfo, keyspace: Option<Keyspace>) -> Reply {
     Reply::Verbatim {
         format: *b"txt",
-        text: Bytes::from(text),
+        text: Bytes::from(info_text(request, node, keyspace)),
     }
+}
+
+/// TIME's reply at `now`: seconds and microseconds since the Unix epoch,
+/// as two bulk strings.
+pub fn time_reply(now: SystemTime) -> Reply {
+    let since = now.duration_since(UNIX_EPOCH).unwrap_or_default();
+    Reply::Array(vec![
+        bulk(&since.as_secs().to_string()),
+        bulk(&since.subsec_micros().to_string()),
+    ])
 }
 
 /// Redis-style glob matching (`*`, `?`, `[...]` without ranges' negation
@@ -142,7 +370,116 @@ pub fn glob_match(pattern: &[u8], name: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::glob_match;
+    use super::*;
+
+    fn request(words: &[&str]) -> InfoRequest {
+        let args: Vec<Bytes> = words
+            .iter()
+            .map(|w| Bytes::copy_from_slice(w.as_bytes()))
+            .collect();
+        InfoRequest::parse(&args)
+    }
+
+    fn node() -> NodeInfo {
+        NodeInfo {
+            kind: "coordinator",
+            tcp_port: 6379,
+            maxclients: 10,
+            fsync: "always",
+            counters: Counters {
+                connected: 2,
+                commands: 7,
+                ..Counters::default()
+            },
+            replication: vec![("role".into(), "master".into())],
+            ..NodeInfo::default()
+        }
+    }
+
+    /// The section headers of an INFO text, in order.
+    fn headers(text: &str) -> Vec<&str> {
+        text.split("\r\n")
+            .filter_map(|l| l.strip_prefix("# "))
+            .collect()
+    }
+
+    #[test]
+    fn info_sections_are_chosen_as_redis_7_chooses_them() {
+        let every = [
+            "Server",
+            "Clients",
+            "Persistence",
+            "Stats",
+            "Replication",
+            "Cluster",
+            "Keyspace",
+        ];
+        for words in [
+            &[][..],
+            &["default"],
+            &["all"],
+            &["EVERYTHING"],
+            &["server", "all"],
+        ] {
+            let text = info_text(&request(words), &node(), None);
+            assert_eq!(headers(&text), every, "INFO {words:?}");
+        }
+        // Redis's order, whatever the request's; names are case-blind and
+        // end at a NUL byte; unknown names select nothing.
+        let text = info_text(&request(&["keyspace", "foo", "SERVER\0x"]), &node(), None);
+        assert_eq!(headers(&text), ["Server", "Keyspace"]);
+        assert_eq!(info_text(&request(&["foo"]), &node(), None), "");
+        assert_eq!(info_text(&request(&["memory"]), &node(), None), "");
+    }
+
+    /// Byte for byte as redis-server 7.0.15 lays them out: sections
+    /// separated by one empty line, no empty line at the end, a database
+    /// with no keys not listed.
+    #[test]
+    fn info_layout_matches_redis() {
+        let ks = |keys| Some(Keyspace::of(keys));
+        assert_eq!(
+            info_text(&request(&["keyspace"]), &node(), None),
+            "# Keyspace\r\n"
+        );
+        assert_eq!(
+            info_text(&request(&["keyspace"]), &node(), ks(0)),
+            "# Keyspace\r\n"
+        );
+        assert_eq!(
+            info_text(&request(&["cluster", "keyspace"]), &node(), ks(3)),
+            "# Cluster\r\ncluster_enabled:0\r\n\r\n# Keyspace\r\ndb0:keys=3,expires=0,avg_ttl=0\r\n"
+        );
+        assert_eq!(
+            info_text(&request(&["clients", "replication"]), &node(), None),
+            "# Clients\r\nconnected_clients:2\r\nmaxclients:10\r\nblocked_clients:0\r\n\r\n# Replication\r\nrole:master\r\n"
+        );
+        let server = info_text(&request(&["server"]), &node(), None);
+        for field in [
+            "redis_version:7.0.15\r\n",
+            "redis_mode:standalone\r\n",
+            "arch_bits:64\r\n",
+            "tcp_port:6379\r\n",
+            "uptime_in_seconds:0\r\n",
+            "uptime_in_days:0\r\n",
+            "kvstore_role:coordinator\r\n",
+            &format!("process_id:{}\r\n", std::process::id()),
+        ] {
+            assert!(server.contains(field), "no {field:?} in {server:?}");
+        }
+        let stats = info_text(&request(&["stats"]), &node(), None);
+        assert!(stats.contains("total_commands_processed:7\r\n"), "{stats}");
+        assert!(stats.contains("expired_keys:0\r\n"), "{stats}");
+    }
+
+    #[test]
+    fn time_is_seconds_and_microseconds() {
+        let at = UNIX_EPOCH + Duration::new(1_700_000_000, 42_999);
+        assert_eq!(
+            time_reply(at),
+            Reply::Array(vec![bulk("1700000000"), bulk("42")])
+        );
+    }
 
     #[test]
     fn glob() {

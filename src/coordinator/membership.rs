@@ -271,23 +271,27 @@ impl Membership {
         }
     }
 
-    /// One line per participant for INFO.
-    pub fn describe(&self) -> String {
-        let mut out = String::new();
+    /// One INFO field per participant: `participantN` and
+    /// `addr=…,state=…,watermark=…,max_applied=…`.
+    pub fn describe(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
         for (i, slot) in self.slots.iter().enumerate() {
             let s = self.slot(i);
             let (w, m) = s
                 .status
                 .as_ref()
                 .map_or((0, 0), |st| (st.watermark, st.max_applied));
-            out.push_str(&format!(
-                "participant{i}:addr={},state={},watermark={w},max_applied={m}\r\n",
-                slot.addr,
-                match s.phase {
-                    Phase::Down => "down",
-                    Phase::Ready => "joining",
-                    Phase::Live => "live",
-                }
+            out.push((
+                format!("participant{i}"),
+                format!(
+                    "addr={},state={},watermark={w},max_applied={m}",
+                    slot.addr,
+                    match s.phase {
+                        Phase::Down => "down",
+                        Phase::Ready => "joining",
+                        Phase::Live => "live",
+                    }
+                ),
             ));
         }
         out

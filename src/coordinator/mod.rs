@@ -24,6 +24,7 @@ use tokio::time::Instant;
 
 use crate::command::connection::ServerFacts;
 use crate::command::op::{Outcome, ReadOp, WriteOp};
+use crate::command::server::NodeInfo;
 use crate::config::Config;
 use crate::resp::reply::Reply;
 use crate::rpc::message::{Request, Response};
@@ -74,7 +75,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         gate: Arc::new(RwLock::new(())),
         join_lock: Mutex::new(()),
         bootstrap_deadline: Instant::now() + BOOTSTRAP_WAIT,
-        clients: Arc::new(Clients::default()),
+        clients: Clients::start(),
         config,
     });
     for slot in 0..coordinator.membership.len() {
@@ -130,6 +131,13 @@ impl Backend for Coordinator {
     async fn read(&self, op: ReadOp) -> Result<Outcome, String> {
         self.execute_read(op).await.map_err(|e| e.to_string())
     }
+
+    async fn key_count(&self) -> Result<u64, String> {
+        match self.read(ReadOp::DbSize).await? {
+            Outcome::Integer(n) => u64::try_from(n).map_err(|e| e.to_string()),
+            other => Err(format!("DBSIZE answered {other:?}")),
+        }
+    }
 }
 
 impl ServerFacts for Coordinator {
@@ -137,20 +145,24 @@ impl ServerFacts for Coordinator {
         "master"
     }
 
-    fn info_sections(&self) -> String {
-        format!(
-            "# Replication\r\nrole:master\r\nconnected_slaves:{}\r\nkvstore_last_index:{}\r\n{}\r\n",
-            self.membership.live().len(),
-            self.decisions.last_index(),
-            self.membership.describe()
-        )
-    }
-
     fn config_values(&self) -> Vec<(&'static str, String)> {
         crate::participant::config_values(&self.config)
     }
 
-    fn connected_clients(&self) -> usize {
-        self.clients.connected()
+    fn node_info(&self) -> NodeInfo {
+        let mut info = NodeInfo::new("coordinator", &self.config, self.clients.counters());
+        info.replication = vec![
+            ("role".into(), "master".into()),
+            (
+                "connected_slaves".into(),
+                self.membership.live().len().to_string(),
+            ),
+            (
+                "kvstore_last_index".into(),
+                self.decisions.last_index().to_string(),
+            ),
+        ];
+        info.replication.extend(self.membership.describe());
+        info
     }
 }

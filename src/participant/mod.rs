@@ -33,6 +33,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::command::connection::ServerFacts;
 use crate::command::op::{Outcome, ReadOp, WriteOp};
+use crate::command::server::NodeInfo;
 use crate::config::Config;
 use crate::resp::reply::Reply;
 use crate::rpc::codec;
@@ -72,7 +73,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let node = Arc::new(Node {
         config,
         replica,
-        clients: Arc::new(Clients::default()),
+        clients: Clients::start(),
     });
 
     let trimmer = node.replica.clone();
@@ -229,23 +230,33 @@ impl ServerFacts for Node {
         "replica"
     }
 
-    fn info_sections(&self) -> String {
-        let status = self.replica.status();
-        format!(
-            "# Replication\r\nrole:slave\r\nkvstore_lease_valid:{}\r\nkvstore_watermark:{}\r\nkvstore_max_applied:{}\r\nkvstore_in_doubt:{}\r\n\r\n",
-            u8::from(self.replica.holds_lease()),
-            status.watermark,
-            status.max_applied,
-            status.prepared.len()
-        )
-    }
-
     fn config_values(&self) -> Vec<(&'static str, String)> {
         config_values(&self.config)
     }
 
-    fn connected_clients(&self) -> usize {
-        self.clients.connected()
+    fn node_info(&self) -> NodeInfo {
+        let status = self.replica.status();
+        let lease = self.replica.holds_lease();
+        let mut info = NodeInfo::new("participant", &self.config, self.clients.counters());
+        let coordinator = self.config.coordinator;
+        info.replication = [
+            ("role", "slave".to_owned()),
+            ("master_host", coordinator.ip().to_string()),
+            ("master_port", coordinator.port().to_string()),
+            // Up while the coordinator's heartbeats keep our lease.
+            (
+                "master_link_status",
+                if lease { "up" } else { "down" }.into(),
+            ),
+            ("kvstore_lease_valid", u8::from(lease).to_string()),
+            ("kvstore_watermark", status.watermark.to_string()),
+            ("kvstore_max_applied", status.max_applied.to_string()),
+            ("kvstore_in_doubt", status.prepared.len().to_string()),
+        ]
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), value))
+        .collect();
+        info
     }
 }
 
@@ -254,15 +265,7 @@ pub fn config_values(config: &Config) -> Vec<(&'static str, String)> {
     vec![
         ("save", String::new()),
         ("appendonly", "no".into()),
-        (
-            "appendfsync",
-            match config.fsync {
-                crate::config::FsyncPolicy::Always => "always",
-                crate::config::FsyncPolicy::Everysec => "everysec",
-                crate::config::FsyncPolicy::No => "no",
-            }
-            .into(),
-        ),
+        ("appendfsync", config.fsync.name().into()),
         ("databases", "1".into()),
         ("maxclients", config.maxclients.to_string()),
         ("proto-max-bulk-len", config.proto_max_bulk_len.to_string()),
@@ -288,6 +291,16 @@ impl Backend for Node {
 
     async fn write(&self, _op: WriteOp) -> Result<Outcome, String> {
         Err("READONLY You can't write against a read only replica.".into())
+    }
+
+    /// This replica's own count, lease or not: INFO describes the node,
+    /// it is not a linearizable read.
+    async fn key_count(&self) -> Result<u64, String> {
+        match self.replica.read(ReadOp::DbSize, READ_WAIT).await {
+            Ok(Outcome::Integer(n)) => u64::try_from(n).map_err(|e| e.to_string()),
+            Ok(other) => Err(format!("DBSIZE answered {other:?}")),
+            Err(e) => Err(e.to_string()),
+        }
     }
 
     async fn read(&self, op: ReadOp) -> Result<Outcome, String> {

@@ -1,0 +1,332 @@
+"""redis-py against a running kvstore2pcsystem cluster.
+
+Usage: python3 redis_py_check.py HOST COORDINATOR_PORT PARTICIPANT_PORT
+
+Run by tests/redis_py.rs against a fresh cluster. Each check asserts what
+redis-py returns; the first failure prints "FAIL: <check>: <why>" with its
+traceback and exits 1. On success it prints "ok: N checks" and exits 0.
+Needs redis-py >= 5 (RESP3 support).
+"""
+
+import sys
+import threading
+import traceback
+
+import redis
+
+HOST, PORT, PARTICIPANT_PORT = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+CHECKS = []
+
+
+def check(fn):
+    CHECKS.append(fn)
+    return fn
+
+
+def client(**kw):
+    return redis.Redis(host=HOST, port=PORT, socket_timeout=30, **kw)
+
+
+def expect(got, want, what=""):
+    if got != want:
+        raise AssertionError(f"{what}: got {got!r}, want {want!r}")
+
+
+@check
+def set_get_delete():
+    r = client()
+    expect(r.set("py:a", "1"), True, "SET")
+    expect(r.get("py:a"), b"1", "GET")
+    expect(r.get("py:missing"), None, "GET missing")
+    expect(r.exists("py:a", "py:missing"), 1, "EXISTS")
+    expect(r.delete("py:a", "py:missing"), 1, "DEL")
+    expect(r.get("py:a"), None, "GET after DEL")
+    expect(r.set("py:a", "x", nx=True), True, "SET NX on a missing key")
+    expect(r.set("py:a", "y", nx=True), None, "SET NX on an existing key")
+    expect(r.getset("py:a", "z"), b"x", "GETSET")
+    expect(r.append("py:a", "zz"), 3, "APPEND")
+    expect(r.strlen("py:a"), 3, "STRLEN")
+
+
+@check
+def binary_values():
+    r = client()
+    every_byte = bytes(range(256)) * 4
+    key = b"py:bin\x00\xff\r\n"
+    expect(r.set(key, every_byte), True, "SET binary")
+    expect(r.get(key), every_byte, "GET binary")
+    big = bytes(range(256)) * 4096  # 1 MiB
+    r.set("py:big", big)
+    expect(r.get("py:big"), big, "GET 1 MiB")
+    d = client(decode_responses=True)
+    d.set("py:text", "héllo wörld")
+    expect(d.get("py:text"), "héllo wörld", "GET utf-8 with decode_responses")
+
+
+@check
+def pipeline_without_transaction():
+    r = client()
+    p = r.pipeline(transaction=False)
+    p.set("py:p1", "a").set("py:p2", "b").get("py:p1").mget("py:p1", "py:p2", "py:nx")
+    p.incr("py:pc").incr("py:pc").delete("py:p1")
+    expect(
+        p.execute(),
+        [True, True, b"a", [b"a", b"b", None], 1, 2, 1],
+        "pipeline(transaction=False)",
+    )
+    # 1000 commands in one round trip.
+    p = r.pipeline(transaction=False)
+    for i in range(1000):
+        p.set(f"py:bulk:{i}", i)
+    expect(p.execute(), [True] * 1000, "1000 pipelined SETs")
+    p = r.pipeline(transaction=False)
+    for i in range(1000):
+        p.get(f"py:bulk:{i}")
+    expect(p.execute(), [str(i).encode() for i in range(1000)], "1000 pipelined GETs")
+
+
+@check
+def pipeline_with_transaction():
+    r = client()
+    p = r.pipeline(transaction=True)
+    p.set("py:t1", "1").incr("py:t1").get("py:t1").set("py:t2", "x")
+    expect(p.execute(), [True, 2, b"2", True], "MULTI/EXEC pipeline")
+    # A runtime error inside EXEC is reported in its place; the rest commit.
+    p = r.pipeline(transaction=True)
+    p.set("py:t3", "abc").incr("py:t3").set("py:t4", "ok")
+    results = p.execute(raise_on_error=False)
+    expect(results[0], True, "EXEC item 0")
+    if not isinstance(results[1], redis.ResponseError):
+        raise AssertionError(f"EXEC item 1: want a ResponseError, got {results[1]!r}")
+    expect(results[2], True, "EXEC item 2")
+    expect(r.get("py:t4"), b"ok", "a write after the failed command committed")
+    # Queuing an unknown command dooms the transaction.
+    p = r.pipeline(transaction=True)
+    p.set("py:t5", "no").execute_command("NOSUCHCOMMAND")
+    try:
+        p.execute()
+        raise AssertionError("EXEC of a doomed transaction succeeded")
+    except redis.ResponseError as e:
+        if "EXECABORT" not in str(e) and "unknown command" not in str(e):
+            raise AssertionError(f"doomed EXEC raised {e!r}")
+    expect(r.get("py:t5"), None, "nothing of a doomed transaction applied")
+
+
+@check
+def watch_with_the_transaction_helper():
+    r = client()
+    r.set("py:w", "10")
+    attempts = []
+
+    def double(pipe):
+        attempts.append(1)
+        value = int(pipe.get("py:w"))
+        if len(attempts) == 1:
+            # Another client changes the watched key: EXEC must abort and
+            # the helper must retry.
+            client().set("py:w", "20")
+        pipe.multi()
+        pipe.set("py:w", value * 2)
+
+    r.transaction(double, "py:w")
+    expect(len(attempts), 2, "attempts (the first EXEC aborts)")
+    expect(r.get("py:w"), b"40", "value after the retried transaction")
+
+    # Concurrent increments through WATCH never lose an update.
+    r.set("py:wc", "0")
+
+    def incr_many():
+        c = client()
+
+        def step(pipe):
+            v = int(pipe.get("py:wc"))
+            pipe.multi()
+            pipe.set("py:wc", v + 1)
+
+        for _ in range(20):
+            c.transaction(step, "py:wc")
+
+    threads = [threading.Thread(target=incr_many) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    expect(r.get("py:wc"), b"80", "4 x 20 optimistic increments")
+
+
+@check
+def counters():
+    r = client()
+    expect(r.incr("py:n"), 1, "INCR")
+    expect(r.incrby("py:n", 10), 11, "INCRBY")
+    expect(r.decr("py:n"), 10, "DECR")
+    expect(r.decrby("py:n", 3), 7, "DECRBY")
+    expect(r.incrbyfloat("py:f", 1.5), 1.5, "INCRBYFLOAT")
+    expect(r.incrbyfloat("py:f", 2), 3.5, "INCRBYFLOAT again")
+    expect(r.get("py:f"), b"3.5", "INCRBYFLOAT's stored text")
+
+
+@check
+def mset_mget():
+    r = client()
+    expect(r.mset({"py:m1": "a", "py:m2": "b", "py:m3": b"\x00"}), True, "MSET")
+    expect(r.mget("py:m1", "py:missing", "py:m2", "py:m3"), [b"a", None, b"b", b"\x00"], "MGET")
+    expect(r.msetnx({"py:m1": "x", "py:m9": "y"}), False, "MSETNX with an existing key")
+    expect(r.get("py:m9"), None, "MSETNX set nothing")
+
+
+@check
+def scan_iter():
+    r = client()
+    want = {f"py:scan:{i}".encode() for i in range(250)}
+    r.mset({k: "v" for k in want})
+    expect(set(r.scan_iter(match="py:scan:*", count=17)), want, "scan_iter MATCH COUNT")
+    expect(set(r.scan_iter(match="py:scan:1?")), {f"py:scan:1{i}".encode() for i in range(10)}, "scan_iter ?")
+    expect(set(r.keys("py:scan:24*")), {f"py:scan:24{i}".encode() for i in range(10)} | {b"py:scan:24"}, "KEYS")
+
+
+@check
+def info_parses():
+    r = client()
+    info = r.info()
+    for field in ["redis_version", "redis_mode", "os", "arch_bits", "process_id", "tcp_port",
+                  "uptime_in_seconds", "uptime_in_days", "executable", "config_file",
+                  "connected_clients", "maxclients", "blocked_clients", "loading", "aof_enabled",
+                  "total_connections_received", "total_commands_processed",
+                  "instantaneous_ops_per_sec", "rejected_connections", "expired_keys",
+                  "keyspace_hits", "keyspace_misses", "role", "connected_slaves",
+                  "cluster_enabled", "kvstore_role", "kvstore_fsync"]:
+        if field not in info:
+            raise AssertionError(f"INFO has no {field}: {sorted(info)}")
+    expect(info["redis_version"], "7.0.15", "redis_version")
+    expect(info["tcp_port"], PORT, "tcp_port (parsed as an int)")
+    expect(info["arch_bits"], 64, "arch_bits")
+    expect(info["role"], "master", "role")
+    expect(info["connected_slaves"], 3, "connected_slaves")
+    expect(info["kvstore_role"], "coordinator", "kvstore_role")
+    expect(info["cluster_enabled"], 0, "cluster_enabled")
+    expect(info["loading"], 0, "loading")
+    if info["total_commands_processed"] < 1000:
+        raise AssertionError(f"total_commands_processed: {info['total_commands_processed']}")
+    # redis-py parses "db0:keys=N,expires=0,avg_ttl=0" into a dict.
+    expect(info["db0"], {"keys": r.dbsize(), "expires": 0, "avg_ttl": 0}, "db0")
+    # The participants' lines parse into dicts too.
+    p0 = info["participant0"]
+    expect(p0["state"], "live", "participant0 state")
+    server = r.info("server")
+    expect("redis_version" in server and "connected_clients" not in server, True, "INFO server")
+    expect(set(r.info("keyspace")), {"db0"}, "INFO keyspace")
+    expect(r.info("nosuchsection"), {}, "INFO of an unknown section")
+    both = r.info("clients", "cluster")
+    expect("connected_clients" in both and "cluster_enabled" in both, True, "INFO clients cluster")
+    expect("redis_version" in both, False, "INFO clients cluster has no server fields")
+    # Hits and misses move with GETs.
+    r.set("py:hit", "1")
+    before = r.info("stats")
+    r.get("py:hit")
+    r.get("py:nope")
+    after = r.info("stats")
+    expect(after["keyspace_hits"] - before["keyspace_hits"], 1, "keyspace_hits")
+    expect(after["keyspace_misses"] - before["keyspace_misses"], 1, "keyspace_misses")
+
+
+@check
+def info_at_a_participant():
+    p = redis.Redis(host=HOST, port=PARTICIPANT_PORT, socket_timeout=30)
+    info = p.info()
+    expect(info["role"], "slave", "participant role")
+    expect(info["kvstore_role"], "participant", "participant kvstore_role")
+    expect(info["master_port"], PORT, "participant master_port")
+    expect(info["master_link_status"], "up", "participant master_link_status")
+    expect(info["tcp_port"], PARTICIPANT_PORT, "participant tcp_port")
+    expect(info["db0"]["keys"], p.dbsize(), "participant db0 keys")
+    expect(p.get("py:m1"), b"a", "GET at a participant")
+    try:
+        p.set("py:x", "1")
+        raise AssertionError("a write at a participant succeeded")
+    except redis.ReadOnlyError:
+        pass
+
+
+@check
+def client_name_and_time():
+    r = client()
+    expect(r.client_setname("checker"), True, "CLIENT SETNAME")
+    # redis-py decodes the name itself.
+    expect(r.client_getname(), "checker", "CLIENT GETNAME")
+    expect(isinstance(r.client_id(), int), True, "CLIENT ID")
+    secs, usecs = r.time()
+    if not (1_600_000_000 < secs and 0 <= usecs < 1_000_000):
+        raise AssertionError(f"TIME: {secs}, {usecs}")
+    expect(r.ping(), True, "PING")
+    expect(r.echo("hi"), b"hi", "ECHO")
+
+
+@check
+def resp3():
+    r = client(protocol=3)
+    expect(r.set("py:r3", "v"), True, "RESP3 SET")
+    expect(r.get("py:r3"), b"v", "RESP3 GET")
+    expect(r.get("py:r3:missing"), None, "RESP3 GET missing")
+    expect(r.mget("py:r3", "py:r3:missing"), [b"v", None], "RESP3 MGET")
+    expect(r.incrbyfloat("py:r3f", "0.25"), 0.25, "RESP3 INCRBYFLOAT")
+    p = r.pipeline(transaction=True)
+    p.incr("py:r3n").get("py:r3n")
+    expect(p.execute(), [1, b"1"], "RESP3 MULTI/EXEC")
+    info = r.info()
+    expect(info["redis_version"], "7.0.15", "RESP3 INFO (a verbatim string)")
+    hello = r.execute_command("HELLO", "3")
+    expect(hello[b"proto"], 3, "HELLO 3 proto")
+    d = client(protocol=3, decode_responses=True)
+    expect(d.set("py:r3d", "ü"), True, "RESP3 decoded SET")
+    expect(d.get("py:r3d"), "ü", "RESP3 decoded GET")
+    expect(d.client_setname("r3"), True, "RESP3 CLIENT SETNAME")
+    expect(d.client_getname(), "r3", "RESP3 CLIENT GETNAME")
+
+
+@check
+def errors_map_to_exceptions():
+    r = client()
+    r.set("py:s", "abc")
+    cases = [
+        (lambda: r.incr("py:s"), "value is not an integer or out of range"),
+        (lambda: r.incrbyfloat("py:s", 1), "value is not a valid float"),
+        (lambda: r.execute_command("FOO", "a"), "unknown command 'FOO', with args beginning with: 'a' "),
+        (lambda: r.execute_command("GET"), "wrong number of arguments for 'get' command"),
+        (lambda: r.execute_command("SET", "k", "v", "BAD"), "syntax error"),
+        (lambda: r.execute_command("HELLO", "3", "FOO"), "Syntax error in HELLO option 'FOO'"),
+    ]
+    for call, text in cases:
+        try:
+            call()
+        except redis.ResponseError as e:
+            expect(str(e), text, "error text")
+        else:
+            raise AssertionError(f"no error, wanted {text!r}")
+    try:
+        r.execute_command("HELLO", "4")
+    except redis.ResponseError as e:
+        # redis-py maps NOPROTO onto its own text.
+        if "unsupported protocol" not in str(e) and "NOPROTO" not in str(e):
+            raise AssertionError(f"HELLO 4 raised {e!r}")
+    else:
+        raise AssertionError("HELLO 4 succeeded")
+    expect(r.get("py:s"), b"abc", "a failed INCR changed nothing")
+
+
+def main():
+    print(f"redis-py {redis.__version__}, python {sys.version.split()[0]}")
+    for fn in CHECKS:
+        try:
+            fn()
+        except Exception as e:  # noqa: BLE001 - report every kind of failure
+            traceback.print_exc()
+            print(f"FAIL: {fn.__name__}: {e}")
+            return 1
+        print(f"passed: {fn.__name__}")
+    print(f"ok: {len(CHECKS)} checks")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
