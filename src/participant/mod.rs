@@ -49,10 +49,20 @@ const FIRST_BYTE_WAIT: Duration = Duration::from_secs(60);
 /// key before giving up.
 const READ_WAIT: Duration = Duration::from_secs(5);
 /// How long a prepare waits for the previous transaction on its keys to
-/// commit. Short: the coordinator only sends it once that one is decided,
-/// so a long wait means an in-doubt leftover, and the coordinator must get
-/// a NO vote well before its own timeout evicts us.
-const PREPARE_WAIT: Duration = Duration::from_millis(300);
+/// commit, at most. The coordinator sends the next prepare on a key once the
+/// previous round's votes are in, before that round's decision is durable,
+/// so this wait covers the coordinator's decision fsync and the commit's
+/// trip: generous, because a NO vote here is an error for the client (at
+/// 300 ms a loaded machine failed MSETs under redis-benchmark). It stays
+/// below the coordinator's call timeout (see [`prepare_wait`]) so that a key
+/// held by a leftover the coordinator never resolves gets a NO vote rather
+/// than an eviction.
+const PREPARE_WAIT: Duration = Duration::from_secs(3);
+
+/// The prepare wait for a node whose calls time out after `rpc_timeout`.
+fn prepare_wait(rpc_timeout: Duration) -> Duration {
+    PREPARE_WAIT.min(rpc_timeout / 2)
+}
 
 struct Node {
     config: Config,
@@ -123,7 +133,7 @@ async fn serve_connection(mut stream: TcpStream, node: Arc<Node>) -> anyhow::Res
             return Ok(());
         }
         let replica = node.replica.clone();
-        codec_serve(stream, replica).await?;
+        codec_serve(stream, replica, prepare_wait(node.config.rpc_timeout)).await?;
     } else {
         let settings = Arc::new(session::Settings::from_config(&node.config));
         session::serve_client(stream, node.clone(), node.clients.clone(), settings).await;
@@ -135,7 +145,11 @@ async fn serve_connection(mut stream: TcpStream, node: Arc<Node>) -> anyhow::Res
 /// current connection from older ones.
 static NEXT_CONNECTION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
-async fn codec_serve(stream: TcpStream, replica: Replica) -> anyhow::Result<()> {
+async fn codec_serve(
+    stream: TcpStream,
+    replica: Replica,
+    prepare_wait: Duration,
+) -> anyhow::Result<()> {
     let connection = NEXT_CONNECTION.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     // When we last answered a heartbeat on this connection.
     let last_answer: Arc<std::sync::Mutex<Option<Instant>>> = Arc::default();
@@ -160,7 +174,7 @@ async fn codec_serve(stream: TcpStream, replica: Replica) -> anyhow::Result<()> 
                 {
                     Response::Error("stale coordinator connection: transaction refused".into())
                 }
-                request => handle(&replica, request).await,
+                request => handle(&replica, request, prepare_wait).await,
             }
         }
     })
@@ -170,12 +184,12 @@ async fn codec_serve(stream: TcpStream, replica: Replica) -> anyhow::Result<()> 
 
 /// Answers one internal request (heartbeats are answered per connection,
 /// in [`codec_serve`]).
-async fn handle(replica: &Replica, request: Request) -> Response {
+async fn handle(replica: &Replica, request: Request, prepare_wait: Duration) -> Response {
     let result = match request {
         Request::Heartbeat { .. } => Ok(Response::Status(replica.status())),
         Request::Status => Ok(Response::Status(replica.status())),
         Request::Prepare { txid, op } => replica
-            .prepare(txid, op, PREPARE_WAIT)
+            .prepare(txid, op, prepare_wait)
             .await
             .map(Response::Vote),
         Request::Commit { txid, index } => {

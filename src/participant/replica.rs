@@ -463,20 +463,23 @@ impl Replica {
             let held = {
                 let s = self.state();
                 keys.iter()
-                    .find_map(|k| s.locked.get(*k).map(|(owner, n)| (*owner, n.clone())))
+                    .find_map(|k| s.locked.get(*k).map(|(owner, n)| (*k, *owner, n.clone())))
             };
-            let Some((owner, notify)) = held else {
+            let Some((key, owner, notify)) = held else {
                 return Ok(());
             };
             let wait = notify.notified();
             tokio::pin!(wait);
             wait.as_mut().enable();
-            // Re-check: the lock may have gone between the lookup and enable.
-            let still_locked = {
-                let s = self.state();
-                keys.iter().any(|k| s.locked.contains_key(*k))
-            };
-            if still_locked && tokio::time::timeout_at(deadline, wait).await.is_err() {
+            // Re-check the same lock: it may have gone between the lookup
+            // and enable, and then nothing would wake this wait (another
+            // key still being locked is the next round's business).
+            let still_held = self
+                .state()
+                .locked
+                .get(key)
+                .is_some_and(|(o, _)| *o == owner);
+            if still_held && tokio::time::timeout_at(deadline, wait).await.is_err() {
                 return Err(ReplicaError::Locked(owner));
             }
         }
