@@ -1,8 +1,10 @@
 //! Everything a node keeps on disk, in one fjall database per node.
 //!
 //! Keyspaces (fjall's partitions) separate the kinds of state: user data,
-//! the prepared-transaction records, the retained commit log, the txid →
-//! index map of committed transactions, and small metadata values. All
+//! the index of deadlines, the prepared-transaction records, the retained
+//! commit log, the txid → index map of committed transactions, and small
+//! metadata values. A user value is stored with a header that carries its
+//! deadline, if it has one ([`value`] explains the layout and why). All
 //! writes go through the [`writer::Writer`], a dedicated thread that commits
 //! each submitted batch atomically and then makes a whole group of them
 //! durable with one fsync. Reads go straight to fjall, from blocking
@@ -12,13 +14,14 @@
 //! and a node that cannot persist must not keep answering as if it could.
 
 pub mod reader;
+pub mod value;
 pub mod writer;
 
 use std::path::Path;
 
-use bytes::Bytes;
 use fjall::{Database, Keyspace, KeyspaceCreateOptions};
 
+use crate::command::op::Entry;
 use crate::config::FsyncPolicy;
 pub use reader::Reader;
 pub use writer::{Batch, Writer};
@@ -27,6 +30,11 @@ pub use writer::{Batch, Writer};
 const BLOCK_CACHE_BYTES: u64 = 32 * 1024 * 1024;
 /// Largest memtable of one keyspace before it is flushed to a table.
 const MEMTABLE_BYTES: u64 = 8 * 1024 * 1024;
+/// The layout of stored values ([`value`]); written in `meta` when a node
+/// first opens its store.
+const DATA_FORMAT: u64 = 1;
+const META_DATA_FORMAT: &str = "data_format";
+
 /// Journal kept before memtables are forced to flush.
 const MAX_JOURNAL_BYTES: u64 = 128 * 1024 * 1024;
 
@@ -47,6 +55,14 @@ pub enum StorageError {
     /// The writer thread is gone (the process is shutting down or failed).
     #[error("the storage writer has stopped")]
     WriterGone,
+    /// The data directory was written by a version with another layout.
+    #[error(
+        "the data directory holds values in layout {found}, this version reads layout {DATA_FORMAT} (values with expiry headers): move it away to start afresh"
+    )]
+    OldFormat {
+        /// The layout found (0: from before layouts were recorded).
+        found: u64,
+    },
 }
 
 /// The open database of one node and its keyspaces.
@@ -54,8 +70,11 @@ pub enum StorageError {
 pub struct Store {
     /// The fjall database.
     pub db: Database,
-    /// User data: key → value.
+    /// User data: key → header and value ([`value`]).
     pub data: Keyspace,
+    /// Participant: `deadline ++ key` → empty, for every key with a
+    /// deadline ([`value`]).
+    pub expires: Keyspace,
     /// Participant: prepared transactions, txid → staged record.
     pub prepared: Keyspace,
     /// Participant: committed log, index → entry. Coordinator: decisions,
@@ -85,22 +104,40 @@ impl Store {
             .open()?;
         let options = || KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE_BYTES);
         let data = db.keyspace("data", options)?;
+        let expires = db.keyspace("expires", options)?;
         let prepared = db.keyspace("prepared", options)?;
         let log = db.keyspace("log", options)?;
         let txids = db.keyspace("txids", options)?;
         let meta = db.keyspace("meta", options)?;
         let writer = Writer::start(db.clone(), fsync);
         let reader = Reader::start();
-        Ok(Store {
+        let store = Store {
             reader,
             db,
             data,
+            expires,
             prepared,
             log,
             txids,
             meta,
             writer,
-        })
+        };
+        match store.meta_u64(META_DATA_FORMAT)? {
+            DATA_FORMAT => {}
+            0 if store.data.is_empty()? => {
+                let mut batch = Batch::new();
+                batch.put(
+                    &store.meta,
+                    META_DATA_FORMAT,
+                    encode_u64(DATA_FORMAT).to_vec(),
+                );
+                // Applied before any later batch; durable with the first
+                // synced one (an empty store loses nothing if it is not).
+                drop(store.writer.submit(batch)?);
+            }
+            found => return Err(StorageError::OldFormat { found }),
+        }
+        Ok(store)
     }
 
     /// Reads a u64 stored under `name` in the meta keyspace (0 if absent).
@@ -114,20 +151,23 @@ impl Store {
         }
     }
 
-    /// Current value of a user key.
-    pub fn get(&self, key: &[u8]) -> Result<Option<Bytes>, StorageError> {
+    /// The stored entry of a user key (expired or not).
+    pub fn entry(&self, key: &[u8]) -> Result<Option<Entry>, StorageError> {
         if !storable_key(key) {
             return Ok(None);
         }
-        Ok(self.data.get(key)?.map(|v| Bytes::copy_from_slice(&v)))
+        self.data.get(key)?.map(|v| value::decode(&v)).transpose()
     }
 
-    /// Whether a user key exists.
-    pub fn contains(&self, key: &[u8]) -> Result<bool, StorageError> {
+    /// The stored deadline of a user key, if it exists and has one.
+    pub fn deadline(&self, key: &[u8]) -> Result<Option<u64>, StorageError> {
         if !storable_key(key) {
-            return Ok(false);
+            return Ok(None);
         }
-        Ok(self.data.contains_key(key)?)
+        match self.data.get(key)? {
+            Some(v) => value::deadline(&v),
+            None => Ok(None),
+        }
     }
 }
 
