@@ -60,7 +60,8 @@ fn replicas_agree_on(cluster: &Cluster, n: usize, keys: u64) -> bool {
 fn keys_expire_on_every_replica() {
     let cluster = Cluster::start(3, Opts::redis());
     let mut raw = cluster.raw();
-    let mut commands: Vec<Vec<String>> = (0..50).map(|i| words(&format!("SET keep:{i} v"))).collect();
+    let mut commands: Vec<Vec<String>> =
+        (0..50).map(|i| words(&format!("SET keep:{i} v"))).collect();
     commands.extend((0..100).map(|i| words(&format!("SET gone:{i} v PX 300"))));
     for reply in pipeline(&mut raw, &commands) {
         assert_eq!(reply, b"+OK\r\n", "{}", show(&reply));
@@ -164,7 +165,11 @@ fn a_returning_participant_catches_up_deadlines() {
         .chain([words("EXPIREAT plain:0 4000000000")])
         .collect();
     for reply in pipeline(&mut raw, &commands) {
-        assert!(reply == b"+OK\r\n" || reply == b":1\r\n", "{}", show(&reply));
+        assert!(
+            reply == b"+OK\r\n" || reply == b":1\r\n",
+            "{}",
+            show(&reply)
+        );
     }
     wait_until(
         "the live replicas have reaped the short keys",
@@ -179,10 +184,7 @@ fn a_returning_participant_catches_up_deadlines() {
         || replicas_agree_on(&cluster, 3, 200),
     );
     let mut direct = cluster.raw_participant(2);
-    assert_eq!(
-        direct.cmd(&[b"EXPIRETIME", b"plain:0"]),
-        b":4000000000\r\n"
-    );
+    assert_eq!(direct.cmd(&[b"EXPIRETIME", b"plain:0"]), b":4000000000\r\n");
     assert_eq!(direct.cmd(&[b"TTL", b"plain:1"]), b":-1\r\n");
     let ttl = integer(&direct.cmd(&[b"TTL", b"long:1"]));
     assert!((990..=1000).contains(&ttl), "TTL {ttl}");

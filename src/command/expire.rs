@@ -18,8 +18,7 @@
 use bytes::Bytes;
 
 use super::op::{
-    Effect, Evaluated, ExpireFlags, Expiry, Outcome, ReadOp, ReadView, Stored, WriteOp,
-    is_expired,
+    Effect, Evaluated, ExpireFlags, Expiry, Outcome, ReadOp, ReadView, Stored, WriteOp, is_expired,
 };
 use super::{CommandError, option_name, parse_i64};
 
@@ -157,7 +156,11 @@ pub fn ttl<V: ReadView>(
     } else {
         at.saturating_sub(view.now())
     };
-    let value = if millis { ms } else { ms.saturating_add(500) / 1000 };
+    let value = if millis {
+        ms
+    } else {
+        ms.saturating_add(500) / 1000
+    };
     Ok(Outcome::Integer(i64::try_from(value).unwrap_or(i64::MAX)))
 }
 
@@ -236,7 +239,10 @@ mod tests {
                 "ERR GT and LT options at the same time are not compatible",
             ),
             ("expire k 10 foo", "ERR Unsupported option foo"),
-            ("expire k abc", "ERR value is not an integer or out of range"),
+            (
+                "expire k abc",
+                "ERR value is not an integer or out of range",
+            ),
             (
                 "expire k 9223372036854776",
                 "ERR invalid expire time in 'expire' command",
@@ -253,9 +259,15 @@ mod tests {
                 "expireat k 9223372036854776",
                 "ERR invalid expire time in 'expireat' command",
             ),
-            ("expire k", "ERR wrong number of arguments for 'expire' command"),
+            (
+                "expire k",
+                "ERR wrong number of arguments for 'expire' command",
+            ),
             ("ttl k k", "ERR wrong number of arguments for 'ttl' command"),
-            ("persist", "ERR wrong number of arguments for 'persist' command"),
+            (
+                "persist",
+                "ERR wrong number of arguments for 'persist' command",
+            ),
         ];
         for (command, want) in cases {
             assert_eq!(parse_err(command), want, "{command}");
@@ -316,7 +328,10 @@ mod tests {
         let mut view = MapView::default();
         assert_eq!(run(&mut view, "set c 1 ex 100"), Outcome::Ok);
         assert_eq!(run(&mut view, "incr c"), int(2));
-        assert_eq!(run(&mut view, "incrbyfloat c 1.5"), Outcome::Value(Some(b("3.5"))));
+        assert_eq!(
+            run(&mut view, "incrbyfloat c 1.5"),
+            Outcome::Value(Some(b("3.5")))
+        );
         assert_eq!(run(&mut view, "append c 0"), int(4));
         assert_eq!(run(&mut view, "setrange c 0 x"), int(4));
         assert_eq!(run(&mut view, "ttl c"), int(100));
@@ -332,11 +347,20 @@ mod tests {
         assert_eq!(run(&mut view, "psetex d 5000 v"), Outcome::Ok);
         assert_eq!(run(&mut view, "mset d v"), Outcome::Ok);
         assert_eq!(run(&mut view, "ttl d"), int(-1));
-        assert_eq!(run(&mut view, "getex d px 2500"), Outcome::Value(Some(b("v"))));
+        assert_eq!(
+            run(&mut view, "getex d px 2500"),
+            Outcome::Value(Some(b("v")))
+        );
         assert_eq!(run(&mut view, "pttl d"), int(2500));
-        assert_eq!(run(&mut view, "getex d persist"), Outcome::Value(Some(b("v"))));
+        assert_eq!(
+            run(&mut view, "getex d persist"),
+            Outcome::Value(Some(b("v")))
+        );
         assert_eq!(run(&mut view, "ttl d"), int(-1));
-        assert_eq!(run(&mut view, "getex d exat 1"), Outcome::Value(Some(b("v"))));
+        assert_eq!(
+            run(&mut view, "getex d exat 1"),
+            Outcome::Value(Some(b("v")))
+        );
         assert_eq!(run(&mut view, "exists d"), int(0));
         assert_eq!(run(&mut view, "set d v pxat 1 get"), Outcome::Value(None));
         assert_eq!(run(&mut view, "exists d"), int(0));

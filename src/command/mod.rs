@@ -215,9 +215,7 @@ pub fn parse(args: &[Bytes], dialect: Dialect) -> Result<Command, CommandError> 
         "getex" => write(string::parse_getex(args)),
         "setex" => write(string::parse_setex(args, false)),
         "psetex" => write(string::parse_setex(args, true)),
-        "expire" | "pexpire" | "expireat" | "pexpireat" => {
-            write(expire::parse_expire(name, args))
-        }
+        "expire" | "pexpire" | "expireat" | "pexpireat" => write(expire::parse_expire(name, args)),
         "persist" => write(expire::parse_persist(args)),
         "ttl" | "pttl" | "expiretime" | "pexpiretime" => read(expire::parse_ttl(name, args)),
         _ => connection::parse(name, args).map(Command::Session),

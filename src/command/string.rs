@@ -648,7 +648,10 @@ mod tests {
         assert_eq!(getex("getex k"), None);
         assert_eq!(getex("getex k persist PERSIST"), Some(Expiry::Persist));
         assert_eq!(getex("getex k ex 10 ex 20"), Some(Expiry::In(20_000)));
-        assert_eq!(getex("getex k pxat 9223372036854775807"), Some(Expiry::At(i64::MAX)));
+        assert_eq!(
+            getex("getex k pxat 9223372036854775807"),
+            Some(Expiry::At(i64::MAX))
+        );
         for bad in [
             "getex k ex",
             "getex k persist ex 10",

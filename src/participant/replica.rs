@@ -628,11 +628,7 @@ impl Replica {
         let mut batch = Batch::new();
         for (key, entry) in last {
             match entry {
-                Some(e) => batch.put(
-                    &self.store.data,
-                    key,
-                    value::encode(&e.value, e.expires_at),
-                ),
+                Some(e) => batch.put(&self.store.data, key, value::encode(&e.value, e.expires_at)),
                 None => batch.remove(&self.store.data, key),
             }
         }

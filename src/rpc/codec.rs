@@ -625,7 +625,10 @@ mod tests {
         b.write_all(&old).await.unwrap();
         assert!(matches!(
             dial.await.unwrap(),
-            Err(CodecError::BadVersion { theirs: 1, ours: PROTOCOL_VERSION })
+            Err(CodecError::BadVersion {
+                theirs: 1,
+                ours: PROTOCOL_VERSION
+            })
         ));
     }
 
