@@ -1193,6 +1193,64 @@ mod tests {
     }
 
     #[test]
+    fn multi_steps_see_queued_deadlines_at_one_stamped_time() {
+        let now = 1_700_000_000_000;
+        let mut view = MapView::of(&[("old", "v")]);
+        view.1.insert(b("old"), now - 1);
+        let op = WriteOp::Multi {
+            watched: vec![(b("old"), None)],
+            steps: vec![
+                Step::Write(WriteOp::SetEx {
+                    key: b("k"),
+                    value: b("v"),
+                    condition: None,
+                    get: false,
+                    expiry: Expiry::In(100_000),
+                }),
+                Step::Read(ReadOp::Ttl {
+                    key: b("k"),
+                    millis: true,
+                    absolute: false,
+                }),
+                Step::Write(WriteOp::Persist { key: b("k") }),
+                Step::Read(ReadOp::Exists {
+                    keys: vec![b("old"), b("k")],
+                }),
+                Step::Write(WriteOp::Reap {
+                    keys: vec![b("old")],
+                }),
+            ],
+        }
+        .stamp(now);
+        // Stamping made the queued relative deadline absolute.
+        let WriteOp::At { op: inner, .. } = &op else {
+            panic!("{op:?}")
+        };
+        let WriteOp::Multi { steps, .. } = inner.as_ref() else {
+            panic!("{inner:?}")
+        };
+        assert!(matches!(
+            steps[0],
+            Step::Write(WriteOp::SetEx {
+                expiry: Expiry::At(at),
+                ..
+            }) if at == 1_700_000_100_000
+        ));
+        let (outcome, effects) = eval_write(&op, &view).unwrap();
+        assert_eq!(
+            outcome,
+            Outcome::Array(vec![
+                Outcome::Ok,
+                Outcome::Integer(100_000),
+                Outcome::Integer(1),
+                Outcome::Integer(1),
+                Outcome::Error(MISPLACED.into()),
+            ])
+        );
+        assert_eq!(effects, vec![Effect::put(&b("k"), b("v"))]);
+    }
+
+    #[test]
     fn multi_keys_are_every_step_s_keys() {
         let op = WriteOp::Multi {
             watched: Vec::new(),
