@@ -110,8 +110,10 @@ fn keys_expire_on_every_replica() {
 fn a_deadline_extended_in_time_is_not_reaped() {
     let cluster = Cluster::start(3, Opts::redis());
     let mut raw = cluster.raw();
-    let commands: Vec<Vec<String>> = (0..200)
-        .map(|i| words(&format!("SET k:{i} v PX 1500")))
+    // Few keys, so that the extensions (one 2PC round each) all land well
+    // before the deadline even on a loaded machine.
+    let commands: Vec<Vec<String>> = (0..40)
+        .map(|i| words(&format!("SET k:{i} v PX 2000")))
         .collect();
     for reply in pipeline(&mut raw, &commands) {
         assert_eq!(reply, b"+OK\r\n", "{}", show(&reply));
@@ -120,9 +122,9 @@ fn a_deadline_extended_in_time_is_not_reaped() {
     wait_until(
         "the keys are close to their deadline",
         Duration::from_secs(5),
-        || integer(&raw.cmd(&[b"PTTL", b"k:0"])) < 300,
+        || integer(&raw.cmd(&[b"PTTL", b"k:0"])) < 800,
     );
-    let extend: Vec<Vec<String>> = (0..200)
+    let extend: Vec<Vec<String>> = (0..40)
         .step_by(2)
         .map(|i| words(&format!("PEXPIRE k:{i} 60000")))
         .collect();
@@ -132,11 +134,11 @@ fn a_deadline_extended_in_time_is_not_reaped() {
     wait_until(
         "every replica has reaped the odd keys and kept the even ones",
         Duration::from_secs(15),
-        || replicas_agree_on(&cluster, 3, 100),
+        || replicas_agree_on(&cluster, 3, 20),
     );
     for i in 0..3 {
         let mut direct = cluster.raw_participant(i);
-        for k in 0..200 {
+        for k in 0..40 {
             let key = format!("k:{k}");
             let ttl = integer(&direct.cmd(&[b"TTL", key.as_bytes()]));
             if k % 2 == 0 {
