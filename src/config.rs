@@ -34,6 +34,7 @@
 //! | `client_query_buffer_limit N[k\|kb\|m\|mb\|g\|gb]` | 1gb |
 //! | `requirepass PASSWORD` | none |
 //! | `cluster_secret SECRET` | none (the same on every node when set) |
+//! | `expire_interval_ms N` | 100 (coordinator: how often the background expirer runs) |
 
 use std::collections::HashMap;
 use std::fmt;
@@ -53,6 +54,8 @@ pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_millis(100);
 pub const DEFAULT_LEASE: Duration = Duration::from_millis(2000);
 /// Default `rpc_timeout_ms`.
 pub const DEFAULT_RPC_TIMEOUT: Duration = Duration::from_millis(8000);
+/// Default `expire_interval_ms`: ten rounds a second, as Redis's `hz 10`.
+pub const DEFAULT_EXPIRE_INTERVAL: Duration = Duration::from_millis(100);
 /// Default `log_retention`, in committed log entries.
 pub const DEFAULT_LOG_RETENTION: u64 = 1_000_000;
 /// Default `proto_max_bulk_len`: 512 MB, as in Redis and the Lab3 handout.
@@ -167,6 +170,9 @@ pub struct Config {
     /// The file this config was read from ([`Config::load`]), as INFO
     /// reports it; `None` for a config parsed from text.
     pub config_file: Option<PathBuf>,
+    /// How often the coordinator's background expirer looks for expired
+    /// keys to delete.
+    pub expire_interval: Duration,
 }
 
 impl fmt::Debug for Config {
@@ -196,6 +202,7 @@ impl fmt::Debug for Config {
                 &self.cluster_secret.as_ref().map(|_| "<redacted>"),
             )
             .field("config_file", &self.config_file)
+            .field("expire_interval", &self.expire_interval)
             .finish()
     }
 }
@@ -322,10 +329,11 @@ enum Key {
     ClientQueryBufferLimit,
     Requirepass,
     ClusterSecret,
+    ExpireIntervalMs,
 }
 
 impl Key {
-    const ALL: [Key; 17] = [
+    const ALL: [Key; 18] = [
         Key::Mode,
         Key::CoordinatorInfo,
         Key::ParticipantInfo,
@@ -343,6 +351,7 @@ impl Key {
         Key::ClientQueryBufferLimit,
         Key::Requirepass,
         Key::ClusterSecret,
+        Key::ExpireIntervalMs,
     ];
 
     fn name(self) -> &'static str {
@@ -364,6 +373,7 @@ impl Key {
             Key::ClientQueryBufferLimit => "client_query_buffer_limit",
             Key::Requirepass => "requirepass",
             Key::ClusterSecret => "cluster_secret",
+            Key::ExpireIntervalMs => "expire_interval_ms",
         }
     }
 
@@ -414,6 +424,7 @@ struct Parser<'a> {
     client_query_buffer_limit: Option<u64>,
     requirepass: Option<String>,
     cluster_secret: Option<String>,
+    expire_interval_ms: Option<u64>,
 }
 
 impl<'a> Parser<'a> {
@@ -438,6 +449,7 @@ impl<'a> Parser<'a> {
             client_query_buffer_limit: None,
             requirepass: None,
             cluster_secret: None,
+            expire_interval_ms: None,
         }
     }
 
@@ -498,6 +510,7 @@ impl<'a> Parser<'a> {
             Key::HeartbeatIntervalMs => self.heartbeat_interval_ms = Some(millis(key, value)?),
             Key::LeaseMs => self.lease_ms = Some(millis(key, value)?),
             Key::RpcTimeoutMs => self.rpc_timeout_ms = Some(millis(key, value)?),
+            Key::ExpireIntervalMs => self.expire_interval_ms = Some(millis(key, value)?),
             Key::LogRetention => {
                 self.log_retention = Some(positive(key, value, "log entries")?);
             }
@@ -625,6 +638,9 @@ impl<'a> Parser<'a> {
             requirepass: self.requirepass,
             cluster_secret: self.cluster_secret,
             config_file: None,
+            expire_interval: self
+                .expire_interval_ms
+                .map_or(DEFAULT_EXPIRE_INTERVAL, Duration::from_millis),
         })
     }
 }
@@ -900,6 +916,7 @@ mod tests {
         assert_eq!(c.client_query_buffer_limit, 1 << 30);
         assert_eq!(c.requirepass, None);
         assert_eq!(c.cluster_secret, None);
+        assert_eq!(c.expire_interval, Duration::from_millis(100));
     }
 
     #[test]
@@ -908,7 +925,8 @@ mod tests {
             "{COORD_HEAD}data_dir /var/lib/kv store\ndialect lab\nfsync everysec\n\
              heartbeat_interval_ms 50\nlease_ms 500\nrpc_timeout_ms 250\nlog_retention 42\n\
              proto_max_bulk_len 64kb\nmaxclients 7\nrequirepass  open sesame \n\
-             timeout 300\nclient_query_buffer_limit 2mb\ncluster_secret  s3cret with spaces\n"
+             timeout 300\nclient_query_buffer_limit 2mb\ncluster_secret  s3cret with spaces\n\
+             expire_interval_ms 25\n"
         );
         let c = ok(&text);
         assert_eq!(c.data_dir, PathBuf::from("/var/lib/kv store"));
@@ -924,6 +942,7 @@ mod tests {
         assert_eq!(c.idle_timeout, Some(Duration::from_secs(300)));
         assert_eq!(c.client_query_buffer_limit, 2 * 1024 * 1024);
         assert_eq!(c.cluster_secret.as_deref(), Some("s3cret with spaces"));
+        assert_eq!(c.expire_interval, Duration::from_millis(25));
     }
 
     #[test]

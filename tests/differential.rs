@@ -32,6 +32,12 @@
 //! - `!digits CMD ...`: compare the replies with every run of digits
 //!   turned into one `9`, for replies that depend on the clock (TIME):
 //!   the shape must match, the numbers may not.
+//! - `!range LO HI CMD ...`: both replies must be integers in `LO..=HI`
+//!   (a PTTL, whose exact value depends on when it is read).
+//! - `!await REPLY CMD ...`: send the command to each server again and
+//!   again until it answers exactly `REPLY` (quoted, with escapes: `":0\r\n"`),
+//!   for up to [`AWAIT_LIMIT`]; a server that never does is a mismatch.
+//!   How a script waits for a key to expire, without a fixed sleep.
 //!
 //! To add a case, add a line; to add a family, add a file.
 
@@ -136,7 +142,14 @@ enum Step {
     Participant(Vec<Vec<u8>>),
     /// Compare the replies with their digit runs collapsed.
     Digits(Vec<Vec<u8>>),
+    /// Both replies must be integers in this range.
+    Range(i64, i64, Vec<Vec<u8>>),
+    /// Repeat the command on each server until it gives this reply.
+    Await(Vec<u8>, Vec<Vec<u8>>),
 }
+
+/// How long `!await` polls one server.
+const AWAIT_LIMIT: Duration = Duration::from_secs(10);
 
 /// Splits a script line into arguments (see the module docs for quoting).
 fn split_args(line: &str) -> Result<Vec<Vec<u8>>, String> {
@@ -211,6 +224,23 @@ fn parse_script(path: &Path) -> Vec<(usize, String, Step)> {
             "nocompare" => Step::NoCompare(args),
             "participant" => Step::Participant(args),
             "digits" => Step::Digits(args),
+            "range" => match args.as_slice() {
+                [lo, hi, command @ ..] if !command.is_empty() => {
+                    let bound = |b: &[u8]| {
+                        String::from_utf8_lossy(b)
+                            .parse()
+                            .unwrap_or_else(|e| panic!("{}:{}: {e}", path.display(), i + 1))
+                    };
+                    Step::Range(bound(lo), bound(hi), command.to_vec())
+                }
+                _ => panic!("{}:{}: !range LO HI CMD ...", path.display(), i + 1),
+            },
+            "await" => match args.as_slice() {
+                [reply, command @ ..] if !command.is_empty() => {
+                    Step::Await(reply.clone(), command.to_vec())
+                }
+                _ => panic!("{}:{}: !await REPLY CMD ...", path.display(), i + 1),
+            },
             "populate" => match args.as_slice() {
                 [count, prefix] => Step::Populate(
                     String::from_utf8_lossy(count)
@@ -317,6 +347,30 @@ fn collapse_digits(reply: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The integer of an integer reply.
+fn integer(reply: &[u8]) -> Option<i64> {
+    std::str::from_utf8(reply.strip_prefix(b":")?.strip_suffix(b"\r\n")?)
+        .ok()?
+        .parse()
+        .ok()
+}
+
+/// Sends `args` until the reply is `want` or [`AWAIT_LIMIT`] passes: the
+/// last reply, and whether it was `want`.
+fn await_reply(raw: &mut Raw, args: &[&[u8]], want: &[u8]) -> (Vec<u8>, bool) {
+    let deadline = Instant::now() + AWAIT_LIMIT;
+    loop {
+        let reply = raw.cmd(args);
+        if reply == want {
+            return (reply, true);
+        }
+        if Instant::now() >= deadline {
+            return (reply, false);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 fn show_keys(keys: &Result<BTreeSet<Vec<u8>>, String>) -> String {
     match keys {
         Ok(keys) => keys.iter().map(|k| show(k)).collect::<Vec<_>>().join(" "),
@@ -366,6 +420,8 @@ fn run_script(path: &Path, redis: SocketAddr, cluster: &Cluster) -> (usize, Vec<
             | Step::NoCompare(args)
             | Step::Participant(args)
             | Step::Digits(args)
+            | Step::Range(_, _, args)
+            | Step::Await(_, args)
                 if args.is_empty() =>
             {
                 panic!("{name}:{line}: empty command")
@@ -429,6 +485,30 @@ fn run_script(path: &Path, redis: SocketAddr, cluster: &Cluster) -> (usize, Vec<
                 if want != got {
                     mismatches.push(format!(
                         "{name}:{line}: {text}\n    redis: \"{}\"\n    ours:  \"{}\"",
+                        show(&want),
+                        show(&got)
+                    ));
+                }
+            }
+            Step::Range(lo, hi, args) => {
+                let (want, got) = (send(&mut theirs, &args), send(&mut mine, &args));
+                let within = |r: &[u8]| integer(r).is_some_and(|n| (lo..=hi).contains(&n));
+                if !within(&want) || !within(&got) {
+                    mismatches.push(format!(
+                        "{name}:{line}: {text} (not in {lo}..={hi})\n    redis: \"{}\"\n    ours:  \"{}\"",
+                        show(&want),
+                        show(&got)
+                    ));
+                }
+            }
+            Step::Await(reply, args) => {
+                let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+                let (want, want_ok) = await_reply(&mut theirs, &args, &reply);
+                let (got, got_ok) = await_reply(&mut mine, &args, &reply);
+                if !want_ok || !got_ok {
+                    mismatches.push(format!(
+                        "{name}:{line}: {text} (never answered \"{}\" within {AWAIT_LIMIT:?})\n    redis: \"{}\"\n    ours:  \"{}\"",
+                        show(&reply),
                         show(&want),
                         show(&got)
                     ));

@@ -12,7 +12,7 @@
 //! The number of cases per property is `PROPTEST_CASES` (default 1000).
 
 use bytes::{Bytes, BytesMut};
-use kvstore2pcsystem::command::op::{Effect, Outcome, ReadOp, WriteOp};
+use kvstore2pcsystem::command::op::{Effect, ExpireFlags, Expiry, Outcome, ReadOp, WriteOp};
 use kvstore2pcsystem::rpc::codec::{self, CodecError, MAX_FRAME_LEN};
 use kvstore2pcsystem::rpc::message::{LogEntry, ParticipantStatus, Request, Response};
 use proptest::prelude::*;
@@ -29,6 +29,14 @@ fn write_op() -> impl Strategy<Value = WriteOp> {
     prop_oneof![
         (bytes(), bytes()).prop_map(|(key, value)| WriteOp::Set { key, value }),
         prop::collection::vec(bytes(), 0..4).prop_map(|keys| WriteOp::Del { keys }),
+        (any::<u64>(), bytes(), any::<i64>()).prop_map(|(now_ms, key, at)| WriteOp::At {
+            now_ms,
+            op: Box::new(WriteOp::Expire {
+                key,
+                when: Expiry::At(at),
+                flags: ExpireFlags::default(),
+            }),
+        }),
     ]
 }
 
@@ -46,7 +54,16 @@ fn log_entry() -> impl Strategy<Value = LogEntry> {
         any::<u64>(),
         any::<u64>(),
         prop::collection::vec(
-            (bytes(), prop::option::of(bytes())).prop_map(|(key, value)| Effect { key, value }),
+            (
+                bytes(),
+                prop::option::of(bytes()),
+                prop::option::of(any::<u64>()),
+            )
+                .prop_map(|(key, value, expires_at)| Effect {
+                    key,
+                    value,
+                    expires_at,
+                }),
             0..3,
         ),
     )
@@ -86,6 +103,8 @@ fn request() -> impl Strategy<Value = Request> {
             }),
         any::<u64>().prop_map(|up_to| Request::Settle { up_to }),
         Just(Request::Digest),
+        (any::<u64>(), any::<u32>())
+            .prop_map(|(now_ms, limit)| Request::ExpiredKeys { now_ms, limit }),
     ]
 }
 
@@ -132,6 +151,7 @@ fn response() -> impl Strategy<Value = Response> {
             }
         }),
         ".{0,20}".prop_map(Response::Error),
+        prop::collection::vec(bytes(), 0..3).prop_map(Response::Keys),
     ]
 }
 

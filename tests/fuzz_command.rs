@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use kvstore2pcsystem::command::connection::{self, ClientState, ServerFacts};
-use kvstore2pcsystem::command::op::{self, Outcome, ReadView, WriteOp};
+use kvstore2pcsystem::command::op::{self, Entry, Outcome, Stored, WriteOp};
 use kvstore2pcsystem::command::server::NodeInfo;
 use kvstore2pcsystem::command::{self, Command, cursor, glob, long_double};
 use kvstore2pcsystem::config::Dialect;
@@ -117,6 +117,18 @@ const WORDS: &[&str] = &[
     "info",
     "time",
     "debug",
+    "getex",
+    "setex",
+    "psetex",
+    "expire",
+    "pexpire",
+    "expireat",
+    "pexpireat",
+    "persist",
+    "ttl",
+    "pttl",
+    "expiretime",
+    "pexpiretime",
     // Options and subcommands.
     "digest",
     "auth",
@@ -136,6 +148,9 @@ const WORDS: &[&str] = &[
     "exat",
     "pxat",
     "keepttl",
+    "persist",
+    "gt",
+    "lt",
     "get",
     "match",
     "type",
@@ -188,8 +203,12 @@ const WORDS: &[&str] = &[
     " ",
 ];
 
-/// A small replica: values that every command family reads differently.
-struct Replica(BTreeMap<Bytes, Bytes>);
+/// The time ops are stamped with (unix ms).
+const NOW: u64 = 1_700_000_000_000;
+
+/// A small replica: values that every command family reads differently,
+/// some with a deadline (one already past).
+struct Replica(BTreeMap<Bytes, Bytes>, BTreeMap<Bytes, u64>);
 
 impl Replica {
     fn new() -> Replica {
@@ -202,28 +221,40 @@ impl Replica {
             ("min", b"-9223372036854775808"),
             ("binary", b"\x00\xff\r\n"),
         ];
+        let deadlines = [("int", NOW + 10_000), ("text", NOW - 1)];
         Replica(
             pairs
                 .iter()
                 .map(|(k, v)| (Bytes::from(*k), Bytes::copy_from_slice(v)))
                 .collect(),
+            deadlines
+                .iter()
+                .map(|(k, at)| (Bytes::from(*k), *at))
+                .collect(),
         )
     }
 }
 
-impl ReadView for Replica {
+impl Stored for Replica {
     type Error = Infallible;
 
-    fn get(&self, key: &[u8]) -> Result<Option<Bytes>, Infallible> {
-        Ok(self.0.get(key).cloned())
+    fn stored(&self, key: &[u8]) -> Result<Option<Entry>, Infallible> {
+        Ok(self.0.get(key).map(|v| Entry {
+            value: v.clone(),
+            expires_at: self.1.get(key).copied(),
+        }))
     }
 
-    fn keys_from(&self, start: &[u8], limit: usize) -> Result<Vec<Bytes>, Infallible> {
+    fn stored_from(
+        &self,
+        start: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Bytes, Option<u64>)>, Infallible> {
         Ok(self
             .0
             .range::<[u8], _>((Bound::Included(start), Bound::Unbounded))
             .take(limit)
-            .map(|(k, _)| k.clone())
+            .map(|(k, _)| (k.clone(), self.1.get(k).copied()))
             .collect())
     }
 }
@@ -236,7 +267,7 @@ fn evaluate(command: &Command, dialect: Dialect) -> Option<Outcome> {
         // A far offset makes Redis (and us) build a value that long: legal,
         // but too slow to do thousands of times here.
         Command::Write(WriteOp::SetRange { offset, .. }) if *offset > 1 << 20 => return None,
-        Command::Write(op) => match op::eval_write(op, &replica) {
+        Command::Write(op) => match op::eval_write(&op.clone().stamp(NOW), &replica) {
             Ok((outcome, effects)) => {
                 // The storage engine (fjall) panics on an empty key or one
                 // over 64 KB: no client command may produce such a write.
@@ -250,7 +281,7 @@ fn evaluate(command: &Command, dialect: Dialect) -> Option<Outcome> {
                 outcome
             }
         },
-        Command::Read(op) => match op::eval_read(op, &replica) {
+        Command::Read(op) => match op::eval_read(&op.clone().stamp(NOW), &replica) {
             Ok(outcome) => outcome,
         },
         _ => return None,

@@ -695,8 +695,9 @@ fn raw_peers_are_refused_with_the_protocols_bytes() {
 
     wait_until("the participant logged each refusal", READY_TIMEOUT, || {
         let log = c.participant_log(0);
-        log.contains("peer speaks protocol version 99, we speak 2")
-            && log.contains("peer speaks protocol version 1, we speak 2")
+        let ours = codec::PROTOCOL_VERSION;
+        log.contains(&format!("peer speaks protocol version 99, we speak {ours}"))
+            && log.contains(&format!("peer speaks protocol version 1, we speak {ours}"))
             && log.contains("the dialer has no cluster secret configured and we require one")
             && log.contains("the dialer's proof is wrong")
     });

@@ -7,6 +7,8 @@
 //! `long double` Redis uses ([`super::long_double`]) and stores the result
 //! as Redis prints it (`10.5 + 0.1` is `10.6`, `5.0e3` is `5000`).
 //!
+//! A counter keeps its key's deadline, as in Redis.
+//!
 //! The increment is validated when the command is parsed, before any 2PC
 //! work; the stored value is validated by each replica (all reach the same
 //! verdict from the same data).
@@ -75,9 +77,11 @@ fn arg(args: &[Bytes], i: usize) -> Bytes {
 
 /// Adds `delta` to the integer at `key`: the new value.
 pub fn incrby<V: ReadView>(view: &V, key: &Bytes, delta: i64) -> Result<Evaluated, V::Error> {
-    let current = match view.get(key)? {
+    let old = view.entry(key)?;
+    let deadline = old.as_ref().and_then(|e| e.expires_at);
+    let current = match old {
         None => 0,
-        Some(v) => match parse_i64(&v) {
+        Some(e) => match parse_i64(&e.value) {
             Ok(n) => n,
             Err(_) => return Ok(error(NOT_INTEGER)),
         },
@@ -87,7 +91,11 @@ pub fn incrby<V: ReadView>(view: &V, key: &Bytes, delta: i64) -> Result<Evaluate
     };
     Ok((
         Outcome::Integer(new),
-        vec![Effect::put(key, Bytes::from(new.to_string()))],
+        vec![Effect::put_expiring(
+            key,
+            Bytes::from(new.to_string()),
+            deadline,
+        )],
     ))
 }
 
@@ -97,9 +105,11 @@ pub fn incrbyfloat<V: ReadView>(
     key: &Bytes,
     delta: &[u8],
 ) -> Result<Evaluated, V::Error> {
-    let current = match view.get(key)? {
+    let old = view.entry(key)?;
+    let deadline = old.as_ref().and_then(|e| e.expires_at);
+    let current = match old {
         None => long_double::parse(b"0"),
-        Some(v) => long_double::parse(&v),
+        Some(e) => long_double::parse(&e.value),
     };
     let (Some(current), Some(delta)) = (current, long_double::parse(delta)) else {
         return Ok(error(NOT_FLOAT));
@@ -110,7 +120,7 @@ pub fn incrbyfloat<V: ReadView>(
     let text = Bytes::from(long_double::format_human(sum));
     Ok((
         Outcome::Value(Some(text.clone())),
-        vec![Effect::put(key, text)],
+        vec![Effect::put_expiring(key, text, deadline)],
     ))
 }
 

@@ -16,8 +16,8 @@
 //!
 //! # Whole-keyspace operations
 //!
-//! FLUSHDB and FLUSHALL (the same: there is one database) delete every key
-//! and name none in advance: they [`lock everything`](WriteOp::locks_everything).
+//! FLUSHDB and FLUSHALL (the same: there is one database) delete every key,
+//! expired ones not yet removed included, and name none in advance: they [`lock everything`](WriteOp::locks_everything).
 //! KEYS, SCAN and DBSIZE likewise [read everything](ReadOp::reads_everything).
 
 use std::collections::HashSet;
@@ -158,14 +158,15 @@ pub fn type_of<V: ReadView>(view: &V, key: &Bytes) -> Result<Outcome, V::Error> 
 }
 
 /// RENAME / RENAMENX. A missing source is an error even when both names
-/// are the same; renaming a key to itself changes nothing.
+/// are the same; renaming a key to itself changes nothing. The new name
+/// takes the old one's deadline, as in Redis.
 pub fn rename<V: ReadView>(
     view: &V,
     from: &Bytes,
     to: &Bytes,
     nx: bool,
 ) -> Result<Evaluated, V::Error> {
-    let Some(value) = view.get(from)? else {
+    let Some(entry) = view.entry(from)? else {
         return Ok((Outcome::Error("ERR no such key".into()), Vec::new()));
     };
     let done = if nx { Outcome::Integer(1) } else { Outcome::Ok };
@@ -176,15 +177,21 @@ pub fn rename<V: ReadView>(
     if nx && view.contains(to)? {
         return Ok((Outcome::Integer(0), Vec::new()));
     }
-    Ok((done, vec![Effect::delete(from), Effect::put(to, value)]))
+    Ok((
+        done,
+        vec![
+            Effect::delete(from),
+            Effect::put_expiring(to, entry.value, entry.expires_at),
+        ],
+    ))
 }
 
-/// FLUSHDB: a delete of every key.
+/// FLUSHDB: a delete of every stored key, expired or not.
 pub fn flush<V: ReadView>(view: &V) -> Result<Evaluated, V::Error> {
     let mut effects = Vec::new();
     let mut start = Bytes::new();
     loop {
-        let page = view.keys_from(&start, PAGE)?;
+        let page = view.stored_keys_from(&start, PAGE)?;
         let full = page.len() == PAGE;
         if let Some(last) = page.last() {
             start = successor(last);

@@ -21,17 +21,30 @@
 //! applied, before any later one), and such a read must wait until no write
 //! is prepared-but-unapplied on the replica that serves it.
 //!
+//! # Time
+//!
 //! This module must never do I/O or look at a clock: time-dependent inputs
-//! are fixed by the coordinator and carried inside the op. Variants are only
-//! ever appended (never reordered), because ops and outcomes are encoded
-//! by position.
+//! are fixed by the coordinator and carried inside the op. A key's deadline
+//! is an absolute unix time in milliseconds ([`Entry::expires_at`]); the
+//! coordinator converts relative ones (EX, PX, EXPIRE) to absolute with
+//! [`WriteOp::stamp`] and wraps every op it sends in [`WriteOp::At`] /
+//! [`ReadOp::At`], which carry its current time. Evaluation reads the
+//! replica's stored entries ([`Stored`]) through a [`Live`] view at that
+//! time, which hides every key whose deadline has passed, so each replica
+//! reaches the same verdict from the same data and the same stamped time.
+//! An op without a stamp is evaluated at time 0, when nothing has expired.
+//! A write never stores a deadline that has already passed: it deletes the
+//! key instead (as Redis does for `EXPIRE key -1` or `SET ... EXAT 1`).
+//!
+//! Variants are only ever appended (never reordered), because ops and
+//! outcomes are encoded by position.
 
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::{counter, keyspace, string};
+use super::{counter, expire, keyspace, string};
 
 /// The condition of `SET ... NX|XX`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,6 +53,53 @@ pub enum SetCondition {
     Absent,
     /// XX: only if the key exists.
     Present,
+}
+
+/// A stored value and its deadline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// The value.
+    pub value: Bytes,
+    /// When the key expires (unix milliseconds), if it does.
+    pub expires_at: Option<u64>,
+}
+
+/// The expiry a write gives a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Expiry {
+    /// KEEPTTL: keep the key's current deadline.
+    Keep,
+    /// EX/PX, before the coordinator stamps the op: this many milliseconds
+    /// from the stamped time (negative for EXPIRE with a negative amount).
+    In(i64),
+    /// EXAT/PXAT, or EX/PX once stamped: this unix time in milliseconds.
+    At(i64),
+    /// GETEX PERSIST: no deadline.
+    Persist,
+}
+
+impl Expiry {
+    /// The absolute form, relative ones counted from `now`.
+    pub fn resolve(self, now: u64) -> Expiry {
+        match self {
+            Expiry::In(ms) => Expiry::At(i64::try_from(now).unwrap_or(i64::MAX).saturating_add(ms)),
+            other => other,
+        }
+    }
+}
+
+/// The conditions of `EXPIRE key seconds [NX|XX|GT|LT]`, as Redis 7.0
+/// combines them (XX with GT or LT is allowed; the parser refuses the rest).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExpireFlags {
+    /// NX: only if the key has no deadline.
+    pub nx: bool,
+    /// XX: only if the key has a deadline.
+    pub xx: bool,
+    /// GT: only if the new deadline is later (no deadline counts as infinite).
+    pub gt: bool,
+    /// LT: only if the new deadline is earlier (no deadline counts as infinite).
+    pub lt: bool,
 }
 
 /// A write command, already validated, as sent in a PREPARE.
@@ -148,6 +208,59 @@ pub enum WriteOp {
         /// The queued commands, in order.
         steps: Vec<Step>,
     },
+    /// SET with EX, PX, EXAT, PXAT or KEEPTTL (and maybe NX/XX/GET), SETEX
+    /// and PSETEX: as [`WriteOp::SetWith`], and the key gets `expiry`.
+    SetEx {
+        /// The key.
+        key: Bytes,
+        /// The new value.
+        value: Bytes,
+        /// NX or XX, if given.
+        condition: Option<SetCondition>,
+        /// GET: reply the old value (or nil) instead of `+OK`.
+        get: bool,
+        /// The new deadline ([`Expiry::Persist`] is never sent here).
+        expiry: Expiry,
+    },
+    /// GETEX key [EX|PX|EXAT|PXAT|PERSIST]: the value, and its deadline
+    /// changed.
+    GetEx {
+        /// The key.
+        key: Bytes,
+        /// The new deadline, or none given (a plain read).
+        expiry: Option<Expiry>,
+    },
+    /// EXPIRE, PEXPIRE, EXPIREAT, PEXPIREAT: `:1` if the deadline was set
+    /// (or the key deleted, for a deadline already past), `:0` if the key
+    /// is missing or a condition failed.
+    Expire {
+        /// The key.
+        key: Bytes,
+        /// The new deadline ([`Expiry::In`] or [`Expiry::At`]).
+        when: Expiry,
+        /// NX, XX, GT, LT.
+        flags: ExpireFlags,
+    },
+    /// PERSIST key: `:1` if a deadline was removed.
+    Persist {
+        /// The key.
+        key: Bytes,
+    },
+    /// The background expirer's delete: each key that is still expired at
+    /// the stamped time is deleted (a key whose deadline was extended or
+    /// removed meanwhile is left alone). Replies how many were deleted.
+    Reap {
+        /// The candidate keys.
+        keys: Vec<Bytes>,
+    },
+    /// An op stamped with the coordinator's current time (unix
+    /// milliseconds), at which it is evaluated on every replica.
+    At {
+        /// The coordinator's clock when it sent the op.
+        now_ms: u64,
+        /// The op.
+        op: Box<WriteOp>,
+    },
 }
 
 /// One data command queued inside MULTI.
@@ -171,8 +284,13 @@ impl WriteOp {
             | WriteOp::IncrBy { key, .. }
             | WriteOp::IncrByFloat { key, .. }
             | WriteOp::Append { key, .. }
-            | WriteOp::SetRange { key, .. } => vec![key],
-            WriteOp::Del { keys } => keys.iter().collect(),
+            | WriteOp::SetRange { key, .. }
+            | WriteOp::SetEx { key, .. }
+            | WriteOp::GetEx { key, .. }
+            | WriteOp::Expire { key, .. }
+            | WriteOp::Persist { key } => vec![key],
+            WriteOp::Del { keys } | WriteOp::Reap { keys } => keys.iter().collect(),
+            WriteOp::At { op, .. } => op.keys(),
             WriteOp::MSet { pairs } | WriteOp::MSetNx { pairs } => {
                 pairs.iter().map(|(k, _)| k).collect()
             }
@@ -201,7 +319,61 @@ impl WriteOp {
                 Step::Write(w) => w.locks_everything(),
                 Step::Read(r) => r.reads_everything(),
             }),
+            WriteOp::At { op, .. } => op.locks_everything(),
             _ => false,
+        }
+    }
+
+    /// This op as the coordinator sends it at `now_ms`: every relative
+    /// deadline made absolute, and the time attached ([`WriteOp::At`]), so
+    /// that every replica evaluates it at the same moment.
+    pub fn stamp(self, now_ms: u64) -> WriteOp {
+        let op = match self {
+            WriteOp::At { op, .. } => *op,
+            op => op,
+        };
+        WriteOp::At {
+            now_ms,
+            op: Box::new(op.resolve(now_ms)),
+        }
+    }
+
+    /// This op with relative deadlines made absolute at `now`.
+    fn resolve(self, now: u64) -> WriteOp {
+        match self {
+            WriteOp::SetEx {
+                key,
+                value,
+                condition,
+                get,
+                expiry,
+            } => WriteOp::SetEx {
+                key,
+                value,
+                condition,
+                get,
+                expiry: expiry.resolve(now),
+            },
+            WriteOp::GetEx { key, expiry } => WriteOp::GetEx {
+                key,
+                expiry: expiry.map(|e| e.resolve(now)),
+            },
+            WriteOp::Expire { key, when, flags } => WriteOp::Expire {
+                key,
+                when: when.resolve(now),
+                flags,
+            },
+            WriteOp::Multi { watched, steps } => WriteOp::Multi {
+                watched,
+                steps: steps
+                    .into_iter()
+                    .map(|step| match step {
+                        Step::Write(w) => Step::Write(w.resolve(now)),
+                        read => read,
+                    })
+                    .collect(),
+            },
+            other => other,
         }
     }
 }
@@ -264,6 +436,25 @@ pub enum ReadOp {
     },
     /// DBSIZE: the number of keys.
     DbSize,
+    /// TTL, PTTL, EXPIRETIME, PEXPIRETIME: -2 for a missing key, -1 for
+    /// one without a deadline, else the time left (or the deadline).
+    Ttl {
+        /// The key.
+        key: Bytes,
+        /// PTTL, PEXPIRETIME: in milliseconds rather than seconds.
+        millis: bool,
+        /// EXPIRETIME, PEXPIRETIME: the deadline rather than the time left.
+        absolute: bool,
+    },
+    /// A read stamped with the time (unix milliseconds) at which keys are
+    /// judged expired: the coordinator's for a routed read, the
+    /// participant's own for a direct one.
+    At {
+        /// The time of the read.
+        now_ms: u64,
+        /// The read.
+        op: Box<ReadOp>,
+    },
 }
 
 impl ReadOp {
@@ -274,9 +465,23 @@ impl ReadOp {
             ReadOp::Get { key }
             | ReadOp::StrLen { key }
             | ReadOp::GetRange { key, .. }
-            | ReadOp::Type { key } => vec![key],
+            | ReadOp::Type { key }
+            | ReadOp::Ttl { key, .. } => vec![key],
             ReadOp::MGet { keys } | ReadOp::Exists { keys } => keys.iter().collect(),
             ReadOp::Keys { .. } | ReadOp::Scan { .. } | ReadOp::DbSize => Vec::new(),
+            ReadOp::At { op, .. } => op.keys(),
+        }
+    }
+
+    /// This read judged at `now_ms` ([`ReadOp::At`]).
+    pub fn stamp(self, now_ms: u64) -> ReadOp {
+        let op = match self {
+            ReadOp::At { op, .. } => *op,
+            op => op,
+        };
+        ReadOp::At {
+            now_ms,
+            op: Box::new(op),
         }
     }
 
@@ -284,10 +489,11 @@ impl ReadOp {
     /// DBSIZE): to stay linearizable it must wait until no transaction is
     /// prepared-but-unapplied on the replica serving it.
     pub fn reads_everything(&self) -> bool {
-        matches!(
-            self,
-            ReadOp::Keys { .. } | ReadOp::Scan { .. } | ReadOp::DbSize
-        )
+        match self {
+            ReadOp::Keys { .. } | ReadOp::Scan { .. } | ReadOp::DbSize => true,
+            ReadOp::At { op, .. } => op.reads_everything(),
+            _ => false,
+        }
     }
 }
 
@@ -320,21 +526,30 @@ pub enum Outcome {
     Aborted,
 }
 
-/// One resolved key write: the value to store, or `None` to delete.
+/// One resolved key write: the value to store (with its deadline), or
+/// `None` to delete.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Effect {
     /// The key written.
     pub key: Bytes,
     /// The new value, or `None` for a delete.
     pub value: Option<Bytes>,
+    /// The new value's deadline (unix milliseconds), if it has one.
+    pub expires_at: Option<u64>,
 }
 
 impl Effect {
-    /// Stores `value` under `key`.
+    /// Stores `value` under `key`, without a deadline.
     pub fn put(key: &Bytes, value: Bytes) -> Effect {
+        Effect::put_expiring(key, value, None)
+    }
+
+    /// Stores `value` under `key` with deadline `expires_at`.
+    pub fn put_expiring(key: &Bytes, value: Bytes, expires_at: Option<u64>) -> Effect {
         Effect {
             key: key.clone(),
             value: Some(value),
+            expires_at,
         }
     }
 
@@ -343,6 +558,30 @@ impl Effect {
         Effect {
             key: key.clone(),
             value: None,
+            expires_at: None,
+        }
+    }
+
+    /// The entry this effect leaves, `None` for a delete.
+    pub fn entry(&self) -> Option<Entry> {
+        self.value.as_ref().map(|value| Entry {
+            value: value.clone(),
+            expires_at: self.expires_at,
+        })
+    }
+
+    fn from_entry(key: Bytes, entry: Option<Entry>) -> Effect {
+        match entry {
+            Some(e) => Effect {
+                key,
+                value: Some(e.value),
+                expires_at: e.expires_at,
+            },
+            None => Effect {
+                key,
+                value: None,
+                expires_at: None,
+            },
         }
     }
 }
@@ -351,25 +590,57 @@ impl Effect {
 /// applies (none for an error).
 pub type Evaluated = (Outcome, Vec<Effect>);
 
-/// Read access to a replica's current data, as evaluation needs it.
+/// A replica's stored data as it is, expired keys included: what a store
+/// provides to evaluation, which reads it through a [`Live`] view.
+pub trait Stored {
+    /// The error a read can fail with (storage errors).
+    type Error;
+
+    /// The stored entry of `key`, expired or not.
+    fn stored(&self, key: &[u8]) -> Result<Option<Entry>, Self::Error>;
+
+    /// Up to `limit` keys `>= start` with their deadlines, in ascending
+    /// bytewise order, expired ones included. Must not allocate in
+    /// proportion to `limit` (SCAN's COUNT comes from clients).
+    fn stored_from(
+        &self,
+        start: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Bytes, Option<u64>)>, Self::Error>;
+}
+
+/// Read access to a replica's live data at one moment, as the command
+/// families see it: a key whose deadline has passed does not exist.
 ///
-/// Keys are ordered bytewise (as fjall orders them). `get` and `keys_from`
-/// are required; the rest have defaults built on them that an implementation
-/// may replace with something cheaper.
+/// Keys are ordered bytewise (as fjall orders them). `now`, `entry`,
+/// `keys_from` and `stored_keys_from` are required; the rest have defaults
+/// built on them.
 pub trait ReadView {
     /// The error a read can fail with (storage errors).
     type Error;
 
-    /// The current value of `key`.
-    fn get(&self, key: &[u8]) -> Result<Option<Bytes>, Self::Error>;
+    /// The moment of the evaluation (unix milliseconds).
+    fn now(&self) -> u64;
 
-    /// Up to `limit` keys `>= start`, in ascending bytewise order. Must not
-    /// allocate in proportion to `limit` (SCAN's COUNT comes from clients).
+    /// The live entry of `key`.
+    fn entry(&self, key: &[u8]) -> Result<Option<Entry>, Self::Error>;
+
+    /// Up to `limit` live keys `>= start`, in ascending bytewise order. Must
+    /// not allocate in proportion to `limit`.
     fn keys_from(&self, start: &[u8], limit: usize) -> Result<Vec<Bytes>, Self::Error>;
+
+    /// As [`keys_from`](Self::keys_from), expired keys included (FLUSHDB
+    /// deletes those too).
+    fn stored_keys_from(&self, start: &[u8], limit: usize) -> Result<Vec<Bytes>, Self::Error>;
+
+    /// The current value of `key`.
+    fn get(&self, key: &[u8]) -> Result<Option<Bytes>, Self::Error> {
+        Ok(self.entry(key)?.map(|e| e.value))
+    }
 
     /// Whether `key` exists.
     fn contains(&self, key: &[u8]) -> Result<bool, Self::Error> {
-        Ok(self.get(key)?.is_some())
+        Ok(self.entry(key)?.is_some())
     }
 
     /// The number of keys.
@@ -385,6 +656,74 @@ pub trait ReadView {
                 _ => return Ok(total),
             }
         }
+    }
+}
+
+/// Whether a key with deadline `expires_at` is gone at `now`. As in Redis,
+/// a key lives through the millisecond of its deadline.
+pub fn is_expired(expires_at: Option<u64>, now: u64) -> bool {
+    expires_at.is_some_and(|at| at < now)
+}
+
+/// The live view of stored data at one moment: keys whose deadline has
+/// passed are hidden.
+pub struct Live<'a, S> {
+    /// The stored data.
+    pub base: &'a S,
+    /// The moment (unix milliseconds).
+    pub now: u64,
+}
+
+/// How many stored keys [`Live`] reads at a time while skipping expired ones.
+const LIVE_PAGE: usize = 1024;
+
+impl<S: Stored> ReadView for Live<'_, S> {
+    type Error = S::Error;
+
+    fn now(&self) -> u64 {
+        self.now
+    }
+
+    fn entry(&self, key: &[u8]) -> Result<Option<Entry>, S::Error> {
+        Ok(self
+            .base
+            .stored(key)?
+            .filter(|e| !is_expired(e.expires_at, self.now)))
+    }
+
+    fn keys_from(&self, start: &[u8], limit: usize) -> Result<Vec<Bytes>, S::Error> {
+        // Pages of the stored keys until `limit` live ones are found or the
+        // keys run out, so expired keys never end a listing early.
+        let mut keys = Vec::new();
+        let mut from = Bytes::copy_from_slice(start);
+        let page_len = limit.clamp(1, LIVE_PAGE);
+        loop {
+            let page = self.base.stored_from(&from, page_len)?;
+            let full = page.len() == page_len;
+            if let Some((last, _)) = page.last() {
+                from = successor(last);
+            }
+            for (key, expires_at) in page {
+                if !is_expired(expires_at, self.now) {
+                    keys.push(key);
+                    if keys.len() >= limit {
+                        return Ok(keys);
+                    }
+                }
+            }
+            if !full {
+                return Ok(keys);
+            }
+        }
+    }
+
+    fn stored_keys_from(&self, start: &[u8], limit: usize) -> Result<Vec<Bytes>, S::Error> {
+        Ok(self
+            .base
+            .stored_from(start, limit)?
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect())
     }
 }
 
@@ -412,10 +751,21 @@ pub fn unstorable_key(key: &[u8]) -> Option<&'static str> {
     }
 }
 
-/// Evaluates a write op: its outcome and the effects committing it applies.
-/// An op that would store a key the storage engine cannot hold
-/// ([`unstorable_key`]) fails as a whole, writing nothing.
-pub fn eval_write<V: ReadView>(op: &WriteOp, view: &V) -> Result<Evaluated, V::Error> {
+/// The error of an op that only the coordinator's own machinery sends
+/// (a stamp or a reap inside a transaction, a stamp inside a stamp).
+const MISPLACED: &str = "ERR this operation cannot be nested";
+
+/// Evaluates a write op against stored data: its outcome and the effects
+/// committing it applies. A stamped op ([`WriteOp::At`]) is evaluated at
+/// its time, any other at time 0. An op that would store a key the storage
+/// engine cannot hold ([`unstorable_key`]) fails as a whole, writing
+/// nothing.
+pub fn eval_write<S: Stored>(op: &WriteOp, store: &S) -> Result<Evaluated, S::Error> {
+    let (now, op) = match op {
+        WriteOp::At { now_ms, op } => (*now_ms, op.as_ref()),
+        op => (0, op),
+    };
+    let view = Live { base: store, now };
     match op {
         WriteOp::Multi { watched, steps } => {
             for (key, value) in watched {
@@ -423,9 +773,10 @@ pub fn eval_write<V: ReadView>(op: &WriteOp, view: &V) -> Result<Evaluated, V::E
                     return Ok((Outcome::Aborted, Vec::new()));
                 }
             }
-            eval_multi(steps, view)
+            eval_multi(steps, &view)
         }
-        single => eval_single(single, view),
+        WriteOp::Reap { keys } => expire::reap(store, keys, now),
+        single => eval_single(single, &view),
     }
 }
 
@@ -446,45 +797,46 @@ fn eval_multi<V: ReadView>(steps: &[Step], view: &V) -> Result<Evaluated, V::Err
             Step::Write(w) => {
                 let (outcome, effects) = eval_single(w, &pending)?;
                 for e in effects {
-                    pending.writes.insert(e.key, e.value);
+                    let entry = e.entry();
+                    pending.writes.insert(e.key, entry);
                 }
                 outcome
             }
-            Step::Read(r) => eval_read(r, &pending)?,
+            Step::Read(r) => eval_live_read(r, &pending)?,
         };
         outcomes.push(outcome);
     }
     let effects = pending
         .writes
         .into_iter()
-        .map(|(key, value)| Effect { key, value })
+        .map(|(key, entry)| Effect::from_entry(key, entry))
         .collect();
     Ok((Outcome::Array(outcomes), effects))
 }
 
-/// A view with a transaction's earlier writes laid over it.
+/// A view with a transaction's earlier writes laid over it. (A write never
+/// leaves an entry that is already expired, and the time does not move
+/// within a transaction, so pending entries are all live.)
 struct Overlay<'a, V> {
     base: &'a V,
-    /// Key to its pending value (`None`: deleted).
-    writes: BTreeMap<Bytes, Option<Bytes>>,
+    /// Key to its pending entry (`None`: deleted).
+    writes: BTreeMap<Bytes, Option<Entry>>,
 }
 
-impl<V: ReadView> ReadView for Overlay<'_, V> {
-    type Error = V::Error;
-
-    fn get(&self, key: &[u8]) -> Result<Option<Bytes>, V::Error> {
-        match self.writes.get(key) {
-            Some(pending) => Ok(pending.clone()),
-            None => self.base.get(key),
-        }
-    }
-
-    fn keys_from(&self, start: &[u8], limit: usize) -> Result<Vec<Bytes>, V::Error> {
+impl<V: ReadView> Overlay<'_, V> {
+    /// Merges the base's keys from `start` (fetched by `fetch`) with the
+    /// pending writes.
+    fn merged(
+        &self,
+        start: &[u8],
+        limit: usize,
+        fetch: impl FnOnce(usize) -> Result<Vec<Bytes>, V::Error>,
+    ) -> Result<Vec<Bytes>, V::Error> {
         // At most `deleted` of the base's keys are hidden, so its first
         // `limit + deleted` keys from `start` hold every base key among the
         // first `limit` that survive.
         let deleted = self.writes.values().filter(|v| v.is_none()).count();
-        let base = self.base.keys_from(start, limit.saturating_add(deleted))?;
+        let base = fetch(limit.saturating_add(deleted))?;
         let mut keys: Vec<Bytes> = base
             .into_iter()
             .filter(|k| !self.writes.contains_key(k))
@@ -502,11 +854,37 @@ impl<V: ReadView> ReadView for Overlay<'_, V> {
     }
 }
 
+impl<V: ReadView> ReadView for Overlay<'_, V> {
+    type Error = V::Error;
+
+    fn now(&self) -> u64 {
+        self.base.now()
+    }
+
+    fn entry(&self, key: &[u8]) -> Result<Option<Entry>, V::Error> {
+        match self.writes.get(key) {
+            Some(pending) => Ok(pending.clone()),
+            None => self.base.entry(key),
+        }
+    }
+
+    fn keys_from(&self, start: &[u8], limit: usize) -> Result<Vec<Bytes>, V::Error> {
+        self.merged(start, limit, |n| self.base.keys_from(start, n))
+    }
+
+    fn stored_keys_from(&self, start: &[u8], limit: usize) -> Result<Vec<Bytes>, V::Error> {
+        self.merged(start, limit, |n| self.base.stored_keys_from(start, n))
+    }
+}
+
 /// Evaluates one command (a MULTI inside a MULTI is an error).
 fn eval_single<V: ReadView>(op: &WriteOp, view: &V) -> Result<Evaluated, V::Error> {
     let (outcome, effects) = eval_write_unchecked(op, view)?;
     // (Such a key never exists, so only a write of one can come up here.)
-    let unstorable = effects.iter().find_map(|e| unstorable_key(&e.key));
+    let unstorable = effects
+        .iter()
+        .filter(|e| e.value.is_some())
+        .find_map(|e| unstorable_key(&e.key));
     match unstorable {
         Some(problem) => Ok((Outcome::Error(problem.to_string()), Vec::new())),
         None => Ok((outcome, effects)),
@@ -521,7 +899,15 @@ fn eval_write_unchecked<V: ReadView>(op: &WriteOp, view: &V) -> Result<Evaluated
             value,
             condition,
             get,
-        } => string::set_with(view, key, value, *condition, *get),
+        } => string::set_with(view, key, value, *condition, *get, None),
+        WriteOp::SetEx {
+            key,
+            value,
+            condition,
+            get,
+            expiry,
+        } => string::set_with(view, key, value, *condition, *get, Some(*expiry)),
+        WriteOp::GetEx { key, expiry } => string::getex(view, key, *expiry),
         WriteOp::SetNx { key, value } => string::setnx(view, key, value),
         WriteOp::GetDel { key } => string::getdel(view, key),
         WriteOp::MSet { pairs } => Ok((Outcome::Ok, string::mset_effects(pairs))),
@@ -533,12 +919,27 @@ fn eval_write_unchecked<V: ReadView>(op: &WriteOp, view: &V) -> Result<Evaluated
         WriteOp::Del { keys } => keyspace::del(view, keys),
         WriteOp::Rename { from, to, nx } => keyspace::rename(view, from, to, *nx),
         WriteOp::Flush => keyspace::flush(view),
+        WriteOp::Expire { key, when, flags } => expire::expire(view, key, *when, *flags),
+        WriteOp::Persist { key } => expire::persist(view, key),
         WriteOp::Multi { .. } => Ok((Outcome::Error(NESTED_MULTI.to_string()), Vec::new())),
+        WriteOp::Reap { .. } | WriteOp::At { .. } => {
+            Ok((Outcome::Error(MISPLACED.to_string()), Vec::new()))
+        }
     }
 }
 
-/// Evaluates a read op against the view.
-pub fn eval_read<V: ReadView>(op: &ReadOp, view: &V) -> Result<Outcome, V::Error> {
+/// Evaluates a read op against stored data: a stamped read
+/// ([`ReadOp::At`]) at its time, any other at time 0.
+pub fn eval_read<S: Stored>(op: &ReadOp, store: &S) -> Result<Outcome, S::Error> {
+    let (now, op) = match op {
+        ReadOp::At { now_ms, op } => (*now_ms, op.as_ref()),
+        op => (0, op),
+    };
+    eval_live_read(op, &Live { base: store, now })
+}
+
+/// Evaluates a read op against a live view.
+fn eval_live_read<V: ReadView>(op: &ReadOp, view: &V) -> Result<Outcome, V::Error> {
     match op {
         ReadOp::Get { key } => Ok(Outcome::Value(view.get(key)?)),
         ReadOp::MGet { keys } => string::mget(view, keys),
@@ -556,10 +957,16 @@ pub fn eval_read<V: ReadView>(op: &ReadOp, view: &V) -> Result<Outcome, V::Error
         ReadOp::DbSize => Ok(Outcome::Integer(
             i64::try_from(view.count()?).unwrap_or(i64::MAX),
         )),
+        ReadOp::Ttl {
+            key,
+            millis,
+            absolute,
+        } => expire::ttl(view, key, *millis, *absolute),
+        ReadOp::At { .. } => Ok(Outcome::Error(MISPLACED.to_string())),
     }
 }
 
-/// An in-memory [`ReadView`] for the unit tests of every family.
+/// An in-memory [`Stored`] for the unit tests of every family.
 #[cfg(test)]
 pub(crate) mod testing {
     use std::collections::BTreeMap;
@@ -567,7 +974,7 @@ pub(crate) mod testing {
 
     use bytes::Bytes;
 
-    use super::{Effect, ReadView};
+    use super::{Effect, Entry, Stored};
 
     /// A request's arguments from a space-separated line.
     pub fn args(s: &str) -> Vec<Bytes> {
@@ -592,9 +999,10 @@ pub(crate) mod testing {
         outcome
     }
 
-    /// A replica's data as an ordered map.
+    /// A replica's data as ordered maps: values, and the deadlines of the
+    /// keys that have one.
     #[derive(Debug, Default, Clone)]
-    pub struct MapView(pub BTreeMap<Bytes, Bytes>);
+    pub struct MapView(pub BTreeMap<Bytes, Bytes>, pub BTreeMap<Bytes, u64>);
 
     impl MapView {
         /// A view holding `pairs`.
@@ -604,6 +1012,7 @@ pub(crate) mod testing {
                     .iter()
                     .map(|(k, v)| (b(k), b(v)))
                     .collect::<BTreeMap<_, _>>(),
+                BTreeMap::new(),
             )
         }
 
@@ -614,21 +1023,32 @@ pub(crate) mod testing {
                     Some(v) => self.0.insert(e.key.clone(), v.clone()),
                     None => self.0.remove(&e.key),
                 };
+                match e.expires_at {
+                    Some(at) => self.1.insert(e.key.clone(), at),
+                    None => self.1.remove(&e.key),
+                };
             }
         }
     }
 
-    impl ReadView for MapView {
+    impl Stored for MapView {
         type Error = Infallible;
-        fn get(&self, key: &[u8]) -> Result<Option<Bytes>, Infallible> {
-            Ok(self.0.get(key).cloned())
+        fn stored(&self, key: &[u8]) -> Result<Option<Entry>, Infallible> {
+            Ok(self.0.get(key).map(|value| Entry {
+                value: value.clone(),
+                expires_at: self.1.get(key).copied(),
+            }))
         }
-        fn keys_from(&self, start: &[u8], limit: usize) -> Result<Vec<Bytes>, Infallible> {
+        fn stored_from(
+            &self,
+            start: &[u8],
+            limit: usize,
+        ) -> Result<Vec<(Bytes, Option<u64>)>, Infallible> {
             Ok(self
                 .0
                 .range::<[u8], _>((std::ops::Bound::Included(start), std::ops::Bound::Unbounded))
                 .take(limit)
-                .map(|(k, _)| k.clone())
+                .map(|(k, _)| (k.clone(), self.1.get(k).copied()))
                 .collect())
         }
     }
@@ -704,7 +1124,11 @@ mod tests {
         for i in 0..10_000 {
             view.0.insert(b(&format!("k{i}")), b("v"));
         }
-        assert_eq!(view.count().unwrap(), 10_000);
+        let live = Live {
+            base: &view,
+            now: 0,
+        };
+        assert_eq!(live.count().unwrap(), 10_000);
         assert_eq!(
             eval_read(&ReadOp::DbSize, &view).unwrap(),
             Outcome::Integer(10_000)
@@ -766,6 +1190,64 @@ mod tests {
                 Effect::put(&b("n"), b("v")),
             ]
         );
+    }
+
+    #[test]
+    fn multi_steps_see_queued_deadlines_at_one_stamped_time() {
+        let now = 1_700_000_000_000;
+        let mut view = MapView::of(&[("old", "v")]);
+        view.1.insert(b("old"), now - 1);
+        let op = WriteOp::Multi {
+            watched: vec![(b("old"), None)],
+            steps: vec![
+                Step::Write(WriteOp::SetEx {
+                    key: b("k"),
+                    value: b("v"),
+                    condition: None,
+                    get: false,
+                    expiry: Expiry::In(100_000),
+                }),
+                Step::Read(ReadOp::Ttl {
+                    key: b("k"),
+                    millis: true,
+                    absolute: false,
+                }),
+                Step::Write(WriteOp::Persist { key: b("k") }),
+                Step::Read(ReadOp::Exists {
+                    keys: vec![b("old"), b("k")],
+                }),
+                Step::Write(WriteOp::Reap {
+                    keys: vec![b("old")],
+                }),
+            ],
+        }
+        .stamp(now);
+        // Stamping made the queued relative deadline absolute.
+        let WriteOp::At { op: inner, .. } = &op else {
+            panic!("{op:?}")
+        };
+        let WriteOp::Multi { steps, .. } = inner.as_ref() else {
+            panic!("{inner:?}")
+        };
+        assert!(matches!(
+            steps[0],
+            Step::Write(WriteOp::SetEx {
+                expiry: Expiry::At(at),
+                ..
+            }) if at == 1_700_000_100_000
+        ));
+        let (outcome, effects) = eval_write(&op, &view).unwrap();
+        assert_eq!(
+            outcome,
+            Outcome::Array(vec![
+                Outcome::Ok,
+                Outcome::Integer(100_000),
+                Outcome::Integer(1),
+                Outcome::Integer(1),
+                Outcome::Error(MISPLACED.into()),
+            ])
+        );
+        assert_eq!(effects, vec![Effect::put(&b("k"), b("v"))]);
     }
 
     #[test]
@@ -841,10 +1323,20 @@ mod tests {
         for i in 0..10 {
             writes.insert(b(&format!("k{i:02}")), None);
         }
-        writes.insert(b("k05x"), Some(b("new")));
-        writes.insert(b("k15"), Some(b("new")));
-        let overlay = Overlay {
+        let new = || {
+            Some(Entry {
+                value: b("new"),
+                expires_at: None,
+            })
+        };
+        writes.insert(b("k05x"), new());
+        writes.insert(b("k15"), new());
+        let live = Live {
             base: &base,
+            now: 0,
+        };
+        let overlay = Overlay {
+            base: &live,
             writes,
         };
         let page = overlay.keys_from(b"", 3).unwrap();

@@ -1,6 +1,8 @@
-//! String commands: GET, SET (NX, XX, GET), SETNX, GETSET, GETDEL, MSET,
-//! MSETNX, MGET, APPEND, STRLEN, GETRANGE (and its old name SUBSTR) and
-//! SETRANGE. The counters (INCR and friends) are in [`super::counter`].
+//! String commands: GET, SET (NX, XX, GET, EX, PX, EXAT, PXAT, KEEPTTL),
+//! SETNX, SETEX, PSETEX, GETSET, GETEX, GETDEL, MSET, MSETNX, MGET, APPEND,
+//! STRLEN, GETRANGE (and its old name SUBSTR) and SETRANGE. The counters
+//! (INCR and friends) are in [`super::counter`]; EXPIRE, TTL and PERSIST in
+//! [`super::expire`].
 //!
 //! Parsing follows Redis 7.0's order of checks, so a request with several
 //! mistakes gets the error Redis gives: arity, then syntax, then the value
@@ -8,10 +10,12 @@
 //!
 //! # Expiry
 //!
-//! There are no TTLs yet. SET's EX, PX, EXAT, PXAT and KEEPTTL options are
-//! parsed and checked as Redis checks them (a syntax error or an invalid
-//! expire time gets Redis's reply), and a well-formed one is then refused
-//! with `ERR expiry is not supported yet` rather than silently ignored.
+//! As in Redis: SET without KEEPTTL, GETSET, MSET and MSETNX leave the key
+//! without a deadline; APPEND, SETRANGE (and the counters) keep the one it
+//! has. EX and PX are relative, parsed as [`Expiry::In`] and made absolute
+//! by the coordinator when it stamps the op ([`WriteOp::stamp`]); the
+//! parser only checks, as Redis does, that the deadline fits in 64 bits at
+//! the current time. A deadline that has already passed deletes the key.
 //!
 //! # Lab dialect
 //!
@@ -30,7 +34,7 @@ use std::collections::HashSet;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::op::{Effect, Evaluated, Outcome, ReadOp, ReadView, SetCondition, WriteOp};
+use super::op::{Effect, Evaluated, Expiry, Outcome, ReadOp, ReadView, SetCondition, WriteOp};
 use super::{CommandError, option_name, parse_i64};
 use crate::config::Dialect;
 
@@ -41,17 +45,14 @@ pub const MAX_STRING_LEN: u64 = 512 * 1024 * 1024;
 /// Redis's error for a string that would exceed [`MAX_STRING_LEN`].
 pub const TOO_LONG: &str = "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
 
-/// Our reply to a well-formed expiry option.
-pub const EXPIRY_UNSUPPORTED: &str = "ERR expiry is not supported yet";
-
 /// `GET key`.
 pub fn parse_get(args: &[Bytes]) -> Result<ReadOp, CommandError> {
     Ok(ReadOp::Get { key: arg(args, 1) })
 }
 
-/// The unit and kind of a SET expiry option.
+/// The unit and kind of a SET or GETEX expiry option.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Expiry {
+enum Unit {
     /// EX seconds.
     Seconds,
     /// PX milliseconds.
@@ -85,7 +86,7 @@ pub fn parse_set(args: &[Bytes], dialect: Dialect) -> Result<WriteOp, CommandErr
     let mut condition = None;
     let mut get = false;
     let mut keep_ttl = false;
-    let mut expiry: Option<(Expiry, &Bytes)> = None;
+    let mut expiry: Option<(Unit, &Bytes)> = None;
     let mut i = 3;
     while let Some(opt) = args.get(i) {
         let next = args.get(i + 1);
@@ -106,11 +107,7 @@ pub fn parse_set(args: &[Bytes], dialect: Dialect) -> Result<WriteOp, CommandErr
                 keep_ttl = true;
                 None
             }
-            "ex" => Some(Expiry::Seconds),
-            "px" => Some(Expiry::Millis),
-            "exat" => Some(Expiry::AtSeconds),
-            "pxat" => Some(Expiry::AtMillis),
-            _ => return Err(CommandError::Syntax),
+            other => Some(unit(other).ok_or(CommandError::Syntax)?),
         };
         if let Some(kind) = kind {
             let same_kind = expiry.is_none_or(|(k, _)| k == kind);
@@ -124,12 +121,18 @@ pub fn parse_set(args: &[Bytes], dialect: Dialect) -> Result<WriteOp, CommandErr
         }
         i += 1;
     }
-    if let Some((kind, amount)) = expiry {
-        check_expiry(kind, amount)?;
-        return Err(CommandError::Other(EXPIRY_UNSUPPORTED.into()));
-    }
-    if keep_ttl {
-        return Err(CommandError::Other(EXPIRY_UNSUPPORTED.into()));
+    let expiry = match expiry {
+        Some((kind, amount)) => Some(parse_expiry("set", kind, amount)?),
+        None => keep_ttl.then_some(Expiry::Keep),
+    };
+    if let Some(expiry) = expiry {
+        return Ok(WriteOp::SetEx {
+            key,
+            value,
+            condition,
+            get,
+            expiry,
+        });
     }
     if condition.is_none() && !get {
         return Ok(WriteOp::Set { key, value });
@@ -142,26 +145,88 @@ pub fn parse_set(args: &[Bytes], dialect: Dialect) -> Result<WriteOp, CommandErr
     })
 }
 
-/// Redis's `getExpireMillisecondsOrReply`: the amount must be a positive
-/// integer whose deadline in milliseconds fits in 64 bits.
-fn check_expiry(kind: Expiry, amount: &[u8]) -> Result<(), CommandError> {
-    let invalid = || CommandError::Other("ERR invalid expire time in 'set' command".into());
+/// The expiry option named `name` (lowercased), if it is one.
+fn unit(name: &str) -> Option<Unit> {
+    match name {
+        "ex" => Some(Unit::Seconds),
+        "px" => Some(Unit::Millis),
+        "exat" => Some(Unit::AtSeconds),
+        "pxat" => Some(Unit::AtMillis),
+        _ => None,
+    }
+}
+
+/// Redis's `getExpireMillisecondsOrReply` for command `command`: the
+/// amount must be a positive integer whose deadline in milliseconds fits
+/// in 64 bits (a relative one counted from the current time, as Redis
+/// checks it; the coordinator fixes the deadline when it sends the op).
+fn parse_expiry(command: &str, kind: Unit, amount: &[u8]) -> Result<Expiry, CommandError> {
+    let invalid = || CommandError::Other(format!("ERR invalid expire time in '{command}' command"));
     let n = parse_i64(amount)?;
-    let seconds = matches!(kind, Expiry::Seconds | Expiry::AtSeconds);
+    let seconds = matches!(kind, Unit::Seconds | Unit::AtSeconds);
     if n <= 0 || (seconds && n > i64::MAX / 1000) {
         return Err(invalid());
     }
     let millis = if seconds { n * 1000 } else { n };
-    if matches!(kind, Expiry::Seconds | Expiry::Millis) {
-        // A relative time is added to the current time, as Redis does.
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    if matches!(kind, Unit::Seconds | Unit::Millis) {
+        let now = i64::try_from(super::unix_time_ms()).unwrap_or(i64::MAX);
         if millis.checked_add(now).is_none() {
             return Err(invalid());
         }
+        return Ok(Expiry::In(millis));
     }
-    Ok(())
+    Ok(Expiry::At(millis))
+}
+
+/// `SETEX key seconds value` (`millis` false) and `PSETEX key
+/// milliseconds value` (`millis` true).
+pub fn parse_setex(args: &[Bytes], millis: bool) -> Result<WriteOp, CommandError> {
+    let (command, kind) = if millis {
+        ("psetex", Unit::Millis)
+    } else {
+        ("setex", Unit::Seconds)
+    };
+    let expiry = parse_expiry(command, kind, &arg(args, 2))?;
+    Ok(WriteOp::SetEx {
+        key: arg(args, 1),
+        value: arg(args, 3),
+        condition: None,
+        get: false,
+        expiry,
+    })
+}
+
+/// `GETEX key [EX s|PX ms|EXAT t|PXAT t|PERSIST]`: options as SET reads
+/// them (the same one may repeat, two different ones are a syntax error).
+pub fn parse_getex(args: &[Bytes]) -> Result<WriteOp, CommandError> {
+    let mut persist = false;
+    let mut expiry: Option<(Unit, &Bytes)> = None;
+    let mut i = 2;
+    while let Some(opt) = args.get(i) {
+        let name = option_name(opt);
+        if name == "persist" && expiry.is_none() {
+            persist = true;
+        } else {
+            let kind = unit(&name).ok_or(CommandError::Syntax)?;
+            let same_kind = expiry.is_none_or(|(k, _)| k == kind);
+            match args.get(i + 1) {
+                Some(amount) if same_kind && !persist => {
+                    expiry = Some((kind, amount));
+                    i += 1;
+                }
+                _ => return Err(CommandError::Syntax),
+            }
+        }
+        i += 1;
+    }
+    let expiry = match expiry {
+        Some((kind, amount)) => Some(parse_expiry("getex", kind, amount)?),
+        None => persist.then_some(Expiry::Persist),
+    };
+    Ok(WriteOp::GetEx {
+        key: arg(args, 1),
+        expiry,
+    })
 }
 
 /// `SETNX key value`.
@@ -257,36 +322,74 @@ fn arg(args: &[Bytes], i: usize) -> Bytes {
     args.get(i).cloned().unwrap_or_default()
 }
 
-/// SET with a condition and/or GET. With GET the reply is the old value
-/// (nil if none) whether or not the condition let the write happen; without
-/// it, `+OK`, or nil when the condition failed.
+/// SET with a condition, GET and/or an expiry (`None`: the key is left
+/// without a deadline). With GET the reply is the old value (nil if none)
+/// whether or not the condition let the write happen; without it, `+OK`,
+/// or nil when the condition failed.
 pub fn set_with<V: ReadView>(
     view: &V,
     key: &Bytes,
     value: &Bytes,
     condition: Option<SetCondition>,
     get: bool,
+    expiry: Option<Expiry>,
 ) -> Result<Evaluated, V::Error> {
-    let old = if get { view.get(key)? } else { None };
-    let found = if get {
-        old.is_some()
-    } else {
-        view.contains(key)?
-    };
+    let old = view.entry(key)?;
     let blocked = match condition {
-        Some(SetCondition::Absent) => found,
-        Some(SetCondition::Present) => !found,
+        Some(SetCondition::Absent) => old.is_some(),
+        Some(SetCondition::Present) => old.is_none(),
         None => false,
     };
+    let old_deadline = old.as_ref().and_then(|e| e.expires_at);
+    let old_value = if get { old.map(|e| e.value) } else { None };
     if blocked {
-        return Ok((Outcome::Value(old), Vec::new()));
+        return Ok((Outcome::Value(old_value), Vec::new()));
     }
     let reply = if get {
-        Outcome::Value(old)
+        Outcome::Value(old_value)
     } else {
         Outcome::Ok
     };
-    Ok((reply, vec![Effect::put(key, value.clone())]))
+    let effect = match expiry {
+        None | Some(Expiry::Persist) => Effect::put(key, value.clone()),
+        Some(Expiry::Keep) => Effect::put_expiring(key, value.clone(), old_deadline),
+        Some(when) => expiring(view, key, value.clone(), when),
+    };
+    Ok((reply, vec![effect]))
+}
+
+/// Stores `value` under `key` with deadline `when` (relative ones counted
+/// from the view's time), or deletes the key if that deadline has passed.
+pub fn expiring<V: ReadView>(view: &V, key: &Bytes, value: Bytes, when: Expiry) -> Effect {
+    let now = view.now();
+    let at = match when.resolve(now) {
+        Expiry::At(at) => at,
+        // Not deadlines: callers handle them.
+        Expiry::Keep | Expiry::Persist | Expiry::In(_) => i64::MAX,
+    };
+    match u64::try_from(at) {
+        Ok(at) if at > now => Effect::put_expiring(key, value, Some(at)),
+        _ => Effect::delete(key),
+    }
+}
+
+/// GETEX: the value, and its deadline changed as `expiry` says (none: a
+/// plain read).
+pub fn getex<V: ReadView>(
+    view: &V,
+    key: &Bytes,
+    expiry: Option<Expiry>,
+) -> Result<Evaluated, V::Error> {
+    let Some(entry) = view.entry(key)? else {
+        return Ok((Outcome::Value(None), Vec::new()));
+    };
+    let effects = match expiry {
+        None | Some(Expiry::Keep) => Vec::new(),
+        Some(Expiry::Persist) if entry.expires_at.is_none() => Vec::new(),
+        Some(Expiry::Persist) => vec![Effect::put(key, entry.value.clone())],
+        Some(when) => vec![expiring(view, key, entry.value.clone(), when)],
+    };
+    Ok((Outcome::Value(Some(entry.value)), effects))
 }
 
 /// SETNX: `:1` and the write if the key is absent, else `:0`.
@@ -342,7 +445,9 @@ pub fn mget<V: ReadView>(view: &V, keys: &[Bytes]) -> Result<Outcome, V::Error> 
 
 /// APPEND: creates the key (even with an empty value) or extends it.
 pub fn append<V: ReadView>(view: &V, key: &Bytes, value: &Bytes) -> Result<Evaluated, V::Error> {
-    let new = match view.get(key)? {
+    let old = view.entry(key)?;
+    let deadline = old.as_ref().and_then(|e| e.expires_at);
+    let new = match old.map(|e| e.value) {
         None => value.clone(),
         Some(old) => {
             if too_long(old.len() as u64, value.len() as u64) {
@@ -355,7 +460,10 @@ pub fn append<V: ReadView>(view: &V, key: &Bytes, value: &Bytes) -> Result<Evalu
         }
     };
     let len = length(new.len());
-    Ok((Outcome::Integer(len), vec![Effect::put(key, new)]))
+    Ok((
+        Outcome::Integer(len),
+        vec![Effect::put_expiring(key, new, deadline)],
+    ))
 }
 
 /// STRLEN: 0 for a missing key.
@@ -408,7 +516,9 @@ pub fn setrange<V: ReadView>(
     offset: u64,
     value: &Bytes,
 ) -> Result<Evaluated, V::Error> {
-    let old = view.get(key)?;
+    let old = view.entry(key)?;
+    let deadline = old.as_ref().and_then(|e| e.expires_at);
+    let old = old.map(|e| e.value);
     if value.is_empty() {
         let len = old.map_or(0, |v| v.len());
         return Ok((Outcome::Integer(length(len)), Vec::new()));
@@ -428,7 +538,10 @@ pub fn setrange<V: ReadView>(
         slot.copy_from_slice(value);
     }
     let len = length(new.len());
-    Ok((Outcome::Integer(len), vec![Effect::put(key, new.freeze())]))
+    Ok((
+        Outcome::Integer(len),
+        vec![Effect::put_expiring(key, new.freeze(), deadline)],
+    ))
 }
 
 /// Redis's `checkStringLength`: whether `size + append` exceeds the limit
@@ -503,14 +616,17 @@ mod tests {
                 "{invalid}"
             );
         }
-        for unsupported in [
-            "set k v ex 10",
-            "set k v EX 10 ex 20",
-            "set k v pxat 1",
-            "set k v keepttl",
-        ] {
-            assert_eq!(parse_err(unsupported), EXPIRY_UNSUPPORTED, "{unsupported}");
-        }
+        let expiry = |s: &str| match set(s) {
+            WriteOp::SetEx { expiry, .. } => expiry,
+            other => panic!("{s}: {other:?}"),
+        };
+        assert_eq!(expiry("set k v ex 10"), Expiry::In(10_000));
+        assert_eq!(expiry("set k v EX 10 ex 20"), Expiry::In(20_000));
+        assert_eq!(expiry("set k v px 5 nx get"), Expiry::In(5));
+        assert_eq!(expiry("set k v pxat 1"), Expiry::At(1));
+        assert_eq!(expiry("set k v exat 2"), Expiry::At(2000));
+        assert_eq!(expiry("set k v keepttl xx"), Expiry::Keep);
+        assert_eq!(parse_err("set k v persist"), "ERR syntax error");
         // Redis compares option names as C strings: a NUL ends them.
         let mut nul = args("set k v");
         nul.push(Bytes::from_static(b"nx\0junk"));
@@ -521,6 +637,66 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn getex_setex_psetex_parse_like_redis() {
+        let getex = |s: &str| match parse_getex(&args(s)).unwrap() {
+            WriteOp::GetEx { expiry, .. } => expiry,
+            other => panic!("{s}: {other:?}"),
+        };
+        assert_eq!(getex("getex k"), None);
+        assert_eq!(getex("getex k persist PERSIST"), Some(Expiry::Persist));
+        assert_eq!(getex("getex k ex 10 ex 20"), Some(Expiry::In(20_000)));
+        assert_eq!(
+            getex("getex k pxat 9223372036854775807"),
+            Some(Expiry::At(i64::MAX))
+        );
+        for bad in [
+            "getex k ex",
+            "getex k persist ex 10",
+            "getex k ex 10 persist",
+            "getex k px 10 ex 20",
+            "getex k nx",
+            "getex k keepttl",
+            "getex k get",
+        ] {
+            assert_eq!(parse_err(bad), "ERR syntax error", "{bad}");
+        }
+        assert_eq!(
+            parse_err("getex k ex 0"),
+            "ERR invalid expire time in 'getex' command"
+        );
+        assert_eq!(
+            parse_err("getex k exat 9223372036854776"),
+            "ERR invalid expire time in 'getex' command"
+        );
+        assert_eq!(
+            parse_err("setex k 0 v"),
+            "ERR invalid expire time in 'setex' command"
+        );
+        assert_eq!(
+            parse_err("psetex k -1 v"),
+            "ERR invalid expire time in 'psetex' command"
+        );
+        assert_eq!(
+            parse_err("setex k abc v"),
+            "ERR value is not an integer or out of range"
+        );
+        assert_eq!(
+            parse_err("setex k 10"),
+            "ERR wrong number of arguments for 'setex' command"
+        );
+        assert_eq!(
+            parse_setex(&args("psetex k 50 v"), true).unwrap(),
+            WriteOp::SetEx {
+                key: b("k"),
+                value: b("v"),
+                condition: None,
+                get: false,
+                expiry: Expiry::In(50),
+            }
+        );
     }
 
     #[test]

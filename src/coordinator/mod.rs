@@ -6,8 +6,10 @@
 //! - [`membership`]: who is live, eviction and the lease fence.
 //! - [`recovery`]: connecting, in-doubt resolution, founding and catch-up.
 //! - [`locks`]: per-key FIFO locks held across a round.
+//! - [`expirer`]: deletes expired keys in the background.
 
 pub mod decisions;
+pub mod expirer;
 pub mod locks;
 pub mod membership;
 pub mod recovery;
@@ -81,6 +83,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     for slot in 0..coordinator.membership.len() {
         tokio::spawn(coordinator.clone().manage(slot));
     }
+    tokio::spawn(coordinator.clone().expire_forever());
     tracing::info!(%addr, "coordinator ready");
     let settings = Arc::new(session::Settings::from_config(&coordinator.config));
     loop {

@@ -26,6 +26,13 @@
 //!    recovery redoes the commit from the durable decision. A joining
 //!    participant cannot miss a commit either: its final copy waits until
 //!    the source has applied every decided index.
+//!
+//! # Time
+//!
+//! Every op is stamped with this coordinator's clock as it is sent
+//! ([`WriteOp::stamp`], [`ReadOp::stamp`]): relative deadlines become
+//! absolute ones, and every replica judges which keys have expired at that
+//! same moment, so their votes agree.
 
 use std::future::Future;
 use std::time::Duration;
@@ -128,6 +135,9 @@ impl Coordinator {
         }
         let txid = self.decisions.next_txid();
         let timeout = self.config.rpc_timeout;
+        // Stamped once the key locks are held, so that a later write on
+        // these keys never carries an earlier time.
+        let op = op.stamp(crate::command::unix_time_ms());
         let prepare = Request::Prepare { txid, op };
         let votes = fan_out(&self.membership, &members, &prepare, timeout).await;
 
@@ -200,6 +210,7 @@ impl Coordinator {
     /// Serves a read from one live participant, failing over to the next
     /// if it dies mid-request.
     pub async fn execute_read(&self, op: ReadOp) -> Result<Outcome, TxnError> {
+        let op = op.stamp(crate::command::unix_time_ms());
         let request = Request::Read { op };
         for member in self.membership.readers() {
             match member.client.call(&request, self.config.rpc_timeout).await {

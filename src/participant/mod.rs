@@ -21,6 +21,15 @@
 //! coordinator's bound (its send time plus the lease) without assuming
 //! anything about network delay — only that clocks tick at about the same
 //! rate. The first heartbeat on a connection grants nothing.
+//!
+//! # Expiry in direct reads
+//!
+//! A direct read is judged at this participant's own clock (it is stamped
+//! here, not by the coordinator, which may be down). With clocks in step
+//! that is the coordinator's verdict; a participant whose clock runs ahead
+//! hides a key a little before the coordinator would, one whose clock lags
+//! shows it a little after. The background expirer's deletes, like every
+//! write, use the coordinator's clock.
 
 pub mod replica;
 
@@ -225,6 +234,10 @@ async fn handle(replica: &Replica, request: Request, prepare_wait: Duration) -> 
             .await
             .map(|()| Response::Ack),
         Request::Settle { up_to } => replica.settle(up_to).await.map(|()| Response::Ack),
+        Request::ExpiredKeys { now_ms, limit } => replica
+            .expired_keys(now_ms, limit)
+            .await
+            .map(Response::Keys),
         Request::Digest => {
             replica
                 .digest()
@@ -324,6 +337,9 @@ impl Backend for Node {
                     .into(),
             );
         }
+        // Judged by our own clock: the coordinator may be down, and a
+        // direct read must not wait for it (README, "Expiry and clocks").
+        let op = op.stamp(crate::command::unix_time_ms());
         self.replica
             .read(op, READ_WAIT)
             .await

@@ -17,8 +17,21 @@
 //! - Keys of a prepared transaction are *locked*: reads of them wait for the
 //!   outcome, so a reader never sees a value and then an older one.
 //!
+//! - The `expires` index ([`crate::storage::value`]) changes in the same
+//!   batch as the data it indexes: a prepare notes each written key's
+//!   stored deadline (its keys are locked from then on, so the note stays
+//!   true until the commit), and the commit swaps the old index entry for
+//!   the new one.
+//!
 //! The replica never decides an outcome itself; in-doubt transactions stay
 //! prepared (and their keys locked) until the coordinator says.
+//!
+//! # Time
+//!
+//! The replica never judges expiry by its own clock for a replicated op:
+//! the coordinator stamps every write and routed read with its time
+//! ([`crate::command::op`]). Only a direct client read on the participant's
+//! own port is stamped with the participant's clock (see [`super`]).
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -28,9 +41,9 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
-use crate::command::op::{self, Effect, Outcome, ReadOp, ReadView, WriteOp};
+use crate::command::op::{self, Effect, Entry, Outcome, ReadOp, Stored, WriteOp};
 use crate::rpc::message::{LogEntry, ParticipantStatus};
-use crate::storage::{Batch, DataSnapshot, StorageError, Store, decode_u64, encode_u64};
+use crate::storage::{Batch, DataSnapshot, StorageError, Store, decode_u64, encode_u64, value};
 
 const META_WATERMARK: &str = "watermark";
 const META_MAX_TXID: &str = "max_txid";
@@ -58,6 +71,40 @@ pub enum ReplicaError {
 struct Staged {
     outcome: Outcome,
     effects: Vec<Effect>,
+    /// The `expires` index entries the commit removes and adds.
+    index: IndexChanges,
+}
+
+/// Changes to the `expires` index.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct IndexChanges {
+    remove: Vec<Bytes>,
+    add: Vec<Bytes>,
+}
+
+impl IndexChanges {
+    /// Notes that `key`'s deadline goes from `old` to `new`.
+    fn note(&mut self, key: &[u8], old: Option<u64>, new: Option<u64>) {
+        if old == new {
+            return;
+        }
+        if let Some(at) = old {
+            self.remove.push(value::index_key(at, key));
+        }
+        if let Some(at) = new {
+            self.add.push(value::index_key(at, key));
+        }
+    }
+
+    /// Adds the changes to `batch`.
+    fn write(&self, store: &Store, batch: &mut Batch) {
+        for k in &self.remove {
+            batch.remove(&store.expires, k.clone());
+        }
+        for k in &self.add {
+            batch.put(&store.expires, k.clone(), Bytes::new());
+        }
+    }
 }
 
 #[derive(Default)]
@@ -129,19 +176,20 @@ pub struct Replica {
     current_connection: Arc<std::sync::atomic::AtomicU64>,
 }
 
-/// Evaluation's view of the user data: one snapshot per evaluation, so a
+/// Evaluation's view of the stored data: one snapshot per evaluation, so a
 /// read of several keys never sees half of a commit that applies meanwhile.
 struct DataView<'a>(DataSnapshot<'a>);
-impl ReadView for DataView<'_> {
+impl Stored for DataView<'_> {
     type Error = StorageError;
-    fn get(&self, key: &[u8]) -> Result<Option<Bytes>, StorageError> {
-        self.0.get(key)
+    fn stored(&self, key: &[u8]) -> Result<Option<Entry>, StorageError> {
+        self.0.entry(key)
     }
-    fn keys_from(&self, start: &[u8], limit: usize) -> Result<Vec<Bytes>, StorageError> {
-        self.0.keys_from(start, limit)
-    }
-    fn contains(&self, key: &[u8]) -> Result<bool, StorageError> {
-        self.0.contains(key)
+    fn stored_from(
+        &self,
+        start: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Bytes, Option<u64>)>, StorageError> {
+        self.0.stored_from(start, limit)
     }
 }
 
@@ -186,6 +234,10 @@ fn stage(
 ) -> Result<Outcome, ReplicaError> {
     let (outcome, effects) = op::eval_write(op, &DataView(store.data_snapshot()))?;
     let effects = last_write_per_key(effects);
+    let mut index = IndexChanges::default();
+    for e in &effects {
+        index.note(&e.key, store.deadline(&e.key)?, e.expires_at);
+    }
     let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(staged) = s.prepared.get(&txid) {
         return Ok(staged.outcome.clone());
@@ -205,6 +257,7 @@ fn stage(
             Staged {
                 outcome: outcome.clone(),
                 effects: Vec::new(),
+                index: IndexChanges::default(),
             },
         );
         return Ok(outcome);
@@ -212,6 +265,7 @@ fn stage(
     let staged = Staged {
         outcome: outcome.clone(),
         effects,
+        index,
     };
     let record = postcard::to_allocvec(&staged).map_err(|e| corrupt("prepared", e))?;
     batch.put(&store.prepared, encode_u64(txid).to_vec(), record);
@@ -377,6 +431,7 @@ impl Replica {
                 effects: staged.effects,
             };
             let mut batch = self.entry_batch(&entry)?;
+            staged.index.write(&self.store, &mut batch);
             batch.remove(&self.store.prepared, encode_u64(txid).to_vec());
             s.mark_applied(index);
             batch.put(
@@ -414,12 +469,17 @@ impl Replica {
         Ok(())
     }
 
-    /// The writes that apply one log entry (data, log, txid map).
+    /// The writes that apply one log entry (data, log, txid map; the
+    /// caller adds the index changes).
     fn entry_batch(&self, entry: &LogEntry) -> Result<Batch, ReplicaError> {
         let mut batch = Batch::new();
         for e in &entry.effects {
             match &e.value {
-                Some(v) => batch.put(&self.store.data, e.key.clone(), v.clone()),
+                Some(v) => batch.put(
+                    &self.store.data,
+                    e.key.clone(),
+                    value::encode(v, e.expires_at),
+                ),
                 None => batch.remove(&self.store.data, e.key.clone()),
             }
         }
@@ -546,19 +606,33 @@ impl Replica {
         // Within one fjall batch every write shares a sequence number, so a
         // key written by several entries must appear once, with its last
         // value.
-        let mut last: HashMap<&Bytes, &Option<Bytes>> = HashMap::new();
+        let mut last: HashMap<Bytes, Option<Entry>> = HashMap::new();
         for entry in &entries {
             for e in &entry.effects {
-                last.insert(&e.key, &e.value);
+                last.insert(e.key.clone(), e.entry());
             }
         }
+        // The index entries to swap: a target is not live while it catches
+        // up, so nothing else writes its data between this read and the
+        // batch.
+        let store = self.store.clone();
+        let (last, index) = blocking(move || {
+            let mut index = IndexChanges::default();
+            for (key, entry) in &last {
+                let new = entry.as_ref().and_then(|e| e.expires_at);
+                index.note(key, store.deadline(key)?, new);
+            }
+            Ok((last, index))
+        })
+        .await?;
         let mut batch = Batch::new();
-        for (key, value) in last {
-            match value {
-                Some(v) => batch.put(&self.store.data, key.clone(), v.clone()),
-                None => batch.remove(&self.store.data, key.clone()),
+        for (key, entry) in last {
+            match entry {
+                Some(e) => batch.put(&self.store.data, key, value::encode(&e.value, e.expires_at)),
+                None => batch.remove(&self.store.data, key),
             }
         }
+        index.write(&self.store, &mut batch);
         for entry in &entries {
             self.log_entry_writes(entry, &mut batch)?;
         }
@@ -643,6 +717,7 @@ impl Replica {
         let mut batch = Batch::new();
         if reset {
             batch.clear(&self.store.data);
+            batch.clear(&self.store.expires);
             batch.clear(&self.store.log);
             batch.clear(&self.store.txids);
             let mut s = self.state();
@@ -651,7 +726,12 @@ impl Replica {
             s.applied_above.clear();
             batch.put(&self.store.meta, META_WATERMARK, encode_u64(0).to_vec());
         }
+        // Stored bytes as the source holds them, header and all; the
+        // index is rebuilt from the headers.
         for (k, v) in pairs {
+            if let Some(at) = value::deadline(&v)? {
+                batch.put(&self.store.expires, value::index_key(at, &k), Bytes::new());
+            }
             batch.put(&self.store.data, k, v);
         }
         if let Some(w) = finish {
@@ -680,8 +760,10 @@ impl Replica {
         Ok(())
     }
 
-    /// FNV-1a digest of every key and value in key order, the key count and
-    /// the watermark.
+    /// FNV-1a digest of every key and stored value (header with the
+    /// deadline included, so replicas agree only if their deadlines do) in
+    /// key order, the key count and the watermark. Expired keys not yet
+    /// removed count: they are still stored.
     pub async fn digest(&self) -> Result<(u64, u64, u64), ReplicaError> {
         let watermark = self.state().visible;
         let store = self.store.clone();
@@ -706,6 +788,23 @@ impl Replica {
         })
         .await?;
         Ok((digest, keys, watermark))
+    }
+
+    /// Up to `limit` stored keys whose deadline is before `now_ms` (unix
+    /// milliseconds), earliest deadline first: candidates for the
+    /// background expirer, read from the `expires` index.
+    pub async fn expired_keys(&self, now_ms: u64, limit: u32) -> Result<Vec<Bytes>, ReplicaError> {
+        let store = self.store.clone();
+        blocking(move || {
+            let mut keys = Vec::new();
+            let end = value::index_key(now_ms, b"");
+            for kv in store.expires.range(..end).take(limit as usize) {
+                let k = kv.key().map_err(StorageError::from)?;
+                keys.push(value::split_index_key(&k)?.1);
+            }
+            Ok(keys)
+        })
+        .await
     }
 
     /// Drops retained log entries more than `log_retention` below the

@@ -61,7 +61,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 pub const MAGIC: [u8; 4] = *b"\x00KV2";
 /// The version of the handshake and of the messages in [`super::message`].
 /// Version 2 added the cluster-secret challenge.
-pub const PROTOCOL_VERSION: u16 = 2;
+pub const PROTOCOL_VERSION: u16 = 3;
 /// Handshake status: accepted.
 pub const STATUS_OK: u16 = 0;
 /// Handshake status: the listener speaks another protocol version.
@@ -625,7 +625,10 @@ mod tests {
         b.write_all(&old).await.unwrap();
         assert!(matches!(
             dial.await.unwrap(),
-            Err(CodecError::BadVersion { theirs: 1, ours: 2 })
+            Err(CodecError::BadVersion {
+                theirs: 1,
+                ours: PROTOCOL_VERSION
+            })
         ));
     }
 

@@ -97,6 +97,14 @@ pub enum Request {
     },
     /// Digest of the data set and the applied position.
     Digest,
+    /// Keys whose deadline is before `now_ms`, for the background expirer.
+    /// Answered with [`Response::Keys`].
+    ExpiredKeys {
+        /// The coordinator's clock (unix milliseconds).
+        now_ms: u64,
+        /// At most this many keys.
+        limit: u32,
+    },
 }
 
 /// A participant's answer.
@@ -140,6 +148,8 @@ pub enum Response {
     },
     /// The request failed on the participant.
     Error(String),
+    /// Answer to [`Request::ExpiredKeys`]: the keys, earliest deadline first.
+    Keys(Vec<Bytes>),
 }
 
 /// Where a participant stands.

@@ -1,8 +1,10 @@
 //! Everything a node keeps on disk, in one fjall database per node.
 //!
 //! Keyspaces (fjall's partitions) separate the kinds of state: user data,
-//! the prepared-transaction records, the retained commit log, the txid →
-//! index map of committed transactions, and small metadata values. All
+//! the index of deadlines, the prepared-transaction records, the retained
+//! commit log, the txid → index map of committed transactions, and small
+//! metadata values. A user value is stored with a header that carries its
+//! deadline, if it has one ([`value`] explains the layout and why). All
 //! writes go through the [`writer::Writer`], a dedicated thread that commits
 //! each submitted batch atomically and then makes a whole group of them
 //! durable with one fsync. Reads go straight to fjall, from blocking
@@ -12,6 +14,7 @@
 //! and a node that cannot persist must not keep answering as if it could.
 
 pub mod reader;
+pub mod value;
 pub mod writer;
 
 use std::path::Path;
@@ -19,6 +22,7 @@ use std::path::Path;
 use bytes::Bytes;
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, Readable};
 
+use crate::command::op::Entry;
 use crate::config::FsyncPolicy;
 pub use reader::Reader;
 pub use writer::{Batch, Writer};
@@ -27,6 +31,11 @@ pub use writer::{Batch, Writer};
 const BLOCK_CACHE_BYTES: u64 = 32 * 1024 * 1024;
 /// Largest memtable of one keyspace before it is flushed to a table.
 const MEMTABLE_BYTES: u64 = 8 * 1024 * 1024;
+/// The layout of stored values ([`value`]); written in `meta` when a node
+/// first opens its store.
+const DATA_FORMAT: u64 = 1;
+const META_DATA_FORMAT: &str = "data_format";
+
 /// Journal kept before memtables are forced to flush.
 const MAX_JOURNAL_BYTES: u64 = 128 * 1024 * 1024;
 
@@ -47,6 +56,14 @@ pub enum StorageError {
     /// The writer thread is gone (the process is shutting down or failed).
     #[error("the storage writer has stopped")]
     WriterGone,
+    /// The data directory was written by a version with another layout.
+    #[error(
+        "the data directory holds values in layout {found}, this version reads layout {DATA_FORMAT} (values with expiry headers): move it away to start afresh"
+    )]
+    OldFormat {
+        /// The layout found (0: from before layouts were recorded).
+        found: u64,
+    },
 }
 
 /// The open database of one node and its keyspaces.
@@ -54,8 +71,11 @@ pub enum StorageError {
 pub struct Store {
     /// The fjall database.
     pub db: Database,
-    /// User data: key → value.
+    /// User data: key → header and value ([`value`]).
     pub data: Keyspace,
+    /// Participant: `deadline ++ key` → empty, for every key with a
+    /// deadline ([`value`]).
+    pub expires: Keyspace,
     /// Participant: prepared transactions, txid → staged record.
     pub prepared: Keyspace,
     /// Participant: committed log, index → entry. Coordinator: decisions,
@@ -85,22 +105,40 @@ impl Store {
             .open()?;
         let options = || KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE_BYTES);
         let data = db.keyspace("data", options)?;
+        let expires = db.keyspace("expires", options)?;
         let prepared = db.keyspace("prepared", options)?;
         let log = db.keyspace("log", options)?;
         let txids = db.keyspace("txids", options)?;
         let meta = db.keyspace("meta", options)?;
         let writer = Writer::start(db.clone(), fsync);
         let reader = Reader::start();
-        Ok(Store {
+        let store = Store {
             reader,
             db,
             data,
+            expires,
             prepared,
             log,
             txids,
             meta,
             writer,
-        })
+        };
+        match store.meta_u64(META_DATA_FORMAT)? {
+            DATA_FORMAT => {}
+            0 if store.data.is_empty()? => {
+                let mut batch = Batch::new();
+                batch.put(
+                    &store.meta,
+                    META_DATA_FORMAT,
+                    encode_u64(DATA_FORMAT).to_vec(),
+                );
+                // Applied before any later batch; durable with the first
+                // synced one (an empty store loses nothing if it is not).
+                drop(store.writer.submit(batch)?);
+            }
+            found => return Err(StorageError::OldFormat { found }),
+        }
+        Ok(store)
     }
 
     /// Reads a u64 stored under `name` in the meta keyspace (0 if absent).
@@ -111,6 +149,17 @@ impl Store {
                 keyspace: "meta",
                 reason: format!("{name} is {} bytes, not 8", v.len()),
             }),
+        }
+    }
+
+    /// The stored deadline of a user key, if it exists and has one.
+    pub fn deadline(&self, key: &[u8]) -> Result<Option<u64>, StorageError> {
+        if !storable_key(key) {
+            return Ok(None);
+        }
+        match self.data.get(key)? {
+            Some(v) => value::deadline(&v),
+            None => Ok(None),
         }
     }
 
@@ -134,30 +183,28 @@ pub struct DataSnapshot<'a> {
 }
 
 impl DataSnapshot<'_> {
-    /// The value of a user key.
-    pub fn get(&self, key: &[u8]) -> Result<Option<Bytes>, StorageError> {
+    /// The stored entry of a user key (expired or not).
+    pub fn entry(&self, key: &[u8]) -> Result<Option<Entry>, StorageError> {
         if !storable_key(key) {
             return Ok(None);
         }
-        Ok(self
-            .at
+        self.at
             .get(self.data, key)?
-            .map(|v| Bytes::copy_from_slice(&v)))
+            .map(|v| value::decode(&v))
+            .transpose()
     }
 
-    /// Whether a user key exists.
-    pub fn contains(&self, key: &[u8]) -> Result<bool, StorageError> {
-        if !storable_key(key) {
-            return Ok(false);
-        }
-        Ok(self.at.contains_key(self.data, key)?)
-    }
-
-    /// Up to `limit` keys from `start` on, in byte order.
-    pub fn keys_from(&self, start: &[u8], limit: usize) -> Result<Vec<Bytes>, StorageError> {
+    /// Up to `limit` keys from `start` on, in byte order, with their
+    /// deadlines (expired keys included).
+    pub fn stored_from(
+        &self,
+        start: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Bytes, Option<u64>)>, StorageError> {
         let mut keys = Vec::new();
         for guard in self.at.range(self.data, start..).take(limit) {
-            keys.push(Bytes::copy_from_slice(&guard.key()?));
+            let (k, v) = guard.into_inner()?;
+            keys.push((Bytes::copy_from_slice(&k), value::deadline(&v)?));
         }
         Ok(keys)
     }
@@ -194,23 +241,27 @@ mod tests {
     async fn a_data_snapshot_sees_a_batch_whole_or_not_at_all() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(dir.path(), FsyncPolicy::No).expect("open");
+        let put = |batch: &mut Batch, k: &str, v: &str| {
+            batch.put(&store.data, k.to_owned(), value::encode(v.as_bytes(), None));
+        };
         let mut first = Batch::new();
-        first.put(&store.data, "a", "1");
-        first.put(&store.data, "b", "1");
+        put(&mut first, "a", "1");
+        put(&mut first, "b", "1");
         store.writer.write(first).await.expect("write");
 
         let before = store.data_snapshot();
         let mut transfer = Batch::new();
-        transfer.put(&store.data, "a", "0");
-        transfer.put(&store.data, "b", "2");
+        put(&mut transfer, "a", "0");
+        put(&mut transfer, "b", "2");
         store.writer.write(transfer).await.expect("write");
         let after = store.data_snapshot();
 
-        let read = |s: &DataSnapshot<'_>, k: &str| s.get(k.as_bytes()).expect("get");
+        let read =
+            |s: &DataSnapshot<'_>, k: &str| s.entry(k.as_bytes()).expect("read").map(|e| e.value);
         assert_eq!(read(&before, "a").as_deref(), Some(&b"1"[..]));
         assert_eq!(read(&before, "b").as_deref(), Some(&b"1"[..]));
         assert_eq!(read(&after, "a").as_deref(), Some(&b"0"[..]));
         assert_eq!(read(&after, "b").as_deref(), Some(&b"2"[..]));
-        assert_eq!(before.keys_from(b"", 10).expect("keys").len(), 2);
+        assert_eq!(before.stored_from(b"", 10).expect("keys").len(), 2);
     }
 }
