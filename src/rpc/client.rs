@@ -16,11 +16,11 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 
 use super::codec::{self, CodecError};
 use super::message::{Request, Response};
+use crate::net::TcpStream;
 
 /// Why a call failed.
 #[derive(Debug, Clone, thiserror::Error)]
