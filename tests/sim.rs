@@ -33,7 +33,6 @@ use std::collections::BTreeMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -160,11 +159,18 @@ struct Model {
     trace: DefaultHasher,
     events: u64,
     acked_writes: u64,
+    /// The simulation's time as the test driver last saw it (for events
+    /// outside any host: faults and repairs).
+    driver_now: Duration,
 }
 
 impl Model {
+    fn now(&self) -> Duration {
+        turmoil::sim_elapsed().unwrap_or(self.driver_now)
+    }
+
     fn event(&mut self, what: &str) {
-        let now = turmoil::sim_elapsed().unwrap_or_default();
+        let now = self.now();
         (now.as_micros(), what).hash(&mut self.trace);
         self.events += 1;
         if std::env::var_os("SIM_TRACE").is_some() {
@@ -173,7 +179,7 @@ impl Model {
     }
 
     fn violation(&mut self, what: String) {
-        let now = turmoil::sim_elapsed().unwrap_or_default();
+        let now = self.now();
         let line = format!("at {:.3}s: {what}", now.as_secs_f64());
         eprintln!("VIOLATION {line}");
         self.violations.push(line);
@@ -726,9 +732,14 @@ struct Outcome {
     violations: Vec<String>,
 }
 
-static PANICKED: AtomicBool = AtomicBool::new(false);
+thread_local! {
+    /// Whether anything panicked on this thread: a simulation runs all its
+    /// hosts on the test's thread, and tokio swallows a spawned task's panic.
+    static PANICKED: Cell<bool> = const { Cell::new(false) };
+}
 
 fn run_seed(seed: u64) -> Result<Outcome, String> {
+    PANICKED.set(false);
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let mut sim = turmoil::Builder::new()
         .rng_seed(seed)
@@ -778,6 +789,7 @@ fn run_seed(seed: u64) -> Result<Outcome, String> {
     let mut finished = false;
     while !finished {
         let now = sim.elapsed();
+        model.borrow_mut().driver_now = now;
         while let Some((at, fault)) = pending.next_if(|(at, _)| *at <= now) {
             let _ = at;
             apply(&mut sim, &model, fault, now, &mut undo, &mut down);
@@ -809,7 +821,7 @@ fn run_seed(seed: u64) -> Result<Outcome, String> {
     }
     let m = model.borrow();
     let mut violations = m.violations.clone();
-    if PANICKED.load(Ordering::SeqCst) {
+    if PANICKED.get() {
         violations.push("a task panicked (see the output above)".into());
     }
     Ok(Outcome {
@@ -880,31 +892,96 @@ fn init() {
         }
         let default = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            PANICKED.store(true, Ordering::SeqCst);
+            PANICKED.set(true);
             default(info);
         }));
     });
 }
 
-fn check_seed(seed: u64) -> Outcome {
-    let rerun = format!("SIM_SEED={seed} cargo test --release --features sim --test sim");
+fn rerun(seed: u64) -> String {
+    format!("SIM_SEED={seed} cargo test --release --features sim --test sim")
+}
+
+/// Runs `seed` here and fails the (child) test on any violation; prints
+/// the run's summary line for the parent.
+fn check_seed(seed: u64) {
     let outcome = match run_seed(seed) {
         Ok(o) => o,
-        Err(e) => panic!("seed {seed}: {e}\nrerun: {rerun}"),
+        Err(e) => panic!("seed {seed}: {e}"),
     };
     assert!(
         outcome.violations.is_empty(),
-        "seed {seed}: {} violation(s):\n  {}\nrerun: {rerun} (SIM_TRACE=1 lists every client event, SIM_LOG=info the nodes' logs)",
+        "seed {seed}: {} violation(s):\n  {}",
         outcome.violations.len(),
         outcome.violations.join("\n  ")
     );
     assert!(
         outcome.acked_writes > 0,
-        "seed {seed}: no write was acknowledged at all\nrerun: {rerun}"
+        "seed {seed}: no write was acknowledged at all"
     );
-    outcome
+    println!(
+        "SIMRESULT seed={seed} trace={:016x} events={} acked_writes={} faults={}",
+        outcome.trace, outcome.events, outcome.acked_writes, outcome.faults
+    );
 }
 
+/// What a child process reported for one seed.
+struct Report {
+    seed: u64,
+    passed: bool,
+    /// The SIMRESULT line, if it got that far.
+    summary: Option<String>,
+    output: String,
+}
+
+/// Runs each seed in a fresh process of this test binary (see [`seeds`]),
+/// up to two at once. A single seed's logs go straight to the terminal.
+fn run_children(seeds: &[u64]) -> Vec<Report> {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let single = seeds.len() == 1;
+    let spawn = |seed: u64| {
+        let mut cmd = std::process::Command::new(&exe);
+        cmd.args(["--exact", "invariants_hold_under_faults", "--nocapture", "--test-threads=1"])
+            .env("SIM_CHILD", "1")
+            .env("SIM_SEED", seed.to_string())
+            .stdout(std::process::Stdio::piped());
+        if !single {
+            cmd.stderr(std::process::Stdio::piped());
+        }
+        (seed, cmd.spawn().expect("spawn a seed's process"))
+    };
+    let mut reports = Vec::new();
+    let mut queue = seeds.iter().copied();
+    let mut running: Vec<_> = queue.by_ref().take(2).map(spawn).collect();
+    while !running.is_empty() {
+        let (seed, child) = running.remove(0);
+        let out = child.wait_with_output().expect("wait for a seed's process");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        // libtest prints "test NAME ... " before the test's own output.
+        let summary = stdout
+            .lines()
+            .find_map(|l| l.find("SIMRESULT ").map(|at| l[at..].to_owned()));
+        reports.push(Report {
+            seed,
+            passed: out.status.success() && summary.is_some(),
+            summary,
+            output: format!("{stdout}{}", String::from_utf8_lossy(&out.stderr)),
+        });
+        if let Some(next) = queue.next() {
+            running.push(spawn(next));
+        }
+    }
+    reports
+}
+
+/// Seeds to run: `SIM_SEED=n` alone, else 1..=`SIM_SEEDS` (default 40).
+///
+/// Every seed runs in its own process. Within one process a second run of
+/// a seed can differ from the first after a crash: tokio drops a crashed
+/// host's tasks shard by shard, and which shard a task is in comes from a
+/// process-wide task counter, so the order of the FINs the dropped sockets
+/// send depends on what ran before. A fresh process starts that counter
+/// afresh, which makes every run of a seed, and its rerun, the same.
 fn seeds() -> Vec<u64> {
     if let Some(seed) = std::env::var("SIM_SEED").ok().and_then(|s| s.parse().ok()) {
         return vec![seed];
@@ -919,38 +996,56 @@ fn seeds() -> Vec<u64> {
 #[test]
 fn invariants_hold_under_faults() {
     init();
+    if std::env::var_os("SIM_CHILD").is_some() {
+        let seed = seeds()[0];
+        check_seed(seed);
+        return;
+    }
     let started = std::time::Instant::now();
     let seeds = seeds();
-    let (mut writes, mut faults) = (0, 0);
-    for &seed in &seeds {
-        let o = check_seed(seed);
-        eprintln!(
-            "seed {seed}: ok, {} faults, {} acknowledged writes, {} events, trace {:016x}",
-            o.faults, o.acked_writes, o.events, o.trace
-        );
-        writes += o.acked_writes;
-        faults += o.faults;
+    let reports = run_children(&seeds);
+    let mut failed = Vec::new();
+    for r in &reports {
+        match (&r.summary, r.passed) {
+            (Some(line), true) => eprintln!("{line}"),
+            _ => {
+                eprintln!("---- seed {} FAILED ----\n{}", r.seed, tail(&r.output, 60));
+                failed.push(r.seed);
+            }
+        }
     }
     eprintln!(
-        "{} seeds, {faults} faults, {writes} acknowledged writes, {:.1}s",
+        "{} seeds in {:.1}s, {} failed",
         seeds.len(),
-        started.elapsed().as_secs_f64()
+        started.elapsed().as_secs_f64(),
+        failed.len()
+    );
+    assert!(
+        failed.is_empty(),
+        "failing seeds: {failed:?}; rerun one with: {} (SIM_TRACE=1 lists every client event, SIM_LOG=info shows the nodes' logs)",
+        rerun(failed[0])
     );
 }
 
-/// The point of a seed: running it again gives exactly the same run.
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// The point of a seed: running it again gives exactly the same run (the
+/// same client events at the same simulated times, hashed).
 #[test]
 fn a_seed_replays_exactly() {
-    init();
     let seed = std::env::var("SIM_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(7u64);
-    let first = check_seed(seed);
-    let second = check_seed(seed);
-    assert_eq!(
-        (first.trace, first.events),
-        (second.trace, second.events),
-        "seed {seed} ran differently the second time"
+    let reports = run_children(&[seed, seed]);
+    let summaries: Vec<_> = reports.iter().map(|r| r.summary.clone()).collect();
+    assert!(
+        reports.iter().all(|r| r.passed),
+        "seed {seed} failed:\n{}",
+        tail(&reports[0].output, 60)
     );
+    assert_eq!(summaries[0], summaries[1], "seed {seed} ran differently the second time");
 }
