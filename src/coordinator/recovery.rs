@@ -181,7 +181,7 @@ impl Coordinator {
         for txid in status.prepared {
             let mut index = self
                 .decisions
-                .lookup(txid)
+                .decided(txid)
                 .map_err(|e| JoinError::Storage(e.to_string()))?;
             for other in others {
                 if index.is_some() {
@@ -192,6 +192,13 @@ impl Coordinator {
                 {
                     index = found;
                 }
+            }
+            if index.is_none() {
+                // Atomically with any round still deciding it.
+                index = self
+                    .decisions
+                    .resolve(txid)
+                    .map_err(|e| JoinError::Storage(e.to_string()))?;
             }
             let request = match index {
                 Some(index) => Request::Commit { txid, index },
