@@ -23,8 +23,16 @@
 //!   checks above.
 //! - No task panicked.
 //!
+//! Nodes run with short timeouts (heartbeat 50 ms, lease 500 ms, RPC
+//! timeout 1 s), a small retained log (so catch-up also takes the snapshot
+//! path) and `fsync no`: a simulated crash kills the process, not the
+//! machine, so what the OS has is kept either way. Not modelled: power
+//! loss, disk errors, clock skew, and turmoil's random message loss (which
+//! on TCP amounts to the partitions already scheduled). Each seed runs in a
+//! fresh process (see [`seeds`]).
+//!
 //! Run: `cargo test --release --features sim --test sim`. `SIM_SEEDS=N`
-//! runs seeds 1..=N (default 40), `SIM_SEED=n` runs only seed n,
+//! runs seeds 1..=N (default 100), `SIM_SEED=n` runs only seed n,
 //! `SIM_LOG=info` (any tracing filter) shows the nodes' logs. A failure
 //! prints its seed and the command that reruns it.
 
@@ -141,7 +149,10 @@ impl Counter {
             return Err(format!("read {value}, below {floor_at_start} seen before"));
         }
         if value > self.invoked {
-            return Err(format!("read {value}, but only {} INCRs were sent", self.invoked));
+            return Err(format!(
+                "read {value}, but only {} INCRs were sent",
+                self.invoked
+            ));
         }
         self.floor = self.floor.max(value);
         Ok(())
@@ -358,7 +369,10 @@ async fn step(
             let reply = conn.call(&args).await;
             let mut m = model.borrow_mut();
             let text = reply.as_ref().map_or_else(|e| format!("io {e}"), show);
-            m.event(&format!("c{id} {} {key} #{seq} -> {text}", if del { "DEL" } else { "SET" }));
+            m.event(&format!(
+                "c{id} {} {key} #{seq} -> {text}",
+                if del { "DEL" } else { "SET" }
+            ));
             let acked = match &reply {
                 Ok(f) if del => matches!(f, OwnedFrame::Integer(_)),
                 Ok(f) => is_ok(f),
@@ -392,12 +406,21 @@ async fn step(
                 .await
                 .map(|mut r| r.pop().unwrap_or(OwnedFrame::Null))
             } else {
-                conn.call(&[b"MSET", a.as_bytes(), value.as_bytes(), b.as_bytes(), value.as_bytes()])
-                    .await
+                conn.call(&[
+                    b"MSET",
+                    a.as_bytes(),
+                    value.as_bytes(),
+                    b.as_bytes(),
+                    value.as_bytes(),
+                ])
+                .await
             };
             let mut m = model.borrow_mut();
             let text = reply.as_ref().map_or_else(|e| format!("io {e}"), show);
-            m.event(&format!("c{id} {} #{seq} -> {text}", if multi { "MULTI" } else { "MSET" }));
+            m.event(&format!(
+                "c{id} {} #{seq} -> {text}",
+                if multi { "MULTI" } else { "MSET" }
+            ));
             let acked = match &reply {
                 Ok(OwnedFrame::Array(items)) => items.len() == 2 && items.iter().all(is_ok),
                 Ok(f) => is_ok(f),
@@ -431,9 +454,13 @@ async fn step(
                 let problem = if *seen > 1 {
                     Some(format!("INCR {key} handed out {n} twice (a lost update)"))
                 } else if n <= floor {
-                    Some(format!("INCR {key} returned {n}, not above {floor} seen before"))
+                    Some(format!(
+                        "INCR {key} returned {n}, not above {floor} seen before"
+                    ))
                 } else {
-                    c.observe(floor, n).err().map(|e| format!("INCR {key}: {e}"))
+                    c.observe(floor, n)
+                        .err()
+                        .map(|e| format!("INCR {key}: {e}"))
                 };
                 if let Some(p) = problem {
                     m.violation(format!("c{id}: {p}"));
@@ -456,7 +483,10 @@ async fn step(
                         && !matches!(f, OwnedFrame::Error(_))
                     {
                         let checked = number(f).and_then(|v| {
-                            m.registers.entry(key.clone()).or_default().observe(floor, v)
+                            m.registers
+                                .entry(key.clone())
+                                .or_default()
+                                .observe(floor, v)
                         });
                         if let Err(e) = checked {
                             m.violation(format!("c{id} GET {key} at {target}: {e}"));
@@ -587,7 +617,10 @@ async fn final_check(model: Shared, healed: Rc<Cell<bool>>) -> turmoil::Result {
             .iter()
             .map(|l| l.split_once(' ').map_or(l.as_str(), |(_, rest)| rest))
             .collect();
-        if lines.len() == 3 && states.iter().all(|s| *s == states[0]) && !states[0].contains("error") {
+        if lines.len() == 3
+            && states.iter().all(|s| *s == states[0])
+            && !states[0].contains("error")
+        {
             Ok(lines)
         } else {
             Err(format!("not converged: {lines:?}"))
@@ -609,7 +642,8 @@ async fn final_check(model: Shared, healed: Rc<Cell<bool>>) -> turmoil::Result {
         for host in std::iter::once(COORD).chain(PARTICIPANTS) {
             let got = eventually(CONVERGE, || {
                 call_once(host, vec![b"GET".to_vec(), key.as_bytes().to_vec()])
-            }).await;
+            })
+            .await;
             values.push((host, got));
         }
         let mut m = model.borrow_mut();
@@ -671,7 +705,9 @@ enum Fault {
 const CLIENT_NAMES: [&str; CLIENTS] = ["client0", "client1", "client2"];
 
 /// Every host: nodes, clients and the checker.
-const HOSTS: [&str; 8] = [COORD, "p1", "p2", "p3", "client0", "client1", "client2", "checker"];
+const HOSTS: [&str; 8] = [
+    COORD, "p1", "p2", "p3", "client0", "client1", "client2", "checker",
+];
 
 /// The seed's fault schedule: (when, what).
 fn schedule(rng: &mut Rng) -> Vec<(Duration, Fault)> {
@@ -695,9 +731,7 @@ fn schedule(rng: &mut Rng) -> Vec<(Duration, Fault)> {
                 let c = CLIENT_NAMES[rng.below(CLIENTS as u64) as usize];
                 Fault::Partition(c, node, rng.millis(50, 5000))
             }
-            _ => {
-                Fault::Isolate(node, rng.millis(50, 5000))
-            }
+            _ => Fault::Isolate(node, rng.millis(50, 5000)),
         };
         faults.push((at, fault));
     }
@@ -935,16 +969,22 @@ struct Report {
 }
 
 /// Runs each seed in a fresh process of this test binary (see [`seeds`]),
-/// up to two at once. A single seed's logs go straight to the terminal.
-fn run_children(seeds: &[u64]) -> Vec<Report> {
+/// up to two at once, calling `done` as each finishes. A single seed's logs
+/// go straight to the terminal.
+fn run_children(seeds: &[u64], mut done: impl FnMut(&Report)) -> Vec<Report> {
     let exe = std::env::current_exe().expect("the test binary's path");
     let single = seeds.len() == 1;
     let spawn = |seed: u64| {
         let mut cmd = std::process::Command::new(&exe);
-        cmd.args(["--exact", "invariants_hold_under_faults", "--nocapture", "--test-threads=1"])
-            .env("SIM_CHILD", "1")
-            .env("SIM_SEED", seed.to_string())
-            .stdout(std::process::Stdio::piped());
+        cmd.args([
+            "--exact",
+            "invariants_hold_under_faults",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("SIM_CHILD", "1")
+        .env("SIM_SEED", seed.to_string())
+        .stdout(std::process::Stdio::piped());
         if !single {
             cmd.stderr(std::process::Stdio::piped());
         }
@@ -961,12 +1001,14 @@ fn run_children(seeds: &[u64]) -> Vec<Report> {
         let summary = stdout
             .lines()
             .find_map(|l| l.find("SIMRESULT ").map(|at| l[at..].to_owned()));
-        reports.push(Report {
+        let report = Report {
             seed,
             passed: out.status.success() && summary.is_some(),
             summary,
             output: format!("{stdout}{}", String::from_utf8_lossy(&out.stderr)),
-        });
+        };
+        done(&report);
+        reports.push(report);
         if let Some(next) = queue.next() {
             running.push(spawn(next));
         }
@@ -974,7 +1016,7 @@ fn run_children(seeds: &[u64]) -> Vec<Report> {
     reports
 }
 
-/// Seeds to run: `SIM_SEED=n` alone, else 1..=`SIM_SEEDS` (default 40).
+/// Seeds to run: `SIM_SEED=n` alone, else 1..=`SIM_SEEDS` (default 100).
 ///
 /// Every seed runs in its own process. Within one process a second run of
 /// a seed can differ from the first after a crash: tokio drops a crashed
@@ -989,7 +1031,7 @@ fn seeds() -> Vec<u64> {
     let n = std::env::var("SIM_SEEDS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(40u64);
+        .unwrap_or(100u64);
     (1..=n).collect()
 }
 
@@ -1003,17 +1045,14 @@ fn invariants_hold_under_faults() {
     }
     let started = std::time::Instant::now();
     let seeds = seeds();
-    let reports = run_children(&seeds);
     let mut failed = Vec::new();
-    for r in &reports {
-        match (&r.summary, r.passed) {
-            (Some(line), true) => eprintln!("{line}"),
-            _ => {
-                eprintln!("---- seed {} FAILED ----\n{}", r.seed, tail(&r.output, 60));
-                failed.push(r.seed);
-            }
+    run_children(&seeds, |r| match (&r.summary, r.passed) {
+        (Some(line), true) => eprintln!("{line}"),
+        _ => {
+            eprintln!("---- seed {} FAILED ----\n{}", r.seed, tail(&r.output, 60));
+            failed.push(r.seed);
         }
-    }
+    });
     eprintln!(
         "{} seeds in {:.1}s, {} failed",
         seeds.len(),
@@ -1040,12 +1079,15 @@ fn a_seed_replays_exactly() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(7u64);
-    let reports = run_children(&[seed, seed]);
+    let reports = run_children(&[seed, seed], |_| {});
     let summaries: Vec<_> = reports.iter().map(|r| r.summary.clone()).collect();
     assert!(
         reports.iter().all(|r| r.passed),
         "seed {seed} failed:\n{}",
         tail(&reports[0].output, 60)
     );
-    assert_eq!(summaries[0], summaries[1], "seed {seed} ran differently the second time");
+    assert_eq!(
+        summaries[0], summaries[1],
+        "seed {seed} ran differently the second time"
+    );
 }

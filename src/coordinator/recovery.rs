@@ -9,7 +9,9 @@
 //! A prepared transaction with no outcome is committed if this coordinator
 //! logged a COMMIT decision for it, or if any reachable participant already
 //! committed it (which covers a coordinator whose directory was lost);
-//! otherwise it is aborted — its client was never told it succeeded.
+//! otherwise it is aborted — its client was never told it succeeded. That
+//! last step goes through [`super::decisions::Decisions::resolve`], so a
+//! round of ours still waiting for votes on it can no longer commit it.
 //!
 //! # Founding
 //!

@@ -185,7 +185,10 @@ impl Coordinator {
             .map_err(|e| TxnError::Storage(e.to_string()))?;
         let Some(index) = decided else {
             // A voter restarted and recovery already told it ABORT.
-            tracing::warn!(txid, "in-doubt resolution aborted this transaction during its round");
+            tracing::warn!(
+                txid,
+                "in-doubt resolution aborted this transaction during its round"
+            );
             self.abort(txid, &voters).await;
             return Err(TxnError::Refused(
                 "a participant restarted and dropped it before the decision".into(),
