@@ -32,7 +32,8 @@
 //! fresh process (see [`seeds`]).
 //!
 //! Run: `cargo test --release --features sim --test sim`. `SIM_SEEDS=N`
-//! runs seeds 1..=N (default 100), `SIM_SEED=n` runs only seed n,
+//! runs seeds 1..=N (default 100; `SIM_SEEDS=301-1000` a range),
+//! `SIM_SEED=n` runs only seed n,
 //! `SIM_LOG=info` (any tracing filter) shows the nodes' logs. A failure
 //! prints its seed and the command that reruns it.
 
@@ -627,12 +628,10 @@ async fn final_check(model: Shared, healed: Rc<Cell<bool>>) -> turmoil::Result {
         }
     })
     .await;
-    let mut m = model.borrow_mut();
     match &digests {
-        Ok(lines) => m.event(&format!("converged {lines:?}")),
-        Err(e) => m.violation(format!("after healing: {e}")),
+        Ok(lines) => model.borrow_mut().event(&format!("converged {lines:?}")),
+        Err(e) => model.borrow_mut().violation(format!("after healing: {e}")),
     }
-    drop(m);
     if digests.is_err() {
         return Ok(());
     }
@@ -1016,7 +1015,8 @@ fn run_children(seeds: &[u64], mut done: impl FnMut(&Report)) -> Vec<Report> {
     reports
 }
 
-/// Seeds to run: `SIM_SEED=n` alone, else 1..=`SIM_SEEDS` (default 100).
+/// Seeds to run: `SIM_SEED=n` alone, else 1..=`SIM_SEEDS` (default 100;
+/// `SIM_SEEDS=FROM-TO` for a range).
 ///
 /// Every seed runs in its own process. Within one process a second run of
 /// a seed can differ from the first after a crash: tokio drops a crashed
@@ -1028,11 +1028,12 @@ fn seeds() -> Vec<u64> {
     if let Some(seed) = std::env::var("SIM_SEED").ok().and_then(|s| s.parse().ok()) {
         return vec![seed];
     }
-    let n = std::env::var("SIM_SEEDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(100u64);
-    (1..=n).collect()
+    let range = std::env::var("SIM_SEEDS").unwrap_or_default();
+    let (from, to) = match range.split_once('-') {
+        Some((from, to)) => (from.parse().ok(), to.parse().ok()),
+        None => (Some(1), range.parse().ok()),
+    };
+    (from.unwrap_or(1)..=to.unwrap_or(100u64)).collect()
 }
 
 #[test]
