@@ -149,8 +149,12 @@ impl RpcClient {
 
     fn shut(&self) {
         self.closed.store(true, Ordering::SeqCst);
-        // Dropping the senders fails every waiting call.
-        lock(&self.pending).clear();
+        // Dropping the senders fails every waiting call, oldest first: in
+        // the map's (randomly seeded) order, which caller runs first would
+        // differ from run to run, and a simulated run must not.
+        let mut waiting: Vec<_> = lock(&self.pending).drain().collect();
+        waiting.sort_unstable_by_key(|(id, _)| *id);
+        drop(waiting);
         self.closed_notify.notify_waiters();
     }
 
