@@ -35,7 +35,8 @@
 //! A run depends only on its seed: turmoil's network and clocks are seeded,
 //! the nodes' storage writer is a task and reads run inline (no threads
 //! racing the simulated clock), participants time leases with tokio's
-//! clock, the coordinator's key-lock striping uses a fixed hash, and the
+//! clock, the coordinator's key-lock striping uses a fixed hash, a dead
+//! internal connection fails its waiting calls in a fixed order, and the
 //! workload avoids what would read the wall clock or the OS's randomness
 //! (no cluster secret, whose nonces come from the OS; no expiry). Each
 //! seed runs in a fresh process (see [`seeds`]); [`a_seed_replays_exactly`]
