@@ -1027,8 +1027,13 @@ fn run_children(seeds: &[u64], mut done: impl FnMut(&Report)) -> Vec<Report> {
     reports
 }
 
+/// Seeds that found a bug, run whatever the range: 40 and 139 lost an
+/// acknowledged write before in-doubt resolution and the commit decision
+/// shared a lock (`coordinator/decisions.rs`).
+const REGRESSION_SEEDS: [u64; 2] = [40, 139];
+
 /// Seeds to run: `SIM_SEED=n` alone, else 1..=`SIM_SEEDS` (default 100;
-/// `SIM_SEEDS=FROM-TO` for a range).
+/// `SIM_SEEDS=FROM-TO` for a range) and [`REGRESSION_SEEDS`].
 ///
 /// Every seed runs in its own process. Within one process a second run of
 /// a seed can differ from the first after a crash: tokio drops a crashed
@@ -1045,7 +1050,13 @@ fn seeds() -> Vec<u64> {
         Some((from, to)) => (from.parse().ok(), to.parse().ok()),
         None => (Some(1), range.parse().ok()),
     };
-    (from.unwrap_or(1)..=to.unwrap_or(100u64)).collect()
+    let mut seeds: Vec<u64> = (from.unwrap_or(1)..=to.unwrap_or(100u64)).collect();
+    for seed in REGRESSION_SEEDS {
+        if !seeds.contains(&seed) {
+            seeds.push(seed);
+        }
+    }
+    seeds
 }
 
 #[test]
