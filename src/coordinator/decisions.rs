@@ -174,3 +174,29 @@ impl Decisions {
             .and_then(|v| decode_u64(&v)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::FsyncPolicy;
+
+    #[tokio::test]
+    async fn recovery_and_a_round_agree_on_an_in_doubt_transaction() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path(), FsyncPolicy::No).expect("open");
+        let decisions = Decisions::open(store).await.expect("decisions");
+
+        // Recovery gets there first: the round may no longer commit.
+        let aborted = decisions.next_txid();
+        assert_eq!(decisions.resolve(aborted).expect("resolve"), None);
+        assert_eq!(decisions.decide_commit(aborted).await.expect("decide"), None);
+
+        // The round gets there first: recovery is told to commit.
+        let committed = decisions.next_txid();
+        let index = decisions.decide_commit(committed).await.expect("decide");
+        assert_eq!(index, Some(1));
+        assert_eq!(decisions.resolve(committed).expect("resolve"), index);
+        assert_eq!(decisions.decided(committed).expect("decided"), index);
+        assert_eq!(decisions.decided(aborted).expect("decided"), None);
+    }
+}
