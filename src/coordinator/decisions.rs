@@ -189,7 +189,10 @@ mod tests {
         // Recovery gets there first: the round may no longer commit.
         let aborted = decisions.next_txid();
         assert_eq!(decisions.resolve(aborted).expect("resolve"), None);
-        assert_eq!(decisions.decide_commit(aborted).await.expect("decide"), None);
+        assert_eq!(
+            decisions.decide_commit(aborted).await.expect("decide"),
+            None
+        );
 
         // The round gets there first: recovery is told to commit.
         let committed = decisions.next_txid();
