@@ -23,6 +23,7 @@
 pub mod command;
 pub mod config;
 pub mod coordinator;
+pub mod net;
 pub mod participant;
 pub mod resp;
 pub mod rpc;

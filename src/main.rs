@@ -44,6 +44,12 @@ fn runtime(worker_threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
 }
 
 fn main() -> ExitCode {
+    if kvstore2pcsystem::net::SIMULATED {
+        eprintln!(
+            "kvstore2pcsystem: built with the `sim` feature, which runs only inside tests/sim.rs"
+        );
+        return ExitCode::from(2);
+    }
     let path = match config_path() {
         Ok(p) => p,
         Err(msg) => {

@@ -64,13 +64,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
-use tokio::net::TcpStream;
 
 use crate::command::connection::{self, ClientState, ServerFacts, SessionCommand};
 use crate::command::op::{Outcome, ReadOp, Step, WriteOp};
 use crate::command::server::{self, Counters, Keyspace};
 use crate::command::{self, Command, CommandError, Transaction};
 use crate::config::{Config, Dialect};
+use crate::net::TcpStream;
 use crate::resp::connection::{Connection, ConnectionError};
 use crate::resp::frame::Limits;
 use crate::resp::reply::{Protocol, Reply, Style};

@@ -9,7 +9,20 @@
 //! (and raised above anything a participant reports, in case this data
 //! directory was lost), so ids never repeat without any per-transaction
 //! counter write.
+//!
+//! # Recovery racing a round
+//!
+//! A participant that restarts while one of our rounds is still collecting
+//! votes (waiting out another participant's timeout) reports that round's
+//! prepare as in doubt. Recovery must not tell it ABORT and then let the
+//! round decide COMMIT: the client would be told OK for a write that the
+//! only replica holding it dropped. So recovery decides through
+//! [`Decisions::resolve`], which, under the same lock that orders
+//! decisions, either finds the COMMIT (logged, or being logged) or marks
+//! the transaction refused — and [`Decisions::decide_commit`] of a refused
+//! transaction fails, so its round aborts.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::storage::{Batch, StorageError, Store, decode_u64, encode_u64};
@@ -26,7 +39,17 @@ pub struct Decisions {
     next_index: AtomicU64,
     /// Held while an index is taken and its decision queued, so decisions
     /// reach the writer in index order and `max_index` on disk only grows.
-    ordering: std::sync::Mutex<()>,
+    ordering: std::sync::Mutex<Pending>,
+}
+
+/// Decisions not yet readable from the store, and transactions recovery
+/// aborted that a round of ours may still try to commit.
+#[derive(Default)]
+struct Pending {
+    /// txid → index of COMMITs queued to the writer, until durable.
+    committing: HashMap<u64, u64>,
+    /// Transactions that recovery resolved as aborted.
+    refused: HashSet<u64>,
 }
 
 impl Decisions {
@@ -39,7 +62,7 @@ impl Decisions {
             epoch: AtomicU64::new(epoch),
             counter: AtomicU64::new(0),
             next_index: AtomicU64::new(max_index + 1),
-            ordering: std::sync::Mutex::new(()),
+            ordering: std::sync::Mutex::default(),
         };
         d.persist_epoch(epoch).await?;
         tracing::info!(epoch, max_index, "decision log opened");
@@ -87,11 +110,16 @@ impl Decisions {
     }
 
     /// Decides COMMIT for `txid`: assigns its index and makes the decision
-    /// durable before returning it.
-    pub async fn decide_commit(&self, txid: u64) -> Result<u64, StorageError> {
+    /// durable before returning it. `None`: recovery already resolved
+    /// `txid` as aborted (see the module docs), so it must abort.
+    pub async fn decide_commit(&self, txid: u64) -> Result<Option<u64>, StorageError> {
         let (index, submitted) = {
-            let _order = self.ordering.lock().unwrap_or_else(|e| e.into_inner());
+            let mut pending = self.ordering.lock().unwrap_or_else(|e| e.into_inner());
+            if pending.refused.remove(&txid) {
+                return Ok(None);
+            }
             let index = self.next_index.fetch_add(1, Ordering::SeqCst);
+            pending.committing.insert(txid, index);
             let mut batch = Batch::new();
             batch.put(
                 &self.store.log,
@@ -101,8 +129,40 @@ impl Decisions {
             batch.put(&self.store.meta, META_MAX_INDEX, encode_u64(index).to_vec());
             (index, self.store.writer.submit(batch)?)
         };
-        submitted.wait().await?;
-        Ok(index)
+        let durable = submitted.wait().await;
+        // Readable from the store now (or the writer is gone and so are we).
+        let mut pending = self.ordering.lock().unwrap_or_else(|e| e.into_inner());
+        pending.committing.remove(&txid);
+        durable?;
+        Ok(Some(index))
+    }
+
+    /// The COMMIT decision for `txid` (its index), if it is logged or being
+    /// logged.
+    pub fn decided(&self, txid: u64) -> Result<Option<u64>, StorageError> {
+        let pending = self.ordering.lock().unwrap_or_else(|e| e.into_inner());
+        self.decided_locked(&pending, txid)
+    }
+
+    fn decided_locked(&self, pending: &Pending, txid: u64) -> Result<Option<u64>, StorageError> {
+        match pending.committing.get(&txid) {
+            Some(index) => Ok(Some(*index)),
+            None => self.lookup(txid),
+        }
+    }
+
+    /// Recovery's last word on an in-doubt `txid` nobody reports committed:
+    /// its index if COMMIT was decided meanwhile; otherwise `None`, and a
+    /// round of ours still holding it can no longer commit it.
+    pub fn resolve(&self, txid: u64) -> Result<Option<u64>, StorageError> {
+        let mut pending = self.ordering.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(index) = self.decided_locked(&pending, txid)? {
+            return Ok(Some(index));
+        }
+        // Remembered whichever incarnation issued it (a txid of an earlier
+        // one simply stays here): resolutions to abort are rare and small.
+        pending.refused.insert(txid);
+        Ok(None)
     }
 
     /// The logged decision for `txid`, if it was decided COMMIT.
@@ -112,5 +172,34 @@ impl Decisions {
             .log
             .get(encode_u64(txid))?
             .and_then(|v| decode_u64(&v)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::FsyncPolicy;
+
+    #[tokio::test]
+    async fn recovery_and_a_round_agree_on_an_in_doubt_transaction() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path(), FsyncPolicy::No).expect("open");
+        let decisions = Decisions::open(store).await.expect("decisions");
+
+        // Recovery gets there first: the round may no longer commit.
+        let aborted = decisions.next_txid();
+        assert_eq!(decisions.resolve(aborted).expect("resolve"), None);
+        assert_eq!(
+            decisions.decide_commit(aborted).await.expect("decide"),
+            None
+        );
+
+        // The round gets there first: recovery is told to commit.
+        let committed = decisions.next_txid();
+        let index = decisions.decide_commit(committed).await.expect("decide");
+        assert_eq!(index, Some(1));
+        assert_eq!(decisions.resolve(committed).expect("resolve"), index);
+        assert_eq!(decisions.decided(committed).expect("decided"), index);
+        assert_eq!(decisions.decided(aborted).expect("decided"), None);
     }
 }

@@ -16,10 +16,18 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 
 const STRIPES: usize = 4096;
 
+/// Randomly keyed, so clients cannot pick keys that share a stripe.
+#[cfg(not(feature = "sim"))]
+type StripeHasher = std::collections::hash_map::RandomState;
+/// Fixed in the simulation: which keys share a stripe changes the
+/// interleaving, which must depend on the seed alone.
+#[cfg(feature = "sim")]
+type StripeHasher = std::hash::BuildHasherDefault<std::collections::hash_map::DefaultHasher>;
+
 /// The lock table.
 pub struct KeyLocks {
     stripes: Vec<Arc<Mutex<()>>>,
-    hasher: std::collections::hash_map::RandomState,
+    hasher: StripeHasher,
 }
 
 /// Held locks; dropping releases them.
@@ -31,7 +39,7 @@ impl Default for KeyLocks {
     fn default() -> Self {
         KeyLocks {
             stripes: (0..STRIPES).map(|_| Arc::new(Mutex::new(()))).collect(),
-            hasher: std::collections::hash_map::RandomState::new(),
+            hasher: StripeHasher::default(),
         }
     }
 }

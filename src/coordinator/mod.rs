@@ -20,7 +20,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use bytes::Bytes;
-use tokio::net::TcpListener;
 use tokio::sync::{Mutex, RwLock};
 use tokio::time::Instant;
 
@@ -62,7 +61,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("opening {}", config.data_dir.display()))?;
     let decisions = Decisions::open(store).await?;
     let addr = config.listen_addr();
-    let listener = TcpListener::bind(addr)
+    let listener = crate::net::bind(addr)
         .await
         .with_context(|| format!("listening on {addr}"))?;
     let coordinator = Arc::new(Coordinator {

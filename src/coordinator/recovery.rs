@@ -9,7 +9,9 @@
 //! A prepared transaction with no outcome is committed if this coordinator
 //! logged a COMMIT decision for it, or if any reachable participant already
 //! committed it (which covers a coordinator whose directory was lost);
-//! otherwise it is aborted — its client was never told it succeeded.
+//! otherwise it is aborted — its client was never told it succeeded. That
+//! last step goes through [`super::decisions::Decisions::resolve`], so a
+//! round of ours still waiting for votes on it can no longer commit it.
 //!
 //! # Founding
 //!
@@ -181,7 +183,7 @@ impl Coordinator {
         for txid in status.prepared {
             let mut index = self
                 .decisions
-                .lookup(txid)
+                .decided(txid)
                 .map_err(|e| JoinError::Storage(e.to_string()))?;
             for other in others {
                 if index.is_some() {
@@ -192,6 +194,13 @@ impl Coordinator {
                 {
                     index = found;
                 }
+            }
+            if index.is_none() {
+                // Atomically with any round still deciding it.
+                index = self
+                    .decisions
+                    .resolve(txid)
+                    .map_err(|e| JoinError::Storage(e.to_string()))?;
             }
             let request = match index {
                 Some(index) => Request::Commit { txid, index },

@@ -188,11 +188,22 @@ impl Coordinator {
         // it, and orders the next transaction on them after this one: the
         // next PREPARE can travel while our decision is being synced.
         drop(locks);
-        let index = self
+        let decided = self
             .decisions
             .decide_commit(txid)
             .await
             .map_err(|e| TxnError::Storage(e.to_string()))?;
+        let Some(index) = decided else {
+            // A voter restarted and recovery already told it ABORT.
+            tracing::warn!(
+                txid,
+                "in-doubt resolution aborted this transaction during its round"
+            );
+            self.abort(txid, &voters).await;
+            return Err(TxnError::Refused(
+                "a participant restarted and dropped it before the decision".into(),
+            ));
+        };
         commit_everywhere(&self.membership, &voters, txid, index).await;
         // The commits are queued on every connection ahead of anything sent
         // later, so a joiner's final copy (which also waits for the source

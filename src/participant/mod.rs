@@ -34,16 +34,17 @@
 pub mod replica;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
 use bytes::Bytes;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Instant;
 
 use crate::command::connection::ServerFacts;
 use crate::command::op::{Outcome, ReadOp, WriteOp};
 use crate::command::server::NodeInfo;
 use crate::config::Config;
+use crate::net::TcpStream;
 use crate::resp::reply::Reply;
 use crate::rpc::codec;
 use crate::rpc::message::{Request, Response};
@@ -85,7 +86,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("opening {}", config.data_dir.display()))?;
     let replica = Replica::recover(store, config.log_retention)?;
     let addr = config.listen_addr();
-    let listener = TcpListener::bind(addr)
+    let listener = crate::net::bind(addr)
         .await
         .with_context(|| format!("listening on {addr}"))?;
     tracing::info!(%addr, data_dir = %config.data_dir.display(), "participant ready");

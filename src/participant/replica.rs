@@ -35,11 +35,12 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
+use tokio::time::Instant;
 
 use crate::command::op::{self, Effect, Entry, Outcome, ReadOp, Stored, WriteOp};
 use crate::rpc::message::{LogEntry, ParticipantStatus};
@@ -193,10 +194,14 @@ impl Stored for DataView<'_> {
     }
 }
 
-/// Runs fjall work on the blocking pool.
+/// Runs fjall work on the blocking pool (in the calling task in the
+/// simulation, where a thread would make runs differ; see [`crate::net`]).
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ReplicaError> + Send + 'static,
 ) -> Result<T, ReplicaError> {
+    #[cfg(feature = "sim")]
+    return f();
+    #[cfg(not(feature = "sim"))]
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| ReplicaError::Internal(e.to_string()))?

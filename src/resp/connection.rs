@@ -68,10 +68,10 @@ use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 use super::frame::{FrameError, Limits, RequestParser};
 use super::reply::{Reply, Style};
+use crate::net::TcpStream;
 
 /// Most bytes the read buffer grows by for one read. Redis reads 16 KB at a
 /// time too (`PROTO_IOBUF_LEN`).
@@ -306,6 +306,8 @@ mod tests {
     use std::time::Duration;
 
     use tokio::io::{DuplexStream, ReadBuf, duplex};
+    // These tests use real sockets, also in a `sim` build.
+    use tokio::net::TcpStream;
     use tokio::time::timeout;
 
     use super::*;
@@ -668,6 +670,8 @@ mod tests {
         server.await.expect("join");
     }
 
+    // `peer_addr` is defined on the build's socket type (turmoil's in `sim`).
+    #[cfg(not(feature = "sim"))]
     #[tokio::test]
     async fn over_tcp_with_peer_addr() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -16,11 +16,11 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 
 use super::codec::{self, CodecError};
 use super::message::{Request, Response};
+use crate::net::TcpStream;
 
 /// Why a call failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -152,8 +152,12 @@ impl RpcClient {
 
     fn shut(&self) {
         self.closed.store(true, Ordering::SeqCst);
-        // Dropping the senders fails every waiting call.
-        lock(&self.pending).clear();
+        // Dropping the senders fails every waiting call, oldest first: in
+        // the map's (randomly seeded) order, which caller runs first would
+        // differ from run to run, and a simulated run must not.
+        let mut waiting: Vec<_> = lock(&self.pending).drain().collect();
+        waiting.sort_unstable_by_key(|(id, _)| *id);
+        drop(waiting);
         self.closed_notify.notify_waiters();
     }
 

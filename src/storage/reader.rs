@@ -7,23 +7,47 @@
 //! it is paid once per burst, not once per read. Long scans (catch-up,
 //! digests, log trimming) stay on the blocking pool so they never hold up
 //! point reads.
+//!
+//! With the cargo feature `sim` (see [`crate::net`]) there is no thread: a
+//! read runs in the calling task, so a simulated node's progress depends
+//! only on the simulation's scheduling.
 
+#[cfg(not(feature = "sim"))]
 use std::sync::mpsc as std_mpsc;
 
+#[cfg(not(feature = "sim"))]
 use tokio::sync::oneshot;
 
 use super::StorageError;
 
+#[cfg(not(feature = "sim"))]
 type ReadJob = Box<dyn FnOnce() + Send>;
 
 /// Handle to the read thread. Cheap to clone.
 #[derive(Clone)]
 pub struct Reader {
+    #[cfg(not(feature = "sim"))]
     jobs: std_mpsc::Sender<ReadJob>,
 }
 
 impl Reader {
+    /// In the simulation: no thread, reads run in the calling task.
+    #[cfg(feature = "sim")]
+    pub fn start() -> Reader {
+        Reader {}
+    }
+
+    /// Runs `f` in the calling task and returns its result.
+    #[cfg(feature = "sim")]
+    pub async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, StorageError> {
+        Ok(f())
+    }
+
     /// Starts the read thread.
+    #[cfg(not(feature = "sim"))]
     pub fn start() -> Reader {
         let (tx, rx) = std_mpsc::channel::<ReadJob>();
         let spawned = std::thread::Builder::new()
@@ -46,6 +70,7 @@ impl Reader {
     }
 
     /// Runs `f` on the read thread and returns its result.
+    #[cfg(not(feature = "sim"))]
     pub async fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce() -> T + Send + 'static,

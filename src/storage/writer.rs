@@ -11,8 +11,21 @@
 //! of the journal; `everysec` completes at once and a timer fsyncs once a
 //! second; `no` leaves the journal in the OS page cache (which still
 //! survives a process kill, not a power cut).
+//!
+//! # In the simulation
+//!
+//! With the cargo feature `sim` (see [`crate::net`]) the writer is a tokio
+//! task on the node's own runtime instead of a thread: the same queue, the
+//! same groups, the same order, but a node's progress then depends only on
+//! the simulation's scheduling, and a simulated crash (which drops the
+//! runtime) drops the database with it, so the restarted node can reopen
+//! it. The `everysec` timer does not run there: the simulation models
+//! process crashes, which the OS page cache survives, so when it reaches
+//! the disk cannot be observed.
 
+#[cfg(not(feature = "sim"))]
 use std::sync::mpsc as std_mpsc;
+#[cfg(not(feature = "sim"))]
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -102,14 +115,44 @@ struct Job {
     done: oneshot::Sender<Result<(), String>>,
 }
 
+#[cfg(not(feature = "sim"))]
+type JobSender = std_mpsc::Sender<Job>;
+#[cfg(feature = "sim")]
+type JobSender = tokio::sync::mpsc::UnboundedSender<Job>;
+
 /// Handle to the writer thread. Cheap to clone.
 #[derive(Clone)]
 pub struct Writer {
-    jobs: std_mpsc::Sender<Job>,
+    jobs: JobSender,
 }
 
 impl Writer {
+    /// Starts the writer task for `db` on the current runtime (simulation
+    /// builds; see the module docs).
+    #[cfg(feature = "sim")]
+    pub fn start(db: Database, fsync: FsyncPolicy) -> Writer {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Job>();
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut group = vec![first];
+                while group.len() < MAX_GROUP {
+                    match rx.try_recv() {
+                        Ok(job) => group.push(job),
+                        Err(_) => break,
+                    }
+                }
+                let commit = || commit_group(&db, fsync, group, false);
+                if std::panic::catch_unwind(std::panic::AssertUnwindSafe(commit)).is_err() {
+                    tracing::error!("FATAL: the storage writer panicked, stopping the node");
+                    std::process::exit(70);
+                }
+            }
+        });
+        Writer { jobs: tx }
+    }
+
     /// Starts the writer thread for `db`.
+    #[cfg(not(feature = "sim"))]
     pub fn start(db: Database, fsync: FsyncPolicy) -> Writer {
         let (tx, rx) = std_mpsc::channel::<Job>();
         let spawned = std::thread::Builder::new()
@@ -187,6 +230,7 @@ impl Submitted {
 /// caller's completion without bound.
 const MAX_GROUP: usize = 4096;
 
+#[cfg(not(feature = "sim"))]
 fn run(db: Database, fsync: FsyncPolicy, jobs: std_mpsc::Receiver<Job>) {
     let mut last_sync = Instant::now();
     let mut dirty = false;
@@ -216,37 +260,46 @@ fn run(db: Database, fsync: FsyncPolicy, jobs: std_mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        let mut must_sync = false;
-        let mut completions = Vec::with_capacity(group.len());
-        for job in group {
-            let batch = match job.work {
-                Work::Ready(batch) => batch,
-                Work::Compute(f) => f(),
-            };
-            must_sync |=
-                batch.sync || (fsync == FsyncPolicy::Always && !batch.relaxed && !batch.is_empty());
-            commit_or_die(&db, &batch);
-            if let Some(f) = batch.on_applied {
-                f();
-            }
-            completions.push(job.done);
-        }
+        let second_passed =
+            fsync == FsyncPolicy::Everysec && last_sync.elapsed() >= Duration::from_secs(1);
         dirty = true;
-        if must_sync
-            || (fsync == FsyncPolicy::Everysec && last_sync.elapsed() >= Duration::from_secs(1))
-        {
-            persist_or_die(&db, PersistMode::SyncData);
+        if commit_group(&db, fsync, group, second_passed) {
             last_sync = Instant::now();
             dirty = false;
-        } else {
-            // The journal is persisted manually: without this the group
-            // could sit in a user-space buffer and die with the process.
-            persist_or_die(&db, PersistMode::Buffer);
-        }
-        for done in completions {
-            let _ = done.send(Ok(()));
         }
     }
+}
+
+/// Commits each job's batch in order, makes the whole group as durable as
+/// the policy says (fsyncing also when `sync_due`), then completes every
+/// job. Returns whether it fsynced.
+fn commit_group(db: &Database, fsync: FsyncPolicy, group: Vec<Job>, sync_due: bool) -> bool {
+    let mut must_sync = sync_due;
+    let mut completions = Vec::with_capacity(group.len());
+    for job in group {
+        let batch = match job.work {
+            Work::Ready(batch) => batch,
+            Work::Compute(f) => f(),
+        };
+        must_sync |=
+            batch.sync || (fsync == FsyncPolicy::Always && !batch.relaxed && !batch.is_empty());
+        commit_or_die(db, &batch);
+        if let Some(f) = batch.on_applied {
+            f();
+        }
+        completions.push(job.done);
+    }
+    if must_sync {
+        persist_or_die(db, PersistMode::SyncData);
+    } else {
+        // The journal is persisted manually: without this the group
+        // could sit in a user-space buffer and die with the process.
+        persist_or_die(db, PersistMode::Buffer);
+    }
+    for done in completions {
+        let _ = done.send(Ok(()));
+    }
+    must_sync
 }
 
 /// A failed commit leaves the store in an unknown state: stop the process
