@@ -103,7 +103,7 @@ impl IndexChanges {
             batch.remove(&store.expires, k.clone());
         }
         for k in &self.add {
-            batch.put(&store.expires, k.clone(), Bytes::new());
+            store.index_deadline(batch, k.clone());
         }
     }
 }
@@ -735,7 +735,8 @@ impl Replica {
         // index is rebuilt from the headers.
         for (k, v) in pairs {
             if let Some(at) = value::deadline(&v)? {
-                batch.put(&self.store.expires, value::index_key(at, &k), Bytes::new());
+                self.store
+                    .index_deadline(&mut batch, value::index_key(at, &k));
             }
             batch.put(&self.store.data, k, v);
         }

@@ -18,6 +18,8 @@ pub mod value;
 pub mod writer;
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, Readable};
@@ -89,6 +91,12 @@ pub struct Store {
     pub writer: Writer,
     /// The read thread.
     pub reader: Reader,
+    /// False while no key of this store has ever had a deadline (since it
+    /// was opened with an empty `expires` index): then [`Store::deadline`]
+    /// answers without a lookup, which spares writes a read per key when
+    /// nobody uses expiry. Set by [`Store::index_deadline`] before the
+    /// batch that writes a deadline is submitted, so it is never late.
+    deadlines_used: Arc<AtomicBool>,
 }
 
 impl Store {
@@ -122,7 +130,11 @@ impl Store {
             txids,
             meta,
             writer,
+            deadlines_used: Arc::new(AtomicBool::new(false)),
         };
+        if !store.expires.is_empty()? {
+            store.deadlines_used.store(true, Ordering::SeqCst);
+        }
         match store.meta_u64(META_DATA_FORMAT)? {
             DATA_FORMAT => {}
             0 if store.data.is_empty()? => {
@@ -154,13 +166,21 @@ impl Store {
 
     /// The stored deadline of a user key, if it exists and has one.
     pub fn deadline(&self, key: &[u8]) -> Result<Option<u64>, StorageError> {
-        if !storable_key(key) {
+        if !storable_key(key) || !self.deadlines_used.load(Ordering::SeqCst) {
             return Ok(None);
         }
         match self.data.get(key)? {
             Some(v) => value::deadline(&v),
             None => Ok(None),
         }
+    }
+
+    /// Adds an entry ([`value::index_key`]) to the `expires` index in
+    /// `batch`. The only way index entries are written, so that
+    /// [`Store::deadline`] knows deadlines are in use.
+    pub fn index_deadline(&self, batch: &mut Batch, index_key: Bytes) {
+        self.deadlines_used.store(true, Ordering::SeqCst);
+        batch.put(&self.expires, index_key, Bytes::new());
     }
 
     /// The user data as of now, frozen: see [`DataSnapshot`].
