@@ -104,6 +104,16 @@ fn keys_expire_on_every_replica() {
         .map(|i| cluster.participant_digest(i).expect("a participant digest"))
         .collect();
     assert_eq!(digests.len(), 1, "{digests:?}");
+    // The counter moves once the expirer's round returns, just after its
+    // commits apply.
+    wait_until(
+        "the coordinator's INFO counts the expirer's 100 deletes",
+        Duration::from_secs(10),
+        || {
+            let stats = raw.cmd(&[b"INFO", b"stats"]);
+            String::from_utf8_lossy(&stats).contains("\r\nexpired_keys:100\r\n")
+        },
+    );
 }
 
 #[test]

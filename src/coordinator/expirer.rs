@@ -71,6 +71,10 @@ impl Coordinator {
         match self.execute_write(WriteOp::Reap { keys }).await {
             Ok(Outcome::Integer(reaped)) => {
                 tracing::trace!(found, reaped, "expired keys deleted");
+                self.expired_keys.fetch_add(
+                    u64::try_from(reaped).unwrap_or(0),
+                    std::sync::atomic::Ordering::Relaxed,
+                );
                 Ok(found)
             }
             Ok(other) => Err(format!("reap answered {other:?}")),

@@ -53,6 +53,8 @@ pub struct Coordinator {
     /// Before this, founding waits for every participant to report.
     bootstrap_deadline: Instant,
     clients: Arc<Clients>,
+    /// Keys the background expirer has deleted (INFO's `expired_keys`).
+    expired_keys: std::sync::atomic::AtomicU64,
 }
 
 /// Runs a coordinator until the process is killed.
@@ -77,6 +79,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         join_lock: Mutex::new(()),
         bootstrap_deadline: Instant::now() + BOOTSTRAP_WAIT,
         clients: Clients::start(),
+        expired_keys: Default::default(),
         config,
     });
     for slot in 0..coordinator.membership.len() {
@@ -153,6 +156,7 @@ impl ServerFacts for Coordinator {
 
     fn node_info(&self) -> NodeInfo {
         let mut info = NodeInfo::new("coordinator", &self.config, self.clients.counters());
+        info.expired_keys = self.expired_keys.load(std::sync::atomic::Ordering::Relaxed);
         info.replication = vec![
             ("role".into(), "master".into()),
             (
