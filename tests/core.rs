@@ -270,6 +270,15 @@ fn unknown_command_and_wrong_arity_errors_match_redis() {
         &raw.call(b"foo a\r\n"),
         b"-ERR unknown command 'foo', with args beginning with: 'a' \r\n",
     );
+    // A Redis command of a data type we lack says so, on the coordinator
+    // and on a participant's own port alike.
+    let unsupported = b"-ERR unsupported command 'HSET': hashes are not implemented by this \
+        server (it stores strings only; see the README's command list)\r\n";
+    assert_reply(&raw.cmd(&[b"HSET", b"h", b"f", b"v"]), unsupported);
+    assert_reply(
+        &c.raw_participant(0).cmd(&[b"HSET", b"h", b"f", b"v"]),
+        unsupported,
+    );
     assert_reply(
         &raw.cmd(&[b"GET"]),
         b"-ERR wrong number of arguments for 'get' command\r\n",

@@ -78,6 +78,18 @@ pub enum CommandError {
         /// Redis lists the arguments, each quoted and followed by a space.
         args: String,
     },
+    /// A Redis 7 command of a data type or feature this server does not
+    /// have: said plainly, so a client ported from Redis learns why rather
+    /// than suspecting a typo.
+    #[error(
+        "ERR unsupported command '{name}': {feature} are not implemented by this server (it stores strings only; see the README's command list)"
+    )]
+    Unsupported {
+        /// The name as sent.
+        name: String,
+        /// What family the command belongs to, plural ("lists").
+        feature: &'static str,
+    },
     /// Wrong number of arguments.
     #[error("ERR wrong number of arguments for '{0}' command")]
     Arity(String),
@@ -242,11 +254,205 @@ pub fn check_known(args: &[Bytes]) -> Result<(), CommandError> {
     check_arity(name, args, arity)
 }
 
-/// Redis's unknown-command error, which quotes up to 128 bytes of each of
-/// the first arguments.
+/// Redis 7 commands we do not have, by the feature they belong to.
+const UNSUPPORTED: &[(&str, &[&str])] = &[
+    (
+        "lists",
+        &[
+            "lpush",
+            "rpush",
+            "lpushx",
+            "rpushx",
+            "lpop",
+            "rpop",
+            "lrange",
+            "llen",
+            "lindex",
+            "lset",
+            "lrem",
+            "ltrim",
+            "linsert",
+            "lpos",
+            "lmove",
+            "blmove",
+            "lmpop",
+            "blmpop",
+            "blpop",
+            "brpop",
+            "rpoplpush",
+            "brpoplpush",
+        ],
+    ),
+    (
+        "hashes",
+        &[
+            "hset",
+            "hsetnx",
+            "hmset",
+            "hget",
+            "hmget",
+            "hgetall",
+            "hdel",
+            "hexists",
+            "hincrby",
+            "hincrbyfloat",
+            "hkeys",
+            "hvals",
+            "hlen",
+            "hstrlen",
+            "hrandfield",
+            "hscan",
+        ],
+    ),
+    (
+        "sets",
+        &[
+            "sadd",
+            "srem",
+            "smembers",
+            "sismember",
+            "smismember",
+            "scard",
+            "spop",
+            "srandmember",
+            "sinter",
+            "sintercard",
+            "sinterstore",
+            "sunion",
+            "sunionstore",
+            "sdiff",
+            "sdiffstore",
+            "smove",
+            "sscan",
+        ],
+    ),
+    (
+        "sorted sets",
+        &[
+            "zadd",
+            "zrem",
+            "zrange",
+            "zrangestore",
+            "zrangebyscore",
+            "zrevrange",
+            "zrevrangebyscore",
+            "zrangebylex",
+            "zrevrangebylex",
+            "zrank",
+            "zrevrank",
+            "zscore",
+            "zmscore",
+            "zcard",
+            "zcount",
+            "zlexcount",
+            "zincrby",
+            "zpopmin",
+            "zpopmax",
+            "bzpopmin",
+            "bzpopmax",
+            "zmpop",
+            "bzmpop",
+            "zunion",
+            "zunionstore",
+            "zinter",
+            "zintercard",
+            "zinterstore",
+            "zdiff",
+            "zdiffstore",
+            "zremrangebyrank",
+            "zremrangebyscore",
+            "zremrangebylex",
+            "zrandmember",
+            "zscan",
+        ],
+    ),
+    (
+        "streams",
+        &[
+            "xadd",
+            "xrange",
+            "xrevrange",
+            "xlen",
+            "xread",
+            "xreadgroup",
+            "xgroup",
+            "xack",
+            "xpending",
+            "xclaim",
+            "xautoclaim",
+            "xdel",
+            "xtrim",
+            "xinfo",
+            "xsetid",
+        ],
+    ),
+    (
+        "bitmaps, HyperLogLogs and geo indexes",
+        &[
+            "setbit",
+            "getbit",
+            "bitcount",
+            "bitpos",
+            "bitop",
+            "bitfield",
+            "bitfield_ro",
+            "pfadd",
+            "pfcount",
+            "pfmerge",
+            "geoadd",
+            "geodist",
+            "geohash",
+            "geopos",
+            "georadius",
+            "georadius_ro",
+            "georadiusbymember",
+            "georadiusbymember_ro",
+            "geosearch",
+            "geosearchstore",
+        ],
+    ),
+    (
+        "publish/subscribe",
+        &[
+            "subscribe",
+            "unsubscribe",
+            "psubscribe",
+            "punsubscribe",
+            "ssubscribe",
+            "sunsubscribe",
+            "publish",
+            "spublish",
+            "pubsub",
+        ],
+    ),
+    (
+        "scripts and functions",
+        &[
+            "eval",
+            "evalsha",
+            "eval_ro",
+            "evalsha_ro",
+            "script",
+            "function",
+            "fcall",
+            "fcall_ro",
+        ],
+    ),
+];
+
+/// The error for a command not in our table: [`CommandError::Unsupported`]
+/// for a Redis command of a feature we lack, else Redis's unknown-command
+/// error, which quotes up to 128 bytes of each of the first arguments.
 pub fn unknown(args: &[Bytes]) -> CommandError {
     let shown = |b: &Bytes| String::from_utf8_lossy(&b[..b.len().min(128)]).into_owned();
     let name = args.first().map(shown).unwrap_or_default();
+    let lower = name.to_ascii_lowercase();
+    if let Some((feature, _)) = UNSUPPORTED
+        .iter()
+        .find(|(_, names)| names.contains(&&*lower))
+    {
+        return CommandError::Unsupported { name, feature };
+    }
     let mut list = String::new();
     for a in args.iter().skip(1) {
         if list.len() >= 128 {
@@ -306,6 +512,14 @@ mod tests {
             (
                 "foo a b",
                 "ERR unknown command 'foo', with args beginning with: 'a' 'b' ",
+            ),
+            (
+                "LPUSH l a",
+                "ERR unsupported command 'LPUSH': lists are not implemented by this server (it stores strings only; see the README's command list)",
+            ),
+            (
+                "zadd z 1 a",
+                "ERR unsupported command 'zadd': sorted sets are not implemented by this server (it stores strings only; see the README's command list)",
             ),
             ("get", "ERR wrong number of arguments for 'get' command"),
             ("GET", "ERR wrong number of arguments for 'get' command"),
