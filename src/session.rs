@@ -321,12 +321,7 @@ pub async fn serve_client<B: Backend>(
     let counted = Counted(clients);
     let mut conn = Connection::new(stream, settings.limits);
     conn.set_idle_timeout(settings.idle_timeout);
-    let mut client = ClientState {
-        id,
-        name: None,
-        protocol: Protocol::Resp2,
-        closing: false,
-    };
+    let mut client = ClientState::new(id);
     let dialect = settings.dialect;
     let style = |c: &ClientState| match dialect {
         Dialect::Lab => Style::Lab,
@@ -835,12 +830,7 @@ mod tests {
     }
 
     fn client() -> ClientState {
-        ClientState {
-            id: 1,
-            name: None,
-            protocol: Protocol::Resp2,
-            closing: false,
-        }
+        ClientState::new(1)
     }
 
     /// Checked against redis-server 7.0.15: which errors a command gets

@@ -228,6 +228,18 @@ pub struct ClientState {
     pub closing: bool,
 }
 
+impl ClientState {
+    /// A client that just connected: no name, RESP2.
+    pub fn new(id: u64) -> ClientState {
+        ClientState {
+            id,
+            name: None,
+            protocol: Protocol::Resp2,
+            closing: false,
+        }
+    }
+}
+
 /// What the session tells the client about the server it reached.
 pub trait ServerFacts {
     /// `master` for the coordinator, `replica` for a participant.
@@ -359,12 +371,7 @@ mod tests {
     }
 
     fn client() -> ClientState {
-        ClientState {
-            id: 1,
-            name: None,
-            protocol: Protocol::Resp2,
-            closing: false,
-        }
+        ClientState::new(1)
     }
 
     /// Every error text checked against redis-server 7.0.15.

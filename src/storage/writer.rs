@@ -134,13 +134,7 @@ impl Writer {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Job>();
         tokio::spawn(async move {
             while let Some(first) = rx.recv().await {
-                let mut group = vec![first];
-                while group.len() < MAX_GROUP {
-                    match rx.try_recv() {
-                        Ok(job) => group.push(job),
-                        Err(_) => break,
-                    }
-                }
+                let group = take_group(first, || rx.try_recv().ok());
                 let commit = || commit_group(&db, fsync, group, false);
                 if std::panic::catch_unwind(std::panic::AssertUnwindSafe(commit)).is_err() {
                     tracing::error!("FATAL: the storage writer panicked, stopping the node");
@@ -253,13 +247,7 @@ fn run(db: Database, fsync: FsyncPolicy, jobs: std_mpsc::Receiver<Job>) {
                 Err(_) => return,
             },
         };
-        let mut group = vec![first];
-        while group.len() < MAX_GROUP {
-            match jobs.try_recv() {
-                Ok(job) => group.push(job),
-                Err(_) => break,
-            }
-        }
+        let group = take_group(first, || jobs.try_recv().ok());
         let second_passed =
             fsync == FsyncPolicy::Everysec && last_sync.elapsed() >= Duration::from_secs(1);
         dirty = true;
@@ -268,6 +256,19 @@ fn run(db: Database, fsync: FsyncPolicy, jobs: std_mpsc::Receiver<Job>) {
             dirty = false;
         }
     }
+}
+
+/// `first` and whatever else has queued (`next` until it has nothing), up
+/// to [`MAX_GROUP`] jobs: one group to commit and sync together.
+fn take_group(first: Job, mut next: impl FnMut() -> Option<Job>) -> Vec<Job> {
+    let mut group = vec![first];
+    while group.len() < MAX_GROUP {
+        match next() {
+            Some(job) => group.push(job),
+            None => break,
+        }
+    }
+    group
 }
 
 /// Commits each job's batch in order, makes the whole group as durable as
