@@ -100,8 +100,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(Duration::from_secs(10)).await;
-            if let Err(e) = trimmer.trim_log().await {
-                tracing::warn!("log trim failed: {e}");
+            if let Err(e) = trimmer.checkpoint_and_trim().await {
+                tracing::warn!("checkpoint or log trim failed: {e}");
             }
         }
     });

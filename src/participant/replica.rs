@@ -14,6 +14,15 @@
 //!   what gets persisted, and *visible* (counting commits already applied)
 //!   for everything reported to others — a catch-up source must never
 //!   claim an index its log does not yet show.
+//! - A commit does not write the watermark (or the highest txid seen) to
+//!   `meta`: recovery rebuilds both from the retained log and the `txids`
+//!   map, which every commit writes anyway. `meta` holds a *checkpoint* of
+//!   them, written whenever the watermark jumps over indices that have no
+//!   log entry (a settle, a catch-up, a snapshot install) and by every
+//!   periodic [`Replica::checkpoint_and_trim`], which must write it before
+//!   dropping any log entry above the stored checkpoint. So the log above
+//!   the checkpoint is never missing an entry recovery needs, and recovery
+//!   reads at most one checkpoint period of log keys.
 //! - Keys of a prepared transaction are *locked*: reads of them wait for the
 //!   outcome, so a reader never sees a value and then an older one.
 //!
@@ -274,7 +283,6 @@ fn stage(
     };
     let record = postcard::to_allocvec(&staged).map_err(|e| corrupt("prepared", e))?;
     batch.put(&store.prepared, encode_u64(txid).to_vec(), record);
-    batch.put(&store.meta, META_MAX_TXID, encode_u64(s.max_txid).to_vec());
     for e in &staged.effects {
         s.locked
             .insert(e.key.clone(), (txid, Arc::new(Notify::new())));
@@ -284,8 +292,9 @@ fn stage(
 }
 
 impl Replica {
-    /// Opens the replica's state from `store`: positions, the retained log
-    /// above the watermark, and in-doubt prepared transactions.
+    /// Opens the replica's state from `store`: positions (the checkpoint in
+    /// `meta`, advanced over the retained log above it and the highest
+    /// committed txid), and in-doubt prepared transactions.
     pub fn recover(store: Store, log_retention: u64) -> Result<Replica, ReplicaError> {
         let mut state = State {
             watermark: store.meta_u64(META_WATERMARK)?,
@@ -293,6 +302,11 @@ impl Replica {
             log_floor: store.meta_u64(META_LOG_FLOOR)?.max(1),
             ..State::default()
         };
+        if let Some(kv) = store.txids.last_key_value() {
+            let key = kv.key().map_err(StorageError::from)?;
+            let txid = decode_u64(&key).ok_or_else(|| corrupt("txids", "bad txid key"))?;
+            state.max_txid = state.max_txid.max(txid);
+        }
         let start = encode_u64(state.watermark + 1);
         for kv in store.log.range(start..) {
             let key = kv.key().map_err(StorageError::from)?;
@@ -438,12 +452,9 @@ impl Replica {
             let mut batch = self.entry_batch(&entry)?;
             staged.index.write(&self.store, &mut batch);
             batch.remove(&self.store.prepared, encode_u64(txid).to_vec());
+            // The log entry is what records the new position (see the
+            // module docs on checkpoints).
             s.mark_applied(index);
-            batch.put(
-                &self.store.meta,
-                META_WATERMARK,
-                encode_u64(s.watermark).to_vec(),
-            );
             batch.relaxed();
             let state = self.state.clone();
             let watermark = s.watermark;
@@ -650,7 +661,7 @@ impl Replica {
         .await
     }
 
-    /// Moves the watermark as `plan` says, writes it with `batch`, and
+    /// Moves the watermark as `plan` says, checkpoints it with `batch`, and
     /// reveals it once that batch is applied.
     async fn advance_watermark(
         &self,
@@ -660,11 +671,7 @@ impl Replica {
         let (watermark, submitted) = {
             let mut s = self.state();
             plan(&mut s);
-            batch.put(
-                &self.store.meta,
-                META_WATERMARK,
-                encode_u64(s.watermark).to_vec(),
-            );
+            self.checkpoint(&s, &mut batch);
             // Submitted under the state lock: batches apply in submission
             // order, so the stored watermark only ever grows.
             (s.watermark, self.store.writer.submit(batch)?)
@@ -672,6 +679,23 @@ impl Replica {
         submitted.wait().await?;
         self.reveal(watermark);
         Ok(watermark)
+    }
+
+    /// Adds the checkpoint of the positions in `s` to `batch`. Called under
+    /// the state lock, with the batch submitted before the lock is released:
+    /// batches apply in submission order, so the stored checkpoint only
+    /// ever grows and covers every commit queued before it.
+    fn checkpoint(&self, s: &State, batch: &mut Batch) {
+        batch.put(
+            &self.store.meta,
+            META_WATERMARK,
+            encode_u64(s.watermark).to_vec(),
+        );
+        batch.put(
+            &self.store.meta,
+            META_MAX_TXID,
+            encode_u64(s.max_txid).to_vec(),
+        );
     }
 
     /// Raises the visible watermark once the batch that planned it applied.
@@ -729,7 +753,7 @@ impl Replica {
             s.watermark = 0;
             s.visible = 0;
             s.applied_above.clear();
-            batch.put(&self.store.meta, META_WATERMARK, encode_u64(0).to_vec());
+            self.checkpoint(&s, &mut batch);
         }
         // Stored bytes as the source holds them, header and all; the
         // index is rebuilt from the headers.
@@ -745,7 +769,7 @@ impl Replica {
             s.watermark = w;
             s.applied_above.clear();
             s.log_floor = w + 1;
-            batch.put(&self.store.meta, META_WATERMARK, encode_u64(w).to_vec());
+            self.checkpoint(&s, &mut batch);
             batch.put(&self.store.meta, META_LOG_FLOOR, encode_u64(w + 1).to_vec());
         }
         self.store.writer.write(batch).await?;
@@ -813,9 +837,13 @@ impl Replica {
         .await
     }
 
-    /// Drops retained log entries more than `log_retention` below the
-    /// watermark, moving the log floor up.
-    pub async fn trim_log(&self) -> Result<(), ReplicaError> {
+    /// Checkpoints the positions, then drops retained log entries more than
+    /// `log_retention` below the watermark, moving the log floor up. Run
+    /// periodically; the checkpoint bounds how much log recovery reads.
+    pub async fn checkpoint_and_trim(&self) -> Result<(), ReplicaError> {
+        // The checkpoint lands (in submission order) before the trim batch
+        // below is even built, so no entry above it is ever dropped.
+        self.advance_watermark(Batch::new(), |_| {}).await?;
         let watermark = self.state().visible;
         let Some(new_floor) = watermark.checked_sub(self.log_retention) else {
             return Ok(());
@@ -840,5 +868,71 @@ impl Replica {
         self.store.writer.write(batch).await?;
         self.state().log_floor = new_floor;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::FsyncPolicy;
+
+    const WAIT: Duration = Duration::from_secs(1);
+
+    /// Prepares and commits `SET k v` as `txid` at `index`.
+    async fn set(replica: &Replica, txid: u64, index: u64) {
+        let op = WriteOp::Set {
+            key: Bytes::from(format!("k{index}")),
+            value: Bytes::from_static(b"v"),
+        };
+        replica.prepare(txid, op, WAIT).await.expect("prepare");
+        replica.commit(txid, index).await.expect("commit");
+    }
+
+    /// Reopens the store in `dir` (the previous one must be dropped).
+    fn reopen(dir: &std::path::Path, log_retention: u64) -> Replica {
+        let store = Store::open(dir, FsyncPolicy::No).expect("open");
+        Replica::recover(store, log_retention).expect("recover")
+    }
+
+    /// Commits do not write the positions; recovery must find them from the
+    /// log and the txid map, across a settled gap and a trimmed log.
+    #[tokio::test]
+    async fn recovery_rebuilds_positions_that_commits_do_not_write() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let replica = reopen(dir.path(), 1);
+        set(&replica, 101, 1).await;
+        set(&replica, 102, 2).await;
+        replica.settle(4).await.expect("settle"); // 3 and 4 committed nowhere
+        set(&replica, 105, 5).await;
+        set(&replica, 107, 7).await; // 6 still in flight
+        let before = replica.status();
+        assert_eq!(
+            (before.watermark, before.max_applied, before.max_txid),
+            (5, 7, 107)
+        );
+        drop(replica);
+
+        let replica = reopen(dir.path(), 1);
+        let after = replica.status();
+        assert_eq!(
+            (after.watermark, after.max_applied, after.max_txid),
+            (5, 7, 107)
+        );
+        assert_eq!(replica.lookup(105).await.expect("lookup"), Some(5));
+
+        // The trim drops entries below 6 (entry 5 among them, above the
+        // last checkpoint); its own checkpoint is what recovery starts from.
+        set(&replica, 106, 6).await;
+        replica.checkpoint_and_trim().await.expect("trim");
+        assert_eq!(replica.lookup(105).await.expect("lookup"), None);
+        set(&replica, 108, 8).await;
+        drop(replica);
+
+        let replica = reopen(dir.path(), 1);
+        let after = replica.status();
+        assert_eq!(
+            (after.watermark, after.max_applied, after.max_txid),
+            (8, 8, 108)
+        );
     }
 }
