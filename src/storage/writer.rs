@@ -7,6 +7,11 @@
 //! before completing any of them. While one fsync runs, the next group
 //! queues: batching comes from the design, not from sleeping.
 //!
+//! A group's callers are woken by one message to a task on the runtime
+//! that submitted them (the *completer*), which then completes each job:
+//! waking a task from a foreign thread costs the runtime a syscall (and
+//! often a wake-up) per task, and a group holds dozens of them.
+//!
 //! Durability per policy: `always` completes a batch only after fdatasync
 //! of the journal; `everysec` completes at once and a timer fsyncs once a
 //! second; `no` leaves the journal in the OS page cache (which still
@@ -112,8 +117,11 @@ enum Work {
 
 struct Job {
     work: Work,
-    done: oneshot::Sender<Result<(), String>>,
+    done: Done,
 }
+
+/// Completes one job's [`Submitted`].
+type Done = oneshot::Sender<Result<(), String>>;
 
 #[cfg(not(feature = "sim"))]
 type JobSender = std_mpsc::Sender<Job>;
@@ -136,28 +144,47 @@ impl Writer {
             while let Some(first) = rx.recv().await {
                 let group = take_group(first, || rx.try_recv().ok());
                 let commit = || commit_group(&db, fsync, group, false);
-                if std::panic::catch_unwind(std::panic::AssertUnwindSafe(commit)).is_err() {
-                    tracing::error!("FATAL: the storage writer panicked, stopping the node");
-                    std::process::exit(70);
+                match std::panic::catch_unwind(std::panic::AssertUnwindSafe(commit)) {
+                    Ok((_, completions)) => complete(completions),
+                    Err(_) => {
+                        tracing::error!("FATAL: the storage writer panicked, stopping the node");
+                        std::process::exit(70);
+                    }
                 }
             }
         });
         Writer { jobs: tx }
     }
 
-    /// Starts the writer thread for `db`.
+    /// Starts the writer thread for `db`, and the completer on the current
+    /// runtime if there is one (without, the thread completes jobs itself).
     #[cfg(not(feature = "sim"))]
     pub fn start(db: Database, fsync: FsyncPolicy) -> Writer {
         let (tx, rx) = std_mpsc::channel::<Job>();
+        let deliver: Box<dyn Fn(Vec<Done>) + Send> = match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                let (groups, mut completed) = tokio::sync::mpsc::unbounded_channel::<Vec<Done>>();
+                runtime.spawn(async move {
+                    while let Some(completions) = completed.recv().await {
+                        complete(completions);
+                    }
+                });
+                Box::new(move |completions| {
+                    // The runtime is gone only when the process is ending;
+                    // dropping the senders then fails the waiters.
+                    let _ = groups.send(completions);
+                })
+            }
+            Err(_) => Box::new(complete),
+        };
         let spawned = std::thread::Builder::new()
             .name("fjall-writer".into())
             .spawn(move || {
                 // A writer that died would leave a node that answers
                 // heartbeats but can persist nothing: stop the process
                 // instead, so the coordinator sees it gone at once.
-                if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(db, fsync, rx)))
-                    .is_err()
-                {
+                let writer = || run(db, fsync, rx, deliver);
+                if std::panic::catch_unwind(std::panic::AssertUnwindSafe(writer)).is_err() {
                     tracing::error!("FATAL: the storage writer panicked, stopping the node");
                     std::process::exit(70);
                 }
@@ -225,7 +252,12 @@ impl Submitted {
 const MAX_GROUP: usize = 4096;
 
 #[cfg(not(feature = "sim"))]
-fn run(db: Database, fsync: FsyncPolicy, jobs: std_mpsc::Receiver<Job>) {
+fn run(
+    db: Database,
+    fsync: FsyncPolicy,
+    jobs: std_mpsc::Receiver<Job>,
+    deliver: Box<dyn Fn(Vec<Done>) + Send>,
+) {
     let mut last_sync = Instant::now();
     let mut dirty = false;
     loop {
@@ -251,10 +283,12 @@ fn run(db: Database, fsync: FsyncPolicy, jobs: std_mpsc::Receiver<Job>) {
         let second_passed =
             fsync == FsyncPolicy::Everysec && last_sync.elapsed() >= Duration::from_secs(1);
         dirty = true;
-        if commit_group(&db, fsync, group, second_passed) {
+        let (synced, completions) = commit_group(&db, fsync, group, second_passed);
+        if synced {
             last_sync = Instant::now();
             dirty = false;
         }
+        deliver(completions);
     }
 }
 
@@ -271,10 +305,15 @@ fn take_group(first: Job, mut next: impl FnMut() -> Option<Job>) -> Vec<Job> {
     group
 }
 
-/// Commits each job's batch in order, makes the whole group as durable as
-/// the policy says (fsyncing also when `sync_due`), then completes every
-/// job. Returns whether it fsynced.
-fn commit_group(db: &Database, fsync: FsyncPolicy, group: Vec<Job>, sync_due: bool) -> bool {
+/// Commits each job's batch in order and makes the whole group as durable
+/// as the policy says (fsyncing also when `sync_due`). Returns whether it
+/// fsynced, and the jobs to complete now.
+fn commit_group(
+    db: &Database,
+    fsync: FsyncPolicy,
+    group: Vec<Job>,
+    sync_due: bool,
+) -> (bool, Vec<Done>) {
     let mut must_sync = sync_due;
     let mut completions = Vec::with_capacity(group.len());
     for job in group {
@@ -297,10 +336,14 @@ fn commit_group(db: &Database, fsync: FsyncPolicy, group: Vec<Job>, sync_due: bo
         // could sit in a user-space buffer and die with the process.
         persist_or_die(db, PersistMode::Buffer);
     }
+    (must_sync, completions)
+}
+
+/// Completes every job of a committed group.
+fn complete(completions: Vec<Done>) {
     for done in completions {
         let _ = done.send(Ok(()));
     }
-    must_sync
 }
 
 /// A failed commit leaves the store in an unknown state: stop the process
