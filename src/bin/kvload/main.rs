@@ -40,7 +40,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
+    // One thread, like redis-benchmark: the load generator shares the
+    // cores with the server it measures, and a work-stealing pool spends
+    // more of them on waking its own threads than on the requests.
+    let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
