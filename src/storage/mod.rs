@@ -13,6 +13,7 @@
 //! A failed write or fsync is fatal to the process: fjall poisons itself,
 //! and a node that cannot persist must not keep answering as if it could.
 
+pub mod completer;
 pub mod reader;
 pub mod value;
 pub mod writer;
@@ -118,8 +119,16 @@ impl Store {
         let log = db.keyspace("log", options)?;
         let txids = db.keyspace("txids", options)?;
         let meta = db.keyspace("meta", options)?;
-        let writer = Writer::start(db.clone(), fsync);
-        let reader = Reader::start();
+        #[cfg(not(feature = "sim"))]
+        let (writer, reader) = {
+            let completer = completer::Completer::start();
+            (
+                Writer::start(db.clone(), fsync, completer.clone()),
+                Reader::start(completer),
+            )
+        };
+        #[cfg(feature = "sim")]
+        let (writer, reader) = (Writer::start(db.clone(), fsync), Reader::start());
         let store = Store {
             reader,
             db,

@@ -4,7 +4,9 @@
 //! handing each one to tokio's blocking pool costs a thread wake-up per
 //! read. Instead one dedicated thread drains a queue of read jobs: under
 //! load it stays awake and takes reads back to back, so the cost of waking
-//! it is paid once per burst, not once per read. Long scans (catch-up,
+//! it is paid once per burst, not once per read, and the burst's readers
+//! are woken back through the [`super::completer`] in one message. Long
+//! scans (catch-up,
 //! digests, log trimming) stay on the blocking pool so they never hold up
 //! point reads.
 //!
@@ -21,7 +23,16 @@ use tokio::sync::oneshot;
 use super::StorageError;
 
 #[cfg(not(feature = "sim"))]
-type ReadJob = Box<dyn FnOnce() + Send>;
+use super::completer::{Completer, Completion};
+
+/// Runs a read and returns what reports its result.
+#[cfg(not(feature = "sim"))]
+type ReadJob = Box<dyn FnOnce() -> Completion + Send>;
+
+/// Most reads one burst takes before its readers are woken, so a long
+/// queue cannot hold the first reader's answer back for long.
+#[cfg(not(feature = "sim"))]
+const MAX_BURST: usize = 64;
 
 /// Handle to the read thread. Cheap to clone.
 #[derive(Clone)]
@@ -46,20 +57,32 @@ impl Reader {
         Ok(f())
     }
 
-    /// Starts the read thread.
+    /// Starts the read thread, delivering results through `completer`.
     #[cfg(not(feature = "sim"))]
-    pub fn start() -> Reader {
+    pub fn start(completer: Completer) -> Reader {
         let (tx, rx) = std_mpsc::channel::<ReadJob>();
         let spawned = std::thread::Builder::new()
             .name("fjall-reader".into())
             .spawn(move || {
-                while let Ok(job) = rx.recv() {
-                    // A read that panics (a bug, or an input fjall rejects)
-                    // fails that one read — its caller sees the dropped
-                    // answer — and must not take every later read with it.
-                    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).is_err() {
-                        tracing::error!("a read panicked; the read thread carries on");
+                while let Ok(first) = rx.recv() {
+                    let mut completions = Vec::new();
+                    let mut next = Some(first);
+                    while let Some(job) = next {
+                        // A read that panics (a bug, or an input fjall
+                        // rejects) fails that one read — its caller sees
+                        // the dropped answer — and must not take every
+                        // later read with it.
+                        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)) {
+                            Ok(completion) => completions.push(completion),
+                            Err(_) => {
+                                tracing::error!("a read panicked; the read thread carries on")
+                            }
+                        }
+                        next = (completions.len() < MAX_BURST)
+                            .then(|| rx.try_recv().ok())
+                            .flatten();
                     }
+                    completer.deliver(completions);
                 }
             });
         if let Err(e) = spawned {
@@ -78,7 +101,10 @@ impl Reader {
         let (tx, rx) = oneshot::channel();
         self.jobs
             .send(Box::new(move || {
-                let _ = tx.send(f());
+                let result = f();
+                Box::new(move || {
+                    let _ = tx.send(result);
+                })
             }))
             .map_err(|_| StorageError::WriterGone)?;
         rx.await.map_err(|_| StorageError::WriterGone)

@@ -7,10 +7,8 @@
 //! before completing any of them. While one fsync runs, the next group
 //! queues: batching comes from the design, not from sleeping.
 //!
-//! A group's callers are woken by one message to a task on the runtime
-//! that submitted them (the *completer*), which then completes each job:
-//! waking a task from a foreign thread costs the runtime a syscall (and
-//! often a wake-up) per task, and a group holds dozens of them.
+//! A group's callers are woken through the [`super::completer`], in one
+//! message per group.
 //!
 //! Durability per policy: `always` completes a batch only after fdatasync
 //! of the journal; `everysec` completes at once and a timer fsyncs once a
@@ -38,6 +36,9 @@ use fjall::{Database, Keyspace, PersistMode};
 use tokio::sync::oneshot;
 
 use super::StorageError;
+#[cfg(not(feature = "sim"))]
+use super::completer::Completer;
+use super::completer::Completion;
 use crate::config::FsyncPolicy;
 
 enum Item {
@@ -123,6 +124,13 @@ struct Job {
 /// Completes one job's [`Submitted`].
 type Done = oneshot::Sender<Result<(), String>>;
 
+/// The completion that reports a committed job to its caller.
+fn committed(done: Done) -> Completion {
+    Box::new(move || {
+        let _ = done.send(Ok(()));
+    })
+}
+
 #[cfg(not(feature = "sim"))]
 type JobSender = std_mpsc::Sender<Job>;
 #[cfg(feature = "sim")]
@@ -145,7 +153,7 @@ impl Writer {
                 let group = take_group(first, || rx.try_recv().ok());
                 let commit = || commit_group(&db, fsync, group, false);
                 match std::panic::catch_unwind(std::panic::AssertUnwindSafe(commit)) {
-                    Ok((_, completions)) => complete(completions),
+                    Ok((_, completions)) => completions.into_iter().for_each(|c| c()),
                     Err(_) => {
                         tracing::error!("FATAL: the storage writer panicked, stopping the node");
                         std::process::exit(70);
@@ -156,34 +164,18 @@ impl Writer {
         Writer { jobs: tx }
     }
 
-    /// Starts the writer thread for `db`, and the completer on the current
-    /// runtime if there is one (without, the thread completes jobs itself).
+    /// Starts the writer thread for `db`, delivering completions through
+    /// `completer`.
     #[cfg(not(feature = "sim"))]
-    pub fn start(db: Database, fsync: FsyncPolicy) -> Writer {
+    pub fn start(db: Database, fsync: FsyncPolicy, completer: Completer) -> Writer {
         let (tx, rx) = std_mpsc::channel::<Job>();
-        let deliver: Box<dyn Fn(Vec<Done>) + Send> = match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => {
-                let (groups, mut completed) = tokio::sync::mpsc::unbounded_channel::<Vec<Done>>();
-                runtime.spawn(async move {
-                    while let Some(completions) = completed.recv().await {
-                        complete(completions);
-                    }
-                });
-                Box::new(move |completions| {
-                    // The runtime is gone only when the process is ending;
-                    // dropping the senders then fails the waiters.
-                    let _ = groups.send(completions);
-                })
-            }
-            Err(_) => Box::new(complete),
-        };
         let spawned = std::thread::Builder::new()
             .name("fjall-writer".into())
             .spawn(move || {
                 // A writer that died would leave a node that answers
                 // heartbeats but can persist nothing: stop the process
                 // instead, so the coordinator sees it gone at once.
-                let writer = || run(db, fsync, rx, deliver);
+                let writer = || run(db, fsync, rx, completer);
                 if std::panic::catch_unwind(std::panic::AssertUnwindSafe(writer)).is_err() {
                     tracing::error!("FATAL: the storage writer panicked, stopping the node");
                     std::process::exit(70);
@@ -252,12 +244,7 @@ impl Submitted {
 const MAX_GROUP: usize = 4096;
 
 #[cfg(not(feature = "sim"))]
-fn run(
-    db: Database,
-    fsync: FsyncPolicy,
-    jobs: std_mpsc::Receiver<Job>,
-    deliver: Box<dyn Fn(Vec<Done>) + Send>,
-) {
+fn run(db: Database, fsync: FsyncPolicy, jobs: std_mpsc::Receiver<Job>, completer: Completer) {
     let mut last_sync = Instant::now();
     let mut dirty = false;
     loop {
@@ -288,7 +275,7 @@ fn run(
             last_sync = Instant::now();
             dirty = false;
         }
-        deliver(completions);
+        completer.deliver(completions);
     }
 }
 
@@ -313,7 +300,7 @@ fn commit_group(
     fsync: FsyncPolicy,
     group: Vec<Job>,
     sync_due: bool,
-) -> (bool, Vec<Done>) {
+) -> (bool, Vec<Completion>) {
     let mut must_sync = sync_due;
     let mut completions = Vec::with_capacity(group.len());
     for job in group {
@@ -327,7 +314,7 @@ fn commit_group(
         if let Some(f) = batch.on_applied {
             f();
         }
-        completions.push(job.done);
+        completions.push(committed(job.done));
     }
     if must_sync {
         persist_or_die(db, PersistMode::SyncData);
@@ -337,13 +324,6 @@ fn commit_group(
         persist_or_die(db, PersistMode::Buffer);
     }
     (must_sync, completions)
-}
-
-/// Completes every job of a committed group.
-fn complete(completions: Vec<Done>) {
-    for done in completions {
-        let _ = done.send(Ok(()));
-    }
 }
 
 /// A failed commit leaves the store in an unknown state: stop the process
