@@ -26,7 +26,7 @@
 //! | `heartbeat_interval_ms N` | 100 |
 //! | `lease_ms N` | 2000 |
 //! | `rpc_timeout_ms N` | 8000 |
-//! | `log_retention N` | 1000000 |
+//! | `log_retention N` | 1000000 (participant: commit log entries kept; coordinator: newest indices whose decisions are kept) |
 //! | `proto_max_bulk_len N[k\|kb\|m\|mb\|g\|gb]` | 512mb |
 //! | `maxclients N` | 10000 |
 //! | `worker_threads N` | 0 (one per CPU core) |

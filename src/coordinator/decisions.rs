@@ -21,11 +21,24 @@
 //! decisions, either finds the COMMIT (logged, or being logged) or marks
 //! the transaction refused — and [`Decisions::decide_commit`] of a refused
 //! transaction fails, so its round aborts.
+//!
+//! # Trimming
+//!
+//! The log keeps the decisions of the last `log_retention` indices, as a
+//! participant keeps its commit log ([`Decisions::trim`] drops older ones
+//! periodically). An older decision can only matter to a participant that
+//! was away for more than that many commits and comes back with it in
+//! doubt: recovery then tells it ABORT, and its catch-up, which must reach
+//! back further than any source's retained log, installs a snapshot that
+//! replaces whatever that resolution left. So the decision log no longer
+//! grows with every write ever made.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::storage::{Batch, StorageError, Store, decode_u64, encode_u64};
+use bytes::Bytes;
+
+use crate::storage::{Batch, StorageError, Store, blocking, decode_u64, encode_u64};
 
 const META_EPOCH: &str = "epoch";
 const META_MAX_INDEX: &str = "max_index";
@@ -165,6 +178,38 @@ impl Decisions {
         Ok(None)
     }
 
+    /// Drops logged decisions whose index is more than `retention` below
+    /// the newest, returning how many went. Scans from the oldest txid and
+    /// stops at the first decision still retained: txids and indices grow
+    /// together except across overlapping rounds, so the few decisions
+    /// left behind that point go in a later trim.
+    pub async fn trim(&self, retention: u64) -> Result<usize, StorageError> {
+        let Some(below) = self.last_index().checked_sub(retention) else {
+            return Ok(0);
+        };
+        let store = self.store.clone();
+        let (mut batch, dropped) = blocking(move || {
+            let mut batch = Batch::new();
+            let mut dropped = 0;
+            for kv in store.log.iter() {
+                let (txid, index) = kv.into_inner()?;
+                if decode_u64(&index).is_some_and(|index| index > below) {
+                    break;
+                }
+                batch.remove(&store.log, Bytes::copy_from_slice(&txid));
+                dropped += 1;
+            }
+            Ok((batch, dropped))
+        })
+        .await?;
+        if dropped > 0 {
+            // Losing a trim to a crash only keeps a few decisions longer.
+            batch.relaxed();
+            self.store.writer.write(batch).await?;
+        }
+        Ok(dropped)
+    }
+
     /// The logged decision for `txid`, if it was decided COMMIT.
     pub fn lookup(&self, txid: u64) -> Result<Option<u64>, StorageError> {
         Ok(self
@@ -201,5 +246,52 @@ mod tests {
         assert_eq!(decisions.resolve(committed).expect("resolve"), index);
         assert_eq!(decisions.decided(committed).expect("decided"), index);
         assert_eq!(decisions.decided(aborted).expect("decided"), None);
+    }
+
+    /// Trimming drops decisions more than `retention` indices old, and a
+    /// decision whose txid is older than its index (a round that waited)
+    /// holds the scan back only until it is old enough itself.
+    #[tokio::test]
+    async fn trimming_drops_decisions_older_than_the_retention() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path(), FsyncPolicy::No).expect("open");
+        let decisions = Decisions::open(store).await.expect("decisions");
+        let decide = |n: usize| {
+            let decisions = &decisions;
+            async move {
+                let mut txids = Vec::new();
+                for _ in 0..n {
+                    let txid = decisions.next_txid();
+                    decisions.decide_commit(txid).await.expect("decide");
+                    txids.push(txid);
+                }
+                txids
+            }
+        };
+        let waited = decisions.next_txid();
+        let first = decide(9).await; // indices 1..=9
+        assert_eq!(
+            decisions.decide_commit(waited).await.expect("decide"),
+            Some(10)
+        );
+        assert_eq!(decisions.trim(100).await.expect("trim"), 0);
+        // Below index 6, but `waited` (index 10) has the lowest txid.
+        assert_eq!(decisions.trim(4).await.expect("trim"), 0);
+
+        let last = decide(6).await; // indices 11..=16
+        assert_eq!(decisions.trim(4).await.expect("trim"), 12);
+        let kept = |txids: &[u64]| {
+            txids
+                .iter()
+                .map(|t| decisions.lookup(*t).expect("lookup"))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(kept(&first), vec![None; 9]);
+        assert_eq!(kept(&[waited]), vec![None]);
+        assert_eq!(
+            kept(&last),
+            vec![None, None, Some(13), Some(14), Some(15), Some(16)]
+        );
+        assert_eq!(decisions.last_index(), 16);
     }
 }

@@ -39,6 +39,9 @@ use membership::Membership;
 /// participant to report before choosing among those that did.
 const BOOTSTRAP_WAIT: Duration = Duration::from_secs(2);
 
+/// How often the decision log is trimmed to `log_retention` indices.
+const TRIM_INTERVAL: Duration = Duration::from_secs(10);
+
 /// The coordinator's shared state.
 pub struct Coordinator {
     config: Config,
@@ -86,6 +89,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         tokio::spawn(coordinator.clone().manage(slot));
     }
     tokio::spawn(coordinator.clone().expire_forever());
+    tokio::spawn(coordinator.clone().trim_forever());
     tracing::info!(%addr, "coordinator ready");
     let settings = Arc::new(session::Settings::from_config(&coordinator.config));
     loop {
@@ -103,6 +107,21 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             coordinator.clients.clone(),
             settings.clone(),
         ));
+    }
+}
+
+impl Coordinator {
+    /// Keeps the decision log to the last `log_retention` indices.
+    async fn trim_forever(self: Arc<Self>) {
+        let mut ticker = tokio::time::interval(TRIM_INTERVAL);
+        loop {
+            ticker.tick().await;
+            match self.decisions.trim(self.config.log_retention).await {
+                Ok(0) => {}
+                Ok(dropped) => tracing::debug!(dropped, "decision log trimmed"),
+                Err(e) => tracing::warn!("decision log trim failed: {e}"),
+            }
+        }
     }
 }
 

@@ -53,7 +53,9 @@ use tokio::time::Instant;
 
 use crate::command::op::{self, Effect, Entry, Outcome, ReadOp, Stored, WriteOp};
 use crate::rpc::message::{LogEntry, ParticipantStatus};
-use crate::storage::{Batch, DataSnapshot, StorageError, Store, decode_u64, encode_u64, value};
+use crate::storage::{
+    Batch, DataSnapshot, StorageError, Store, blocking, decode_u64, encode_u64, value,
+};
 
 const META_WATERMARK: &str = "watermark";
 const META_MAX_TXID: &str = "max_txid";
@@ -71,9 +73,6 @@ pub enum ReplicaError {
     /// A prepare touched a key held by another (in-doubt) transaction.
     #[error("key is locked by in-doubt transaction {0}")]
     Locked(u64),
-    /// A blocking task panicked or was cancelled.
-    #[error("internal: {0}")]
-    Internal(String),
 }
 
 /// What a prepare staged.
@@ -201,19 +200,6 @@ impl Stored for DataView<'_> {
     ) -> Result<Vec<(Bytes, Option<u64>)>, StorageError> {
         self.0.stored_from(start, limit)
     }
-}
-
-/// Runs fjall work on the blocking pool (in the calling task in the
-/// simulation, where a thread would make runs differ; see [`crate::net`]).
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, ReplicaError> + Send + 'static,
-) -> Result<T, ReplicaError> {
-    #[cfg(feature = "sim")]
-    return f();
-    #[cfg(not(feature = "sim"))]
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ReplicaError::Internal(e.to_string()))?
 }
 
 fn corrupt(keyspace: &'static str, e: impl std::fmt::Display) -> StorageError {
@@ -526,6 +512,7 @@ impl Replica {
                 .and_then(|v| decode_u64(&v)))
         })
         .await
+        .map_err(ReplicaError::from)
     }
 
     /// Waits until no prepared transaction holds any of `keys`.
@@ -835,6 +822,7 @@ impl Replica {
             Ok(keys)
         })
         .await
+        .map_err(ReplicaError::from)
     }
 
     /// Checkpoints the positions, then drops retained log entries more than

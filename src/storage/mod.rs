@@ -59,6 +59,9 @@ pub enum StorageError {
     /// The writer thread is gone (the process is shutting down or failed).
     #[error("the storage writer has stopped")]
     WriterGone,
+    /// A task running storage work on the blocking pool panicked.
+    #[error("internal: storage task failed: {0}")]
+    TaskFailed(String),
     /// The data directory was written by a version with another layout.
     #[error(
         "the data directory holds values in layout {found}, this version reads layout {DATA_FORMAT} (values with expiry headers): move it away to start afresh"
@@ -241,6 +244,20 @@ impl DataSnapshot<'_> {
 
 /// Longest key fjall stores.
 pub const MAX_KEY_LEN: usize = u16::MAX as usize;
+
+/// Runs long fjall work (scans) on the blocking pool, off the async
+/// workers, and returns its result (in the calling task in the simulation,
+/// where a thread would make runs differ; see [`crate::net`]).
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StorageError> + Send + 'static,
+) -> Result<T, StorageError> {
+    #[cfg(feature = "sim")]
+    return f();
+    #[cfg(not(feature = "sim"))]
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| StorageError::TaskFailed(e.to_string()))?
+}
 
 /// Whether fjall can hold `key` at all (it asserts on empty keys and keys
 /// over [`MAX_KEY_LEN`]). A key it cannot hold cannot exist, so reads of one
