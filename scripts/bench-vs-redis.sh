@@ -15,6 +15,9 @@
 #   KEYS=10000            key space (the GET run preloads all of it)
 #   VALUE_SIZE=16         SET value size in bytes
 #   PIPELINE=1            requests in flight per connection
+#   ROUNDS=3              rounds of every target and workload, interleaved;
+#                         the summary takes, per level, the round with the
+#                         median throughput (this VM's runs vary by ~10%)
 #   OURS=127.0.0.1:8001   our coordinator; started with scripts/local-cluster.sh
 #                         if nothing listens there, and stopped again at the end
 #   SKIP_BUILD=1          use the already-built target/release/kvload
@@ -33,6 +36,7 @@ REQUESTS=${REQUESTS:-20000}
 KEYS=${KEYS:-10000}
 VALUE_SIZE=${VALUE_SIZE:-16}
 PIPELINE=${PIPELINE:-1}
+ROUNDS=${ROUNDS:-3}
 OURS=${OURS:-127.0.0.1:8001}
 WORKLOADS=(set get)
 
@@ -143,44 +147,82 @@ else
   ours_why="nothing listens on $OURS and there is no scripts/local-cluster.sh"
 fi
 
-# run_one LABEL ADDR WORKLOAD: one kvload run; its table and CSV are kept
-# under $out. kvload runs in the background and is waited for, because bash
+# run_one LABEL ADDR WORKLOAD ROUND: one kvload run; its table and CSV are
+# kept under $out. kvload runs in the background and is waited for, because bash
 # defers traps until a foreground child ends: this way Ctrl-C or a TERM
 # cleans up at once instead of after the run.
 kvload_pid=""
 run_one() {
-  local label=$1 addr=$2 workload=$3 rc=0
+  local label=$1 addr=$2 workload=$3 round=$4 rc=0
   local extra=()
   [ "$workload" = get ] && extra+=(--preload)
   echo
-  echo "== $label ($addr) $workload =="
+  echo "== $label ($addr) $workload, round $round of $ROUNDS =="
   "$kvload" --addr "$addr" --workload "$workload" --concurrency "$LEVELS" \
     --requests "$REQUESTS" --keys "$KEYS" --value-size "$VALUE_SIZE" \
     --pipeline "$PIPELINE" --label "$label" "${extra[@]}" \
-    --csv "$out/$label-$workload.csv" >"$out/$label-$workload.txt" &
+    --csv "$out/$label-$workload.r$round.csv" >"$out/$label-$workload.r$round.txt" &
   kvload_pid=$!
   wait "$kvload_pid" || rc=$?
   kvload_pid=""
-  cat "$out/$label-$workload.txt"
+  cat "$out/$label-$workload.r$round.txt"
   return "$rc"
+}
+
+# median_rows LABEL WORKLOAD: from the rounds' CSVs, per concurrency level
+# the row of the round with the median throughput (whole rows, so its
+# latencies belong to the same run), as $out/LABEL-WORKLOAD.csv, and that
+# table in kvload's layout as $out/LABEL-WORKLOAD.txt.
+median_rows() {
+  local base=$out/$1-$2
+  awk -F, '
+    FNR == 1 { if (!header) header = $0; for (i = 1; i <= NF; i++) col[$i] = i; next }
+    {
+      c = $col["concurrency"]
+      if (!(c in count)) order[++levels] = c
+      rows[c, ++count[c]] = $0
+      tput[c, count[c]] = $col["throughput_ops"] + 0
+    }
+    END {
+      print header
+      for (l = 1; l <= levels; l++) {
+        c = order[l]; n = count[c]
+        for (i = 1; i <= n; i++) rank[i] = i
+        for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++)
+          if (tput[c, rank[j]] < tput[c, rank[i]]) { t = rank[i]; rank[i] = rank[j]; rank[j] = t }
+        print rows[c, rank[int((n + 1) / 2)]]
+      }
+    }' "$base".r*.csv >"$base.csv"
+  awk -F, '
+    NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i
+              printf "%6s %9s %12s %9s %9s %9s %9s %9s\n", "conc", "success%", "ops/s", "mean_ms", "p50_ms", "p95_ms", "p99_ms", "max_ms"; next }
+    { printf "%6s %9s %12s %9s %9s %9s %9s %9s\n", $col["concurrency"], $col["success_pct"], $col["throughput_ops"], $col["mean_ms"], $col["p50_ms"], $col["p95_ms"], $col["p99_ms"], $col["max_ms"] }
+  ' "$base.csv" >"$base.txt"
 }
 
 targets=("redis-always 127.0.0.1:$always_port" "redis-nopersist 127.0.0.1:$nopersist_port")
 if [ "$ours_ok" = 1 ]; then targets+=("ours $OURS"); fi
 for workload in "${WORKLOADS[@]}"; do
-  for t in "${targets[@]}"; do
-    read -r label addr <<<"$t"
-    if [ "$label" = ours ]; then
-      [ "$ours_ok" = 1 ] || continue
-      # Ours may be mid-development: a failing run is reported, not fatal.
-      if ! run_one "$label" "$addr" "$workload"; then
-        ours_ok=0
-        ours_why="kvload failed against $OURS (see above)"
-        rm -f "$out"/ours-*.csv
+  for round in $(seq 1 "$ROUNDS"); do
+    for t in "${targets[@]}"; do
+      read -r label addr <<<"$t"
+      if [ "$label" = ours ]; then
+        [ "$ours_ok" = 1 ] || continue
+        # Ours may be mid-development: a failing run is reported, not fatal.
+        if ! run_one "$label" "$addr" "$workload" "$round"; then
+          ours_ok=0
+          ours_why="kvload failed against $OURS (see above)"
+          rm -f "$out"/ours-*.csv
+        fi
+      else
+        run_one "$label" "$addr" "$workload" "$round"
       fi
-    else
-      run_one "$label" "$addr" "$workload"
-    fi
+    done
+  done
+done
+for workload in "${WORKLOADS[@]}"; do
+  for label in redis-always redis-nopersist ours; do
+    if [ "$label" != ours ] || [ "$ours_ok" = 1 ]; then median_rows "$label" "$workload"; fi
   done
 done
 
@@ -217,7 +259,7 @@ ratio_table() {
 echo
 echo "################ summary ################"
 echo "redis: $(redis-server --version | head -n 1)"
-echo "kvload: LEVELS=$LEVELS REQUESTS=$REQUESTS KEYS=$KEYS VALUE_SIZE=$VALUE_SIZE PIPELINE=$PIPELINE"
+echo "kvload: LEVELS=$LEVELS REQUESTS=$REQUESTS KEYS=$KEYS VALUE_SIZE=$VALUE_SIZE PIPELINE=$PIPELINE ROUNDS=$ROUNDS (median round per level)"
 for workload in "${WORKLOADS[@]}"; do
   for label in redis-always redis-nopersist ours; do
     [ -f "$out/$label-$workload.csv" ] || continue
