@@ -5,7 +5,9 @@
 //! write batch each, so a batch's items share one sequence number and never
 //! half-apply), then makes the whole group durable with a single fsync
 //! before completing any of them. While one fsync runs, the next group
-//! queues: batching comes from the design, not from sleeping.
+//! queues: batching comes from the design, not from sleeping. Under
+//! `fsync always` the thread also yields to whatever else is ready to run
+//! before it syncs, and takes what that submitted (`gather_ready`).
 //!
 //! A group's callers are woken through the [`super::completer`], in one
 //! message per group.
@@ -298,12 +300,7 @@ fn gather_ready(group: &mut Vec<Job>, mut next: impl FnMut() -> Option<Job>) {
     for _ in 0..GATHER_YIELDS {
         std::thread::yield_now();
         let before = group.len();
-        while group.len() < MAX_GROUP {
-            match next() {
-                Some(job) => group.push(job),
-                None => break,
-            }
-        }
+        top_up(group, &mut next);
         if group.len() == before {
             return;
         }
@@ -312,15 +309,20 @@ fn gather_ready(group: &mut Vec<Job>, mut next: impl FnMut() -> Option<Job>) {
 
 /// `first` and whatever else has queued (`next` until it has nothing), up
 /// to [`MAX_GROUP`] jobs: one group to commit and sync together.
-fn take_group(first: Job, mut next: impl FnMut() -> Option<Job>) -> Vec<Job> {
+fn take_group(first: Job, next: impl FnMut() -> Option<Job>) -> Vec<Job> {
     let mut group = vec![first];
+    top_up(&mut group, next);
+    group
+}
+
+/// Adds jobs from `next` to `group` until it has none or the group is full.
+fn top_up(group: &mut Vec<Job>, mut next: impl FnMut() -> Option<Job>) {
     while group.len() < MAX_GROUP {
         match next() {
             Some(job) => group.push(job),
             None => break,
         }
     }
-    group
 }
 
 /// Commits each job's batch in order and makes the whole group as durable
