@@ -562,7 +562,10 @@ fn wait_answers_the_live_participants_and_blocks_for_more() {
     let started = Instant::now();
     assert_reply(&raw.cmd(&[b"WAIT", b"3", b"300"]), b":2\r\n");
     let took = started.elapsed();
-    assert!(took >= Duration::from_millis(250), "answered after {took:?}");
+    assert!(
+        took >= Duration::from_millis(250),
+        "answered after {took:?}"
+    );
     assert_reply(&raw.cmd(&[b"WAIT", b"2", b"0"]), b":2\r\n");
 
     // Timeout 0 waits for ever; a client that hangs up meanwhile ends its
