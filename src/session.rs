@@ -54,7 +54,18 @@
 //! they commit together on every replica or not at all; session commands
 //! (PING, ECHO, ...) are answered here, in their place. WATCH remembers the
 //! watched keys' values; the transaction aborts (a nil array) if any has
-//! another value when it runs.
+//! another value when it runs. WAIT is queued like any command and, as in
+//! Redis, answered at EXEC in its place without blocking: the number of
+//! replicas holding the writes at that moment.
+//!
+//! # Blocking
+//!
+//! WAIT is the one command that may block for long (until enough replicas
+//! hold the client's writes, for ever with timeout 0). While it waits the
+//! session keeps reading the socket ([`Connection::closed`]): what the
+//! client pipelines meanwhile runs afterwards, and a client that hangs up
+//! ends the session at once instead of leaving it waiting. INFO's
+//! `blocked_clients` counts the sessions waiting in WAIT.
 
 use std::fmt;
 use std::future::Future;
@@ -67,7 +78,7 @@ use sha2::{Digest, Sha256};
 
 use crate::command::connection::{self, ClientState, ServerFacts, SessionCommand};
 use crate::command::op::{Outcome, ReadOp, Step, WriteOp};
-use crate::command::server::{self, Counters, Keyspace};
+use crate::command::server::{self, Counters, Keyspace, WaitRequest};
 use crate::command::{self, Command, CommandError, Transaction};
 use crate::config::{Config, Dialect};
 use crate::net::TcpStream;
@@ -98,6 +109,15 @@ pub trait Backend: ServerFacts + Send + Sync + 'static {
     /// asks a live participant (as DBSIZE does), a participant counts its
     /// own replica. `Err` says why it is unknown.
     fn key_count(&self) -> impl Future<Output = Result<u64, String>> + Send;
+    /// WAIT: how many replicas hold every write this node acknowledged
+    /// before, once at least `numreplicas` do or the request's timeout
+    /// has passed (the coordinator); Redis's replica error (a participant,
+    /// before looking at the arguments, as a Redis replica does). `Err`
+    /// carries the full error reply text.
+    fn replicas_with_writes(
+        &self,
+        request: WaitRequest,
+    ) -> impl Future<Output = Result<u64, String>> + Send;
 }
 
 /// Per-node client bookkeeping: ids, the connected count and the counters
@@ -111,6 +131,8 @@ pub struct Clients {
     commands: AtomicU64,
     hits: AtomicU64,
     misses: AtomicU64,
+    /// Sessions waiting in WAIT.
+    blocked: AtomicUsize,
     /// Kept up to date by the sampler ([`Clients::start`]).
     ops_per_sec: AtomicU64,
     started: std::time::Instant,
@@ -126,6 +148,7 @@ impl Default for Clients {
             commands: AtomicU64::new(0),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
+            blocked: AtomicUsize::new(0),
             ops_per_sec: AtomicU64::new(0),
             started: std::time::Instant::now(),
         }
@@ -180,6 +203,7 @@ impl Clients {
         Counters {
             uptime: self.started.elapsed(),
             connected: self.connected(),
+            blocked: self.blocked.load(Ordering::Relaxed),
             connections_received: self
                 .next_id
                 .load(Ordering::Relaxed)
@@ -207,6 +231,22 @@ impl Clients {
             };
             counter.fetch_add(1, Ordering::Relaxed);
         }
+    }
+}
+
+/// Counts a session as blocked for as long as it lives.
+struct Blocked<'a>(&'a Clients);
+
+impl<'a> Blocked<'a> {
+    fn new(clients: &'a Clients) -> Blocked<'a> {
+        clients.blocked.fetch_add(1, Ordering::Relaxed);
+        Blocked(clients)
+    }
+}
+
+impl Drop for Blocked<'_> {
+    fn drop(&mut self) {
+        self.0.blocked.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -394,7 +434,12 @@ pub async fn serve_client<B: Backend>(
                 None => {
                     let txn = (&mut multi, &mut watched);
                     let who = (&*counted.0, &mut auth);
-                    run(args, dialect, &mut client, backend.as_ref(), who, txn).await
+                    let backend = backend.as_ref();
+                    match run(args, dialect, &mut client, backend, who, txn, &mut conn).await {
+                        Some(reply) => reply,
+                        // The client hung up while its command blocked.
+                        None => break,
+                    }
                 }
             },
         };
@@ -412,6 +457,8 @@ pub async fn serve_client<B: Backend>(
 }
 
 /// Parses and runs one request outside a transaction; MULTI opens one.
+/// `None`: the client hung up while the command blocked (WAIT), so there
+/// is no one to answer.
 async fn run<B: Backend>(
     args: &[Bytes],
     dialect: Dialect,
@@ -419,9 +466,10 @@ async fn run<B: Backend>(
     backend: &B,
     (clients, auth): (&Clients, &mut Auth),
     (multi, watched): (&mut Option<Queue>, &mut Watched),
-) -> Reply {
+    conn: &mut Connection,
+) -> Option<Reply> {
     let to_reply = |o| outcome_reply(o, dialect);
-    match command::parse(args, dialect) {
+    Some(match command::parse(args, dialect) {
         Err(e) => Reply::Error(e.to_string()),
         Ok(Command::Write(op)) => backend.write(op).await.map_or_else(Reply::Error, to_reply),
         Ok(Command::Read(op)) => {
@@ -439,6 +487,13 @@ async fn run<B: Backend>(
         Ok(Command::DebugDigest) => backend.digest().await,
         Ok(Command::Hello(hello)) => connection::hello(hello, client, auth, backend),
         Ok(Command::Session(cmd)) => session_command(cmd, client, backend).await,
+        Ok(Command::Wait(request)) => {
+            let _blocked = Blocked::new(clients);
+            tokio::select! {
+                answer = backend.replicas_with_writes(request) => wait_reply(answer),
+                () = conn.closed() => return None,
+            }
+        }
         Ok(Command::Transaction(Transaction::Multi)) => {
             *multi = Some(Queue::default());
             Reply::ok()
@@ -452,8 +507,8 @@ async fn run<B: Backend>(
                 }
                 let value = match backend.read(ReadOp::Get { key: key.clone() }).await {
                     Ok(Outcome::Value(value)) => value,
-                    Ok(other) => return outcome_reply(other, dialect),
-                    Err(e) => return Reply::Error(e),
+                    Ok(other) => return Some(outcome_reply(other, dialect)),
+                    Err(e) => return Some(Reply::Error(e)),
                 };
                 watched.push((key, value));
             }
@@ -463,6 +518,14 @@ async fn run<B: Backend>(
             watched.clear();
             Reply::ok()
         }
+    })
+}
+
+/// WAIT's reply: the number of replicas, or the backend's error.
+fn wait_reply(answer: Result<u64, String>) -> Reply {
+    match answer {
+        Ok(n) => Reply::Integer(i64::try_from(n).unwrap_or(i64::MAX)),
+        Err(e) => Reply::Error(e),
     }
 }
 
@@ -533,6 +596,8 @@ enum Queued {
     Digest,
     /// HELLO, run when EXEC runs.
     Hello(connection::Hello),
+    /// WAIT, answered when EXEC runs, without blocking.
+    Wait(WaitRequest),
     /// An error EXEC answers in this command's place (one Redis finds only
     /// when it runs the command, such as a syntax error).
     Error(String),
@@ -564,6 +629,7 @@ fn queue_or_end(
         Ok(Command::Read(op)) => Queued::Data(Step::Read(op)),
         Ok(Command::DebugDigest) => Queued::Digest,
         Ok(Command::Hello(hello)) => Queued::Hello(hello),
+        Ok(Command::Wait(request)) => Queued::Wait(request.queued()),
         Ok(Command::Session(cmd)) => {
             if let Some(refused) = refused_subcommand(&cmd, client, facts) {
                 queue.doomed = true;
@@ -648,6 +714,7 @@ impl Queue {
                 Queued::Session(cmd) => session_command(cmd, client, backend).await,
                 Queued::Digest => backend.digest().await,
                 Queued::Hello(hello) => connection::hello(hello, client, auth, backend),
+                Queued::Wait(request) => wait_reply(backend.replicas_with_writes(request).await),
                 Queued::Error(e) => Reply::Error(e),
                 Queued::Reply(r) => r,
             });

@@ -11,13 +11,16 @@
 //! of data across kill -9 and restart of the coordinator, of a participant,
 //! and of every participant, including catch-up of writes a participant
 //! missed while it was down. Also that with no live participant a command
-//! fails at once with CLUSTERDOWN.
+//! fails at once with CLUSTERDOWN, and WAIT: the number of live
+//! participants, at once or after blocking (until the timeout, or until a
+//! returning participant is live), a blocked client that hangs up, and
+//! Redis's replica error on a participant's port.
 
 mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Cluster, Opts, Raw, assert_reply, encode, show};
+use common::{Cluster, Opts, Raw, assert_reply, encode, show, wait_until};
 use redis::Commands;
 
 /// A three-participant Redis-dialect cluster.
@@ -510,4 +513,85 @@ fn keys_the_store_cannot_hold_are_refused_without_harming_the_nodes() {
         let mut direct = c.raw_participant(i);
         assert_reply(&direct.cmd(&[b"GET", b"after"]), b"$4\r\nfine\r\n");
     }
+}
+
+/// A numeric field of the coordinator's `INFO clients`, asked on `raw`.
+fn clients_field(raw: &mut Raw, name: &str) -> usize {
+    let reply = raw.cmd(&[b"INFO", b"clients"]);
+    let text = String::from_utf8_lossy(&reply);
+    text.split("\r\n")
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {text:?}"))
+}
+
+#[test]
+fn wait_answers_the_live_participants_and_blocks_for_more() {
+    let mut c = cluster();
+    let mut raw = c.raw();
+    assert_reply(&raw.cmd(&[b"SET", b"k", b"v"]), b"+OK\r\n");
+    // Every acknowledged write is on all three: answered at once (a
+    // WAIT that blocked would take its 5 s timeout).
+    let started = Instant::now();
+    assert_reply(&raw.cmd(&[b"WAIT", b"3", b"0"]), b":3\r\n");
+    assert_reply(&raw.cmd(&[b"WAIT", b"2", b"100"]), b":3\r\n");
+    assert_reply(&raw.cmd(&[b"WAIT", b"3", b"5000"]), b":3\r\n");
+    assert!(started.elapsed() < Duration::from_secs(4), "WAIT blocked");
+    // Inside MULTI it is queued and answered at EXEC, in its place.
+    assert_reply(&raw.cmd(&[b"MULTI"]), b"+OK\r\n");
+    assert_reply(&raw.cmd(&[b"SET", b"k", b"w"]), b"+QUEUED\r\n");
+    assert_reply(&raw.cmd(&[b"WAIT", b"3", b"0"]), b"+QUEUED\r\n");
+    assert_reply(&raw.cmd(&[b"EXEC"]), b"*2\r\n+OK\r\n:3\r\n");
+
+    // A participant refuses it as a Redis replica does, before looking at
+    // the arguments; the arity is checked first.
+    let replica_error: &[u8] = b"-ERR WAIT cannot be used with replica instances. Please also \
+        note that since Redis 4.0 if a replica is configured to be writable (which is not the \
+        default) writes to replicas are just local and are not propagated.\r\n";
+    let mut direct = c.raw_participant(0);
+    assert_reply(&direct.cmd(&[b"WAIT", b"0", b"0"]), replica_error);
+    assert_reply(&direct.cmd(&[b"WAIT", b"a", b"-1"]), replica_error);
+    assert_reply(
+        &direct.cmd(&[b"WAIT", b"1"]),
+        b"-ERR wrong number of arguments for 'wait' command\r\n",
+    );
+
+    c.kill_participant(2);
+    c.wait_live(2);
+    // Not enough live: it waits out the timeout, then says how many are.
+    let started = Instant::now();
+    assert_reply(&raw.cmd(&[b"WAIT", b"3", b"300"]), b":2\r\n");
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(250),
+        "answered after {took:?}"
+    );
+    assert_reply(&raw.cmd(&[b"WAIT", b"2", b"0"]), b":2\r\n");
+
+    // Timeout 0 waits for ever; a client that hangs up meanwhile ends its
+    // session (and stops counting as blocked).
+    let mut blocked = c.raw();
+    blocked.send(&encode(&[b"WAIT", b"3", b"0"]));
+    let mut leaver = c.raw();
+    leaver.send(&encode(&[b"WAIT", b"3", b"0"]));
+    wait_until("two clients block in WAIT", Duration::from_secs(10), || {
+        clients_field(&mut raw, "blocked_clients") == 2
+    });
+    assert_eq!(clients_field(&mut raw, "connected_clients"), 3);
+    drop(leaver);
+    wait_until(
+        "the client that hung up is gone",
+        Duration::from_secs(10),
+        || {
+            clients_field(&mut raw, "blocked_clients") == 1
+                && clients_field(&mut raw, "connected_clients") == 2
+        },
+    );
+    // The other is answered as soon as the third participant is live again.
+    c.restart_participant(2);
+    c.wait_live(3);
+    assert_reply(&blocked.read_reply(), b":3\r\n");
+    assert_reply(&blocked.cmd(&[b"GET", b"k"]), b"$1\r\nw\r\n");
+    assert_reply(&raw.cmd(&[b"WAIT", b"3", b"0"]), b":3\r\n");
+    assert_eq!(clients_field(&mut raw, "blocked_clients"), 0);
 }

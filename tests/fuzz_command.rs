@@ -117,6 +117,7 @@ const WORDS: &[&str] = &[
     "info",
     "time",
     "debug",
+    "wait",
     "getex",
     "setex",
     "psetex",
@@ -428,7 +429,7 @@ proptest! {
 fn every_name_with_every_small_arity() {
     let names = [
         "get", "set", "del", "ping", "echo", "quit", "select", "hello", "client", "command",
-        "config", "info", "debug", "time",
+        "config", "info", "debug", "time", "wait",
     ];
     for dialect in [Dialect::Redis, Dialect::Lab] {
         let _ = command::parse(&[], dialect);

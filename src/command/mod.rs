@@ -7,7 +7,7 @@
 //! [`string`] (GET, SET, MSET, APPEND, GETRANGE, ...), [`counter`] (INCR,
 //! INCRBYFLOAT, ...), [`keyspace`] (DEL, EXISTS, RENAME, KEYS, SCAN,
 //! FLUSHDB, ...), [`expire`] (EXPIRE, TTL, PERSIST, ...), [`connection`] (PING, ECHO, QUIT, SELECT, HELLO, CLIENT)
-//! and [`server`] (COMMAND, CONFIG, INFO, TIME); MULTI, EXEC, DISCARD, WATCH and
+//! and [`server`] (COMMAND, CONFIG, INFO, TIME, WAIT); MULTI, EXEC, DISCARD, WATCH and
 //! UNWATCH parse to a [`Transaction`] the session acts on. Their helpers: [`op`] (the
 //! replicated operations and their evaluation), [`glob`] (KEYS patterns),
 //! [`cursor`] (SCAN cursors) and [`long_double`] (INCRBYFLOAT's
@@ -46,6 +46,9 @@ pub enum Command {
     /// HELLO: run by the session, which lends it the connection's
     /// authentication ([`connection::hello`]).
     Hello(connection::Hello),
+    /// `WAIT numreplicas timeout`: answered by the node (the backend),
+    /// which alone knows how many replicas hold the client's writes.
+    Wait(server::WaitRequest),
     /// MULTI, EXEC, DISCARD, WATCH, UNWATCH: handled by the session, which
     /// queues a transaction's commands and sends them as one
     /// [`WriteOp::Multi`].
@@ -161,6 +164,7 @@ const TABLE: &[(&str, i32)] = &[
     ("info", -1),
     ("time", 1),
     ("debug", -2),
+    ("wait", 3),
     ("multi", 1),
     ("exec", 1),
     ("discard", 1),
@@ -221,6 +225,7 @@ pub fn parse(args: &[Bytes], dialect: Dialect) -> Result<Command, CommandError> 
         "scan" => read(keyspace::parse_scan(args)),
         "flushdb" | "flushall" => write(keyspace::parse_flush(args)),
         "debug" => server::parse_debug(args),
+        "wait" => Ok(Command::Wait(server::parse_wait(args))),
         "hello" => connection::parse_hello(args).map(Command::Hello),
         "multi" => Ok(Command::Transaction(Transaction::Multi)),
         "exec" => Ok(Command::Transaction(Transaction::Exec)),
@@ -528,6 +533,12 @@ mod tests {
             ("del", "ERR wrong number of arguments for 'del' command"),
             ("echo", "ERR wrong number of arguments for 'echo' command"),
             ("select x", "ERR value is not an integer or out of range"),
+            ("wait", "ERR wrong number of arguments for 'wait' command"),
+            ("wait 1", "ERR wrong number of arguments for 'wait' command"),
+            (
+                "wait 1 2 3",
+                "ERR wrong number of arguments for 'wait' command",
+            ),
         ];
         for (input, want) in cases {
             let got = parse(&args(input), Dialect::Redis).unwrap_err().to_string();

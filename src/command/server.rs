@@ -1,6 +1,7 @@
 //! Server introspection commands: COMMAND, CONFIG, INFO and TIME — enough
 //! of each for redis-cli, redis-benchmark and client libraries to start
-//! cleanly and to parse what they ask for.
+//! cleanly and to parse what they ask for — and WAIT's arguments
+//! ([`WaitRequest`]; the node answers it, see `session::Backend`).
 //!
 //! INFO is laid out as Redis 7 lays it out (sections, order, separators,
 //! field names clients parse), from a [`NodeInfo`] the node gathers and a
@@ -14,7 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 
 use super::connection::{REDIS_VERSION, ServerFacts};
-use super::{Command, CommandError};
+use super::{Command, CommandError, parse_i64};
 use crate::config::Config;
 use crate::resp::reply::Reply;
 
@@ -32,6 +33,71 @@ pub fn parse_debug(args: &[Bytes]) -> Result<Command, CommandError> {
             "ERR DEBUG {} is not supported (only DEBUG DIGEST)",
             sub.to_ascii_uppercase()
         ))),
+    }
+}
+
+/// Redis's reply to WAIT on a replica (what a participant is to its clients).
+pub const WAIT_ON_REPLICA_ERROR: &str = "ERR WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated.";
+
+/// `WAIT numreplicas timeout`, as parsed: its arguments are only checked
+/// ([`WaitRequest::check`]) by a node that accepts WAIT, because Redis
+/// refuses WAIT on a replica before it looks at them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WaitRequest {
+    numreplicas: Bytes,
+    timeout: Bytes,
+    /// False inside MULTI: Redis answers WAIT at EXEC at once (the count
+    /// it has then), without blocking.
+    may_block: bool,
+}
+
+/// A WAIT whose arguments are valid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Wait {
+    /// Answer as soon as at least this many replicas hold the client's
+    /// writes (0 or less: at once).
+    pub numreplicas: i64,
+    /// How long to wait for them at most; `None`: until they do (WAIT's
+    /// timeout 0). `Some(ZERO)` answers at once.
+    pub timeout: Option<Duration>,
+}
+
+/// WAIT's arguments (the arity is checked by the command table).
+pub fn parse_wait(args: &[Bytes]) -> WaitRequest {
+    let arg = |i: usize| args.get(i).cloned().unwrap_or_default();
+    WaitRequest {
+        numreplicas: arg(1),
+        timeout: arg(2),
+        may_block: true,
+    }
+}
+
+impl WaitRequest {
+    /// The same WAIT queued inside MULTI: it will not block.
+    pub fn queued(self) -> WaitRequest {
+        WaitRequest {
+            may_block: false,
+            ..self
+        }
+    }
+
+    /// Checks the arguments in Redis 7.0's order and with its error texts.
+    pub fn check(&self) -> Result<Wait, CommandError> {
+        let numreplicas = parse_i64(&self.numreplicas)?;
+        let timeout = parse_i64(&self.timeout).map_err(|_| {
+            CommandError::Other("ERR timeout is not an integer or out of range".into())
+        })?;
+        let timeout = u64::try_from(timeout)
+            .map_err(|_| CommandError::Other("ERR timeout is negative".into()))?;
+        let timeout = match (self.may_block, timeout) {
+            (false, _) => Some(Duration::ZERO),
+            (true, 0) => None,
+            (true, ms) => Some(Duration::from_millis(ms)),
+        };
+        Ok(Wait {
+            numreplicas,
+            timeout,
+        })
     }
 }
 
@@ -132,6 +198,8 @@ pub struct Counters {
     pub uptime: Duration,
     /// Clients connected now.
     pub connected: usize,
+    /// Clients blocked in a command (WAIT) now.
+    pub blocked: usize,
     /// Connections accepted since start (refused ones not counted).
     pub connections_received: u64,
     /// Connections refused because `maxclients` were connected.
@@ -279,8 +347,7 @@ pub fn info_text(request: &InfoRequest, node: &NodeInfo, keyspace: Option<Keyspa
             "clients" => {
                 field("connected_clients", &c.connected);
                 field("maxclients", &node.maxclients);
-                // No command blocks a client.
-                field("blocked_clients", &0);
+                field("blocked_clients", &c.blocked);
             }
             "persistence" => {
                 field("loading", &0);
@@ -472,6 +539,58 @@ mod tests {
         let stats = info_text(&request(&["stats"]), &node(), None);
         assert!(stats.contains("total_commands_processed:7\r\n"), "{stats}");
         assert!(stats.contains("expired_keys:0\r\n"), "{stats}");
+    }
+
+    /// Checked against redis-server 7.0.15.
+    #[test]
+    fn wait_arguments_are_checked_as_redis_checks_them() {
+        let wait = |n: &str, t: &str| {
+            let args: Vec<Bytes> = ["WAIT", n, t]
+                .iter()
+                .map(|w| Bytes::copy_from_slice(w.as_bytes()))
+                .collect();
+            parse_wait(&args)
+        };
+        let ok = |numreplicas, timeout| {
+            Ok(Wait {
+                numreplicas,
+                timeout,
+            })
+        };
+        let err = |text: &str| Err(CommandError::Other(text.into()));
+        let not_integer = "ERR timeout is not an integer or out of range";
+        assert_eq!(wait("2", "0").check(), ok(2, None));
+        assert_eq!(
+            wait("3", "150").check(),
+            ok(3, Some(Duration::from_millis(150)))
+        );
+        assert_eq!(wait("-5", "0").check(), ok(-5, None));
+        assert_eq!(
+            wait("1", "9223372036854775807").check(),
+            ok(1, Some(Duration::from_millis(i64::MAX as u64)))
+        );
+        assert_eq!(wait("a", "0").check(), Err(CommandError::NotInteger));
+        assert_eq!(wait("a", "-1").check(), Err(CommandError::NotInteger));
+        assert_eq!(wait("+1", "0").check(), Err(CommandError::NotInteger));
+        assert_eq!(
+            wait("99999999999999999999", "0").check(),
+            Err(CommandError::NotInteger)
+        );
+        assert_eq!(wait("0", "a").check(), err(not_integer));
+        assert_eq!(wait("0", "1.5").check(), err(not_integer));
+        assert_eq!(wait("0", "-0").check(), err(not_integer));
+        assert_eq!(wait("0", "+5").check(), err(not_integer));
+        assert_eq!(wait("0", "-1").check(), err("ERR timeout is negative"));
+        assert_eq!(
+            wait("0", "-9223372036854775808").check(),
+            err("ERR timeout is negative")
+        );
+        // Queued in MULTI: never blocks, but the arguments are still checked.
+        assert_eq!(wait("3", "0").queued().check(), ok(3, Some(Duration::ZERO)));
+        assert_eq!(
+            wait("0", "-1").queued().check(),
+            err("ERR timeout is negative")
+        );
     }
 
     #[test]

@@ -24,12 +24,19 @@
 //! sent the heartbeat that granted it (see the participant module docs), so
 //! our bound — the last send time plus the lease, plus a small margin for
 //! clock-rate drift — holds however long messages take in the network.
+//!
+//! # Waiting for members
+//!
+//! Every move into or out of `Live` bumps a watch channel, so a client
+//! waiting for enough live participants (WAIT, [`Membership::await_live`])
+//! wakes when the write set changes rather than polling it.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::rpc::{ParticipantStatus, RpcClient, RpcError};
@@ -97,6 +104,8 @@ pub struct Membership {
     lease: Duration,
     drift_margin: Duration,
     next_reader: AtomicUsize,
+    /// Bumped whenever a slot enters or leaves `Live`.
+    changed: watch::Sender<()>,
 }
 
 impl Membership {
@@ -119,7 +128,13 @@ impl Membership {
             lease,
             drift_margin,
             next_reader: AtomicUsize::new(0),
+            changed: watch::Sender::new(()),
         }
+    }
+
+    /// Wakes whoever waits for the write set to change.
+    fn bump(&self) {
+        self.changed.send_replace(());
     }
 
     fn slot(&self, i: usize) -> MutexGuard<'_, SlotState> {
@@ -167,6 +182,35 @@ impl Membership {
             .collect()
     }
 
+    /// The number of live participants once it is at least `n`, or, if
+    /// that has not happened within `timeout` (`None`: no limit), the
+    /// number live then.
+    pub async fn await_live(&self, n: i64, timeout: Option<Duration>) -> usize {
+        let enough = async {
+            // Subscribed before the first look: a change between a look
+            // and the wait after it still wakes us.
+            let mut changed = self.changed.subscribe();
+            loop {
+                let live = self.live().len();
+                if i64::try_from(live).is_ok_and(|live| live >= n) {
+                    return live;
+                }
+                if changed.changed().await.is_err() {
+                    // Unreachable: the sender lives as long as `self`.
+                    return self.live().len();
+                }
+            }
+        };
+        match timeout {
+            None => enough.await,
+            // A timeout too far to represent waits without limit (tokio
+            // clamps it).
+            Some(t) => tokio::time::timeout(t, enough)
+                .await
+                .unwrap_or_else(|_| self.live().len()),
+        }
+    }
+
     /// Live members rotated so reads spread over them; the first is the
     /// preferred reader, the rest are failovers.
     pub fn readers(&self) -> Vec<Member> {
@@ -194,9 +238,14 @@ impl Membership {
     /// Records a fresh connection and status for slot `i`.
     pub fn set_ready(&self, i: usize, client: RpcClient, status: ParticipantStatus) {
         let mut s = self.slot(i);
+        let was_live = s.phase == Phase::Live;
         s.phase = Phase::Ready;
         s.client = Some(client);
         s.status = Some(status);
+        drop(s);
+        if was_live {
+            self.bump();
+        }
     }
 
     /// Updates the remembered status of slot `i`.
@@ -209,6 +258,8 @@ impl Membership {
         let mut s = self.slot(i);
         if s.client.is_some() {
             s.phase = Phase::Live;
+            drop(s);
+            self.bump();
             tracing::info!(participant = %self.slots[i].addr, "participant is live");
         }
     }
@@ -241,7 +292,9 @@ impl Membership {
                 (_, None) => Some(Instant::now() + self.lease + self.drift_margin),
             };
         }
+        drop(s);
         if was_live {
+            self.bump();
             tracing::warn!(participant = %self.slots[i].addr, ?why, detail, "participant evicted");
         }
     }

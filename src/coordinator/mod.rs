@@ -25,7 +25,7 @@ use tokio::time::Instant;
 
 use crate::command::connection::ServerFacts;
 use crate::command::op::{Outcome, ReadOp, WriteOp};
-use crate::command::server::NodeInfo;
+use crate::command::server::{NodeInfo, WaitRequest};
 use crate::config::Config;
 use crate::resp::reply::Reply;
 use crate::rpc::message::{Request, Response};
@@ -154,6 +154,20 @@ impl Backend for Coordinator {
 
     async fn read(&self, op: ReadOp) -> Result<Outcome, String> {
         self.execute_read(op).await.map_err(|e| e.to_string())
+    }
+
+    /// Every write acknowledged so far is durably prepared on every live
+    /// participant, its commit decided and sent (see [`txn`]), and a
+    /// participant is live again only after catching up with all of them
+    /// ([`recovery`]): so the replicas holding a client's writes are the
+    /// live participants.
+    async fn replicas_with_writes(&self, request: WaitRequest) -> Result<u64, String> {
+        let wait = request.check().map_err(|e| e.to_string())?;
+        let live = self
+            .membership
+            .await_live(wait.numreplicas, wait.timeout)
+            .await;
+        Ok(u64::try_from(live).unwrap_or(u64::MAX))
     }
 
     async fn key_count(&self) -> Result<u64, String> {

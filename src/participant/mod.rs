@@ -42,7 +42,7 @@ use tokio::time::Instant;
 
 use crate::command::connection::ServerFacts;
 use crate::command::op::{Outcome, ReadOp, WriteOp};
-use crate::command::server::NodeInfo;
+use crate::command::server::{self, NodeInfo, WaitRequest};
 use crate::config::Config;
 use crate::net::TcpStream;
 use crate::resp::reply::Reply;
@@ -319,6 +319,12 @@ impl Backend for Node {
 
     async fn write(&self, _op: WriteOp) -> Result<Outcome, String> {
         Err("READONLY You can't write against a read only replica.".into())
+    }
+
+    /// Refused, as a Redis replica refuses it: clients write through the
+    /// coordinator, and WAIT belongs there.
+    async fn replicas_with_writes(&self, _request: WaitRequest) -> Result<u64, String> {
+        Err(server::WAIT_ON_REPLICA_ERROR.into())
     }
 
     /// This replica's own count, lease or not: INFO describes the node,

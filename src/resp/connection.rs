@@ -192,14 +192,31 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// Reads once from the socket, appending to the read buffer; returns the
     /// number of bytes read (0 at end of stream).
     async fn read_into_buffer(&mut self) -> Result<usize, ConnectionError> {
+        let room = self.make_room();
+        if room == 0 {
+            return Err(ConnectionError::Protocol(
+                QUERY_BUFFER_LIMIT_ERROR.to_owned(),
+            ));
+        }
+        let mut limited = (&mut self.read_buf).limit(room);
+        let read = self.stream.read_buf(&mut limited);
+        Ok(match self.idle_timeout {
+            None => read.await?,
+            Some(t) => tokio::time::timeout(t, read)
+                .await
+                .map_err(|_| ConnectionError::Idle(t))??,
+        })
+    }
+
+    /// Readies the read buffer for one read and returns how many bytes it
+    /// may take (0: the query buffer limit is reached).
+    fn make_room(&mut self) -> usize {
         let room = self
             .limits
             .max_query_buffer
             .saturating_sub(self.read_buf.len());
         if room == 0 {
-            return Err(ConnectionError::Protocol(
-                QUERY_BUFFER_LIMIT_ERROR.to_owned(),
-            ));
+            return 0;
         }
         if self.read_buf.is_empty() && self.read_buf.capacity() > SHRINK_ABOVE {
             self.read_buf = BytesMut::new();
@@ -209,14 +226,28 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         // buffer doubles) is used whole, to save system calls on big
         // requests.
         self.read_buf.reserve(READ_CHUNK.min(room));
-        let mut limited = (&mut self.read_buf).limit(room);
-        let read = self.stream.read_buf(&mut limited);
-        Ok(match self.idle_timeout {
-            None => read.await?,
-            Some(t) => tokio::time::timeout(t, read)
-                .await
-                .map_err(|_| ConnectionError::Idle(t))??,
-        })
+        room
+    }
+
+    /// Resolves when the peer closes the connection (or it fails), keeping
+    /// whatever the client sends meanwhile for later requests. For a
+    /// command that blocks (WAIT): a client that goes away must not leave
+    /// its session waiting for ever. As Redis exempts a blocked client
+    /// from `timeout`, the idle timeout does not apply here; at the query
+    /// buffer limit it stops reading (the client gets backpressure) and
+    /// never resolves. Cancel safe.
+    pub async fn closed(&mut self) {
+        loop {
+            let room = self.make_room();
+            if room == 0 {
+                return std::future::pending().await;
+            }
+            let mut limited = (&mut self.read_buf).limit(room);
+            match self.stream.read_buf(&mut limited).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
     }
 
     /// True if input is already buffered past the last request returned, so
@@ -486,6 +517,38 @@ mod tests {
             conn.read_request().await,
             Err(ConnectionError::UnexpectedEof)
         ));
+    }
+
+    /// While a command blocks, `closed` keeps what the client pipelines
+    /// for later, ignores the idle timeout, and resolves when it hangs up.
+    #[tokio::test(start_paused = true)]
+    async fn closed_keeps_input_and_resolves_when_the_client_leaves() {
+        let (mut client, server) = duplex(1024);
+        let mut conn = Connection::new(server, Limits::default());
+        conn.set_idle_timeout(Some(Duration::from_secs(1)));
+        client
+            .write_all(b"PING\r\nECHO a\r\n")
+            .await
+            .expect("write");
+        // Still open (paused time runs past the idle timeout meanwhile).
+        assert!(
+            timeout(Duration::from_secs(5), conn.closed())
+                .await
+                .is_err()
+        );
+        assert!(conn.has_buffered_request());
+        let echo = |a: &[u8]| vec![Bytes::copy_from_slice(a)];
+        assert_eq!(
+            conn.read_request().await.expect("read"),
+            Some(echo(b"PING"))
+        );
+        let mut want = echo(b"ECHO");
+        want.push(Bytes::from_static(b"a"));
+        assert_eq!(conn.read_request().await.expect("read"), Some(want));
+        drop(client);
+        timeout(Duration::from_secs(5), conn.closed())
+            .await
+            .expect("resolves once the client is gone");
     }
 
     #[tokio::test]
