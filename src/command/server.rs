@@ -255,7 +255,7 @@ impl NodeInfo {
             fsync: config.fsync.name(),
             data_dir: config.data_dir.display().to_string(),
             counters,
-            // Keys cannot expire yet. The expiry work counts them here.
+            // Counted by the coordinator's expirer, which sets it after.
             expired_keys: 0,
             replication: Vec::new(),
         }
