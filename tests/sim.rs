@@ -1029,8 +1029,10 @@ fn run_children(seeds: &[u64], mut done: impl FnMut(&Report)) -> Vec<Report> {
 
 /// Seeds that found a bug, run whatever the range: 40 and 139 lost an
 /// acknowledged write before in-doubt resolution and the commit decision
-/// shared a lock (`coordinator/decisions.rs`).
-const REGRESSION_SEEDS: [u64; 2] = [40, 139];
+/// shared a lock (`coordinator/decisions.rs`); 108 read a stale value at a
+/// participant whose direct read waited on a locked key past the end of
+/// its lease (`Replica::lease`).
+const REGRESSION_SEEDS: [u64; 3] = [40, 139, 108];
 
 /// Seeds to run: `SIM_SEED=n` alone, else 1..=`SIM_SEEDS` (default 100;
 /// `SIM_SEEDS=FROM-TO` for a range) and [`REGRESSION_SEEDS`].

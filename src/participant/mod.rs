@@ -338,18 +338,23 @@ impl Backend for Node {
     }
 
     async fn read(&self, op: ReadOp) -> Result<Outcome, String> {
-        if !self.replica.holds_lease() {
-            return Err(
-                "CLUSTERDOWN this participant holds no lease from the coordinator; read through the coordinator"
-                    .into(),
-            );
-        }
+        const NO_LEASE: &str = "CLUSTERDOWN this participant holds no lease from the coordinator; read through the coordinator";
+        let Some(period) = self.replica.lease() else {
+            return Err(NO_LEASE.into());
+        };
         // Judged by our own clock: the coordinator may be down, and a
         // direct read must not wait for it (README, "Expiry and clocks").
         let op = op.stamp(crate::command::unix_time_ms());
-        self.replica
+        let outcome = self
+            .replica
             .read(op, READ_WAIT)
             .await
-            .map_err(|e| format!("ERR {e}"))
+            .map_err(|e| format!("ERR {e}"))?;
+        // Still the same lease once read (see `Replica::lease`): a read
+        // that waited out its lease on a locked key answers nothing.
+        if self.replica.lease() != Some(period) {
+            return Err(NO_LEASE.into());
+        }
+        Ok(outcome)
     }
 }

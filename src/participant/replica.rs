@@ -130,6 +130,9 @@ struct State {
     max_txid: u64,
     log_floor: u64,
     lease_until: Option<Instant>,
+    /// Counts lease periods: a grant after the lease had lapsed or been
+    /// dropped starts a new one ([`Replica::lease`]).
+    lease_period: u64,
 }
 
 impl State {
@@ -371,17 +374,32 @@ impl Replica {
     /// spent in the network. `None` grants nothing (yet).
     pub fn heartbeat(&self, lease: Duration, member: bool, anchor: Option<Instant>) {
         let mut s = self.state();
+        let held = s.lease_until.is_some_and(|until| Instant::now() < until);
         s.lease_until = match (member, anchor) {
             (true, Some(anchor)) => Some(anchor + lease),
             _ => None,
         };
+        if s.lease_until.is_some() && !held {
+            s.lease_period += 1;
+        }
+    }
+
+    /// The current lease period, if direct client reads may be served now.
+    /// A direct read must hold the same period from before it starts until
+    /// it has read: it may wait on a locked key for longer than the lease
+    /// lasts, and a replica whose lease lapsed meanwhile may have missed
+    /// writes acknowledged since (it was evicted; a new period begins only
+    /// once it has caught up and is live again).
+    pub fn lease(&self) -> Option<u64> {
+        let s = self.state();
+        s.lease_until
+            .is_some_and(|until| Instant::now() < until)
+            .then_some(s.lease_period)
     }
 
     /// Whether direct client reads may be served now.
     pub fn holds_lease(&self) -> bool {
-        self.state()
-            .lease_until
-            .is_some_and(|until| Instant::now() < until)
+        self.lease().is_some()
     }
 
     /// Phase one. Evaluates `op`, stages its effects durably, returns the vote.
