@@ -5,9 +5,11 @@
 //! - [`txn`]: the 2PC driver and read routing.
 //! - [`membership`]: who is live, eviction and the lease fence.
 //! - [`recovery`]: connecting, in-doubt resolution, founding and catch-up.
+//! - [`combine`]: client writes that arrive together share one round.
 //! - [`locks`]: per-key FIFO locks held across a round.
 //! - [`expirer`]: deletes expired keys in the background.
 
+pub mod combine;
 pub mod decisions;
 pub mod expirer;
 pub mod locks;
@@ -44,6 +46,9 @@ const TRIM_INTERVAL: Duration = Duration::from_secs(10);
 
 /// The coordinator's shared state.
 pub struct Coordinator {
+    /// Itself, for the tasks that run combined rounds.
+    me: std::sync::Weak<Coordinator>,
+    combiner: combine::Combiner,
     config: Config,
     decisions: Decisions,
     membership: Arc<Membership>,
@@ -69,7 +74,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let listener = crate::net::bind(addr)
         .await
         .with_context(|| format!("listening on {addr}"))?;
-    let coordinator = Arc::new(Coordinator {
+    let coordinator = Arc::new_cyclic(|me| Coordinator {
+        me: me.clone(),
+        combiner: combine::Combiner::default(),
         membership: Arc::new(Membership::new(
             &config.participants,
             config.lease,

@@ -40,11 +40,14 @@ use std::time::Duration;
 use crate::command::op::{Outcome, ReadOp, WriteOp};
 use crate::rpc::message::{Request, Response};
 
+use tokio::sync::oneshot;
+
 use super::Coordinator;
+use super::combine::combinable;
 use super::membership::{Eviction, Member, Membership, eviction_for};
 
 /// Why a transaction or read failed; `Display` is the client's error reply.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum TxnError {
     /// No participant is live.
     #[error("CLUSTERDOWN no live participant can serve this request")]
@@ -121,8 +124,24 @@ async fn commit_everywhere(membership: &Membership, voters: &[Member], txid: u64
 }
 
 impl Coordinator {
-    /// Runs `op` as one transaction on every live participant.
+    /// Runs `op` as a transaction on every live participant: combined with
+    /// other clients' writes when it may be ([`super::combine`]), else as
+    /// its own round.
     pub async fn execute_write(&self, op: WriteOp) -> Result<Outcome, TxnError> {
+        match self.me.upgrade() {
+            Some(me) if combinable(&op) => me.combined_write(op).await,
+            _ => self.run_round(op, None).await,
+        }
+    }
+
+    /// Runs `op` as one round. `voted` is fired (or dropped) once the round
+    /// no longer needs to go first: it has its votes and has released its
+    /// key locks, or it ended before.
+    pub async fn run_round(
+        &self,
+        op: WriteOp,
+        voted: Option<oneshot::Sender<()>>,
+    ) -> Result<Outcome, TxnError> {
         let gate = self.gate.clone().read_owned().await;
         let locks = if op.locks_everything() {
             self.locks.lock_all().await
@@ -188,6 +207,7 @@ impl Coordinator {
         // it, and orders the next transaction on them after this one: the
         // next PREPARE can travel while our decision is being synced.
         drop(locks);
+        drop(voted);
         let decided = self
             .decisions
             .decide_commit(txid)
