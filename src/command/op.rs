@@ -446,6 +446,13 @@ pub enum ReadOp {
         /// EXPIRETIME, PEXPIRETIME: the deadline rather than the time left.
         absolute: bool,
     },
+    /// Several clients' reads, combined by the coordinator
+    /// ([`crate::coordinator::combine`]): each evaluated on the same
+    /// snapshot, the outcome an array of theirs in order.
+    Batch {
+        /// The reads.
+        ops: Vec<ReadOp>,
+    },
     /// A read stamped with the time (unix milliseconds) at which keys are
     /// judged expired: the coordinator's for a routed read, the
     /// participant's own for a direct one.
@@ -469,6 +476,7 @@ impl ReadOp {
             | ReadOp::Ttl { key, .. } => vec![key],
             ReadOp::MGet { keys } | ReadOp::Exists { keys } => keys.iter().collect(),
             ReadOp::Keys { .. } | ReadOp::Scan { .. } | ReadOp::DbSize => Vec::new(),
+            ReadOp::Batch { ops } => ops.iter().flat_map(ReadOp::keys).collect(),
             ReadOp::At { op, .. } => op.keys(),
         }
     }
@@ -491,6 +499,7 @@ impl ReadOp {
     pub fn reads_everything(&self) -> bool {
         match self {
             ReadOp::Keys { .. } | ReadOp::Scan { .. } | ReadOp::DbSize => true,
+            ReadOp::Batch { ops } => ops.iter().any(ReadOp::reads_everything),
             ReadOp::At { op, .. } => op.reads_everything(),
             _ => false,
         }
@@ -962,6 +971,11 @@ fn eval_live_read<V: ReadView>(op: &ReadOp, view: &V) -> Result<Outcome, V::Erro
             millis,
             absolute,
         } => expire::ttl(view, key, *millis, *absolute),
+        ReadOp::Batch { ops } => Ok(Outcome::Array(
+            ops.iter()
+                .map(|op| eval_live_read(op, view))
+                .collect::<Result<_, _>>()?,
+        )),
         ReadOp::At { .. } => Ok(Outcome::Error(MISPLACED.to_string())),
     }
 }

@@ -24,37 +24,114 @@
 //! expirer's deletes. They run as their own rounds, ordered against the
 //! combined ones by the key locks as before.
 //!
-//! This module only groups and distributes; the round itself is
-//! [`super::txn`]'s.
+//! Reads are combined the same way, for the same reason (a routed read's
+//! fixed cost — a message each way, a task and a read-thread job on the
+//! participant — is most of what it costs): reads that arrive while a
+//! batch of them is out go together as one [`ReadOp::Batch`] to one
+//! participant, evaluated on one snapshot, each client getting its own
+//! outcome. A batch is one read, linearizable as any: it waits for the
+//! keys of any of its reads that are locked. Not combined: KEYS, SCAN and
+//! DBSIZE, which wait for every lock.
+//!
+//! This module only groups and distributes; the round and the read
+//! themselves are [`super::txn`]'s.
 
 use std::sync::Arc;
 
 use tokio::sync::oneshot;
 
-use crate::command::op::{Outcome, Step, WriteOp};
+use crate::command::op::{Outcome, ReadOp, Step, WriteOp};
 
 use super::Coordinator;
 use super::txn::TxnError;
 
-/// Most client writes one round carries.
+/// Most client commands one round or read batch carries.
 const MAX_BATCH: usize = 512;
 
-/// The queue of client writes waiting for the next round.
+/// The client writes waiting for the next round, and the reads waiting for
+/// the next batch.
 #[derive(Default)]
 pub struct Combiner {
-    state: std::sync::Mutex<Queue>,
+    writes: Queue<WriteOp>,
+    reads: Queue<ReadOp>,
 }
 
-#[derive(Default)]
-struct Queue {
-    waiting: Vec<Waiting>,
+/// Commands waiting, and whether a driver task is taking them.
+struct Queue<Op>(std::sync::Mutex<Waiting<Op>>);
+
+struct Waiting<Op> {
+    ops: Vec<Op>,
+    replies: Vec<Reply>,
     /// A driver task is running: it takes whatever is queued.
     driving: bool,
 }
 
-struct Waiting {
-    op: WriteOp,
-    reply: oneshot::Sender<Result<Outcome, TxnError>>,
+type Reply = oneshot::Sender<Result<Outcome, TxnError>>;
+
+impl<Op> Default for Queue<Op> {
+    fn default() -> Self {
+        Queue(std::sync::Mutex::new(Waiting {
+            ops: Vec::new(),
+            replies: Vec::new(),
+            driving: false,
+        }))
+    }
+}
+
+impl<Op> Queue<Op> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Waiting<Op>> {
+        // Pushes and takes only: a poisoned lock still holds a usable queue.
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues `op`; returns where its outcome will come and whether the
+    /// caller must start a driver (none is running).
+    fn push(&self, op: Op) -> (oneshot::Receiver<Result<Outcome, TxnError>>, bool) {
+        let (reply, answer) = oneshot::channel();
+        let mut q = self.lock();
+        q.ops.push(op);
+        q.replies.push(reply);
+        (answer, !std::mem::replace(&mut q.driving, true))
+    }
+
+    /// Up to [`MAX_BATCH`] queued commands, oldest first; `None` (and the
+    /// driver stops) when nothing is queued.
+    fn take(&self) -> Option<(Vec<Op>, Vec<Reply>)> {
+        let mut q = self.lock();
+        if q.ops.is_empty() {
+            q.driving = false;
+            return None;
+        }
+        let n = q.ops.len().min(MAX_BATCH);
+        Some((q.ops.drain(..n).collect(), q.replies.drain(..n).collect()))
+    }
+}
+
+/// Answers each client of a combined command with its own outcome from
+/// `result`, an array of one outcome per command (or everyone's error).
+fn answer(replies: Vec<Reply>, result: Result<Outcome, TxnError>) {
+    match result {
+        Ok(Outcome::Array(outcomes)) if outcomes.len() == replies.len() => {
+            for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                let _ = reply.send(Ok(outcome));
+            }
+        }
+        other => {
+            let e = match other {
+                Err(e) => e,
+                // A MULTI without WATCH and a read batch always answer one
+                // outcome per command; anything else is a bug, reported to
+                // each client.
+                Ok(outcome) => {
+                    tracing::error!("combined command answered {outcome:?}");
+                    TxnError::Refused(format!("internal: combined command answered {outcome:?}"))
+                }
+            };
+            for reply in replies {
+                let _ = reply.send(Err(e.clone()));
+            }
+        }
+    }
 }
 
 /// Whether `op` may share a round with other clients' writes.
@@ -65,85 +142,70 @@ pub fn combinable(op: &WriteOp) -> bool {
     ) && !op.locks_everything()
 }
 
-impl Combiner {
-    fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
-        // Pushes and takes only: a poisoned lock still holds a usable queue.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
+/// Whether `op` may share a batch with other clients' reads.
+pub fn combinable_read(op: &ReadOp) -> bool {
+    !matches!(op, ReadOp::Batch { .. } | ReadOp::At { .. }) && !op.reads_everything()
 }
 
 impl Coordinator {
     /// Runs a combinable client write in the next round (see the module
     /// docs) and returns its own outcome.
     pub async fn combined_write(self: &Arc<Self>, op: WriteOp) -> Result<Outcome, TxnError> {
-        let (reply, answer) = oneshot::channel();
-        let start_driver = {
-            let mut queue = self.combiner.queue();
-            queue.waiting.push(Waiting { op, reply });
-            !std::mem::replace(&mut queue.driving, true)
-        };
+        let (answer, start_driver) = self.combiner.writes.push(op);
         if start_driver {
-            tokio::spawn(self.clone().drive());
+            tokio::spawn(self.clone().drive_writes());
         }
         answer.await.unwrap_or(Err(TxnError::ClusterDown))
     }
 
     /// Starts rounds with what is queued, one at a time until each has its
     /// votes, until the queue is empty.
-    async fn drive(self: Arc<Self>) {
-        loop {
-            let batch: Vec<Waiting> = {
-                let mut queue = self.combiner.queue();
-                if queue.waiting.is_empty() {
-                    queue.driving = false;
+    async fn drive_writes(self: Arc<Self>) {
+        while let Some((mut ops, replies)) = self.combiner.writes.take() {
+            let (voted, votes_in) = oneshot::channel();
+            let me = self.clone();
+            tokio::spawn(async move {
+                if ops.len() == 1 {
+                    let result = me.run_round(ops.remove(0), Some(voted)).await;
+                    if let Some(reply) = replies.into_iter().next() {
+                        let _ = reply.send(result);
+                    }
                     return;
                 }
-                let take = queue.waiting.len().min(MAX_BATCH);
-                queue.waiting.drain(..take).collect()
-            };
-            let (voted, votes_in) = oneshot::channel();
-            tokio::spawn(self.clone().run_batch(batch, voted));
+                let steps = ops.into_iter().map(Step::Write).collect();
+                let op = WriteOp::Multi {
+                    watched: Vec::new(),
+                    steps,
+                };
+                answer(replies, me.run_round(op, Some(voted)).await);
+            });
             // Fired once the round has its votes, or dropped if it ended
             // before: either way the next round may prepare.
             let _ = votes_in.await;
         }
     }
 
-    /// Runs `batch` as one round and answers each of its clients.
-    async fn run_batch(self: Arc<Self>, mut batch: Vec<Waiting>, voted: oneshot::Sender<()>) {
-        if batch.len() == 1 {
-            let Waiting { op, reply } = batch.remove(0);
-            let _ = reply.send(self.run_round(op, Some(voted)).await);
-            return;
+    /// Serves a combinable client read in the next read batch (see the
+    /// module docs) and returns its own outcome.
+    pub async fn combined_read(self: &Arc<Self>, op: ReadOp) -> Result<Outcome, TxnError> {
+        let (answer, start_driver) = self.combiner.reads.push(op);
+        if start_driver {
+            tokio::spawn(self.clone().drive_reads());
         }
-        let (steps, replies): (Vec<Step>, Vec<_>) = batch
-            .into_iter()
-            .map(|w| (Step::Write(w.op), w.reply))
-            .unzip();
-        let op = WriteOp::Multi {
-            watched: Vec::new(),
-            steps,
-        };
-        match self.run_round(op, Some(voted)).await {
-            Ok(Outcome::Array(outcomes)) if outcomes.len() == replies.len() => {
-                for (reply, outcome) in replies.into_iter().zip(outcomes) {
-                    let _ = reply.send(Ok(outcome));
+        answer.await.unwrap_or(Err(TxnError::ClusterDown))
+    }
+
+    /// Serves what is queued, one batch at a time, until the queue is empty.
+    async fn drive_reads(self: Arc<Self>) {
+        while let Some((mut ops, replies)) = self.combiner.reads.take() {
+            if ops.len() == 1 {
+                let result = self.run_read(ops.remove(0)).await;
+                if let Some(reply) = replies.into_iter().next() {
+                    let _ = reply.send(result);
                 }
+                continue;
             }
-            Ok(other) => {
-                // A MULTI without WATCH always answers one outcome per
-                // command; anything else is a bug, reported to each client.
-                tracing::error!("combined round answered {other:?}");
-                let e = TxnError::Refused(format!("internal: combined round answered {other:?}"));
-                for reply in replies {
-                    let _ = reply.send(Err(e.clone()));
-                }
-            }
-            Err(e) => {
-                for reply in replies {
-                    let _ = reply.send(Err(e.clone()));
-                }
-            }
+            answer(replies, self.run_read(ReadOp::Batch { ops }).await);
         }
     }
 }

@@ -43,7 +43,7 @@ use crate::rpc::message::{Request, Response};
 use tokio::sync::oneshot;
 
 use super::Coordinator;
-use super::combine::combinable;
+use super::combine::{combinable, combinable_read};
 use super::membership::{Eviction, Member, Membership, eviction_for};
 
 /// Why a transaction or read failed; `Display` is the client's error reply.
@@ -238,9 +238,18 @@ impl Coordinator {
         fan_out(&self.membership, voters, &abort, self.config.rpc_timeout).await;
     }
 
-    /// Serves a read from one live participant, failing over to the next
-    /// if it dies mid-request.
+    /// Serves a read from one live participant: combined with other
+    /// clients' reads when it may be ([`super::combine`]), else alone.
     pub async fn execute_read(&self, op: ReadOp) -> Result<Outcome, TxnError> {
+        match self.me.upgrade() {
+            Some(me) if combinable_read(&op) => me.combined_read(op).await,
+            _ => self.run_read(op).await,
+        }
+    }
+
+    /// Serves one read from one live participant, failing over to the next
+    /// if it dies mid-request.
+    pub async fn run_read(&self, op: ReadOp) -> Result<Outcome, TxnError> {
         let op = op.stamp(crate::command::unix_time_ms());
         let request = Request::Read { op };
         for member in self.membership.readers() {

@@ -60,8 +60,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 /// First bytes of every internal-protocol connection.
 pub const MAGIC: [u8; 4] = *b"\x00KV2";
 /// The version of the handshake and of the messages in [`super::message`].
-/// Version 2 added the cluster-secret challenge.
-pub const PROTOCOL_VERSION: u16 = 3;
+/// Version 2 added the cluster-secret challenge, 3 expiry, 4 combined
+/// reads ([`crate::command::op::ReadOp::Batch`]).
+pub const PROTOCOL_VERSION: u16 = 4;
 /// Handshake status: accepted.
 pub const STATUS_OK: u16 = 0;
 /// Handshake status: the listener speaks another protocol version.
