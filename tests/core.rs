@@ -608,10 +608,11 @@ fn last_index(raw: &mut Raw) -> u64 {
         .unwrap_or_else(|| panic!("no kvstore_last_index in {text:?}"))
 }
 
-/// Twenty clients hammer one counter and make one failing command each
-/// turn: the writes share rounds (fewer commits than writes), and inside a
-/// shared round every client still gets its own reply — each INCR a
-/// distinct value, each failing INCR its own error, nothing lost.
+/// Twenty clients hammer one counter, make one failing command and read
+/// their own key each turn: the writes share rounds (fewer commits than
+/// writes), and inside a shared round or read batch every client still
+/// gets its own reply — each INCR a distinct value, each failing INCR its
+/// own error, each GET its own key's value, nothing lost.
 #[test]
 fn concurrent_writes_share_rounds_and_each_client_gets_its_own_reply() {
     const CLIENTS: usize = 20;
@@ -622,11 +623,17 @@ fn concurrent_writes_share_rounds_and_each_client_gets_its_own_reply() {
     let before = last_index(&mut admin);
     let addr = c.coordinator_addr();
     let workers: Vec<_> = (0..CLIENTS)
-        .map(|_| {
+        .map(|i| {
             std::thread::spawn(move || {
                 let mut raw = Raw::connect(addr);
+                let own = format!("own{i}");
+                assert_reply(
+                    &raw.cmd(&[b"SET", own.as_bytes(), own.as_bytes()]),
+                    b"+OK\r\n",
+                );
                 let mut seen = Vec::with_capacity(TURNS);
                 for _ in 0..TURNS {
+                    assert_reply(&raw.cmd(&[b"GET", own.as_bytes()]), &bulk(own.as_bytes()));
                     let reply = raw.cmd(&[b"INCR", b"hot"]);
                     let text = String::from_utf8_lossy(&reply).into_owned();
                     let n: u64 = text
@@ -661,8 +668,8 @@ fn concurrent_writes_share_rounds_and_each_client_gets_its_own_reply() {
     assert_reply(&admin.cmd(&[b"GET", b"text"]), &bulk(b"abc"));
     let rounds = last_index(&mut admin) - before;
     assert!(
-        rounds < total,
-        "{total} INCRs from {CLIENTS} clients took {rounds} committed rounds: none were combined"
+        rounds < total + CLIENTS as u64,
+        "{total} INCRs and {CLIENTS} SETs from {CLIENTS} clients took {rounds} committed rounds: none were combined"
     );
     let digests = c.coordinator_digests().expect("digests");
     assert_eq!(digests.len(), 3);
