@@ -29,7 +29,8 @@
 //! participant — is most of what it costs): reads that arrive while a
 //! batch of them is out go together as one [`ReadOp::Batch`] to one
 //! participant, evaluated on one snapshot, each client getting its own
-//! outcome. A batch is one read, linearizable as any: it waits for the
+//! outcome. Up to three read batches are out at once, so a few clients'
+//! reads still run side by side. A batch is one read, linearizable as any: it waits for the
 //! keys of any of its reads that are locked. Not combined: KEYS, SCAN and
 //! DBSIZE, which wait for every lock.
 //!
@@ -47,6 +48,10 @@ use super::txn::TxnError;
 
 /// Most client commands one round or read batch carries.
 const MAX_BATCH: usize = 512;
+/// Read batches out at once: with one, a few clients' reads would queue
+/// behind each other's round trips; three (one per participant in the
+/// usual layout) keep low concurrency as parallel as without combining.
+const READ_DRIVERS: usize = 3;
 
 /// The client writes waiting for the next round, and the reads waiting for
 /// the next batch.
@@ -62,8 +67,8 @@ struct Queue<Op>(std::sync::Mutex<Waiting<Op>>);
 struct Waiting<Op> {
     ops: Vec<Op>,
     replies: Vec<Reply>,
-    /// A driver task is running: it takes whatever is queued.
-    driving: bool,
+    /// Driver tasks running: each takes whatever is queued when it is free.
+    drivers: usize,
 }
 
 type Reply = oneshot::Sender<Result<Outcome, TxnError>>;
@@ -73,7 +78,7 @@ impl<Op> Default for Queue<Op> {
         Queue(std::sync::Mutex::new(Waiting {
             ops: Vec::new(),
             replies: Vec::new(),
-            driving: false,
+            drivers: 0,
         }))
     }
 }
@@ -85,13 +90,21 @@ impl<Op> Queue<Op> {
     }
 
     /// Queues `op`; returns where its outcome will come and whether the
-    /// caller must start a driver (none is running).
-    fn push(&self, op: Op) -> (oneshot::Receiver<Result<Outcome, TxnError>>, bool) {
+    /// caller must start a driver (fewer than `max_drivers` are running).
+    fn push(
+        &self,
+        op: Op,
+        max_drivers: usize,
+    ) -> (oneshot::Receiver<Result<Outcome, TxnError>>, bool) {
         let (reply, answer) = oneshot::channel();
         let mut q = self.lock();
         q.ops.push(op);
         q.replies.push(reply);
-        (answer, !std::mem::replace(&mut q.driving, true))
+        let start = q.drivers < max_drivers;
+        if start {
+            q.drivers += 1;
+        }
+        (answer, start)
     }
 
     /// Up to [`MAX_BATCH`] queued commands, oldest first; `None` (and the
@@ -99,7 +112,7 @@ impl<Op> Queue<Op> {
     fn take(&self) -> Option<(Vec<Op>, Vec<Reply>)> {
         let mut q = self.lock();
         if q.ops.is_empty() {
-            q.driving = false;
+            q.drivers -= 1;
             return None;
         }
         let n = q.ops.len().min(MAX_BATCH);
@@ -151,7 +164,7 @@ impl Coordinator {
     /// Runs a combinable client write in the next round (see the module
     /// docs) and returns its own outcome.
     pub async fn combined_write(self: &Arc<Self>, op: WriteOp) -> Result<Outcome, TxnError> {
-        let (answer, start_driver) = self.combiner.writes.push(op);
+        let (answer, start_driver) = self.combiner.writes.push(op, 1);
         if start_driver {
             tokio::spawn(self.clone().drive_writes());
         }
@@ -188,14 +201,15 @@ impl Coordinator {
     /// Serves a combinable client read in the next read batch (see the
     /// module docs) and returns its own outcome.
     pub async fn combined_read(self: &Arc<Self>, op: ReadOp) -> Result<Outcome, TxnError> {
-        let (answer, start_driver) = self.combiner.reads.push(op);
+        let (answer, start_driver) = self.combiner.reads.push(op, READ_DRIVERS);
         if start_driver {
             tokio::spawn(self.clone().drive_reads());
         }
         answer.await.unwrap_or(Err(TxnError::ClusterDown))
     }
 
-    /// Serves what is queued, one batch at a time, until the queue is empty.
+    /// Serves what is queued, one batch at a time (other drivers run beside
+    /// it), until the queue is empty.
     async fn drive_reads(self: Arc<Self>) {
         while let Some((mut ops, replies)) = self.combiner.reads.take() {
             if ops.len() == 1 {
