@@ -1,5 +1,7 @@
-//! Write combining: the client writes that arrive while a round is
-//! collecting its votes go out together, as one round, when it has them.
+//! Write and read combining: the client writes that arrive while a round
+//! is collecting its votes go out together, as one round, when it has
+//! them; client reads that arrive while read batches are out go together
+//! as one read.
 //!
 //! Every round costs the same whatever it carries: a PREPARE and a vote per
 //! participant, a prepare record and an fsync on each of them, a decision
@@ -30,9 +32,9 @@
 //! batch of them is out go together as one [`ReadOp::Batch`] to one
 //! participant, evaluated on one snapshot, each client getting its own
 //! outcome. Up to three read batches are out at once, so a few clients'
-//! reads still run side by side. A batch is one read, linearizable as any: it waits for the
-//! keys of any of its reads that are locked. Not combined: KEYS, SCAN and
-//! DBSIZE, which wait for every lock.
+//! reads still run side by side. A batch is one read, linearizable as any:
+//! it waits for the keys of any of its reads that are locked. Not
+//! combined: KEYS, SCAN and DBSIZE, which wait for every lock.
 //!
 //! This module only groups and distributes; the round and the read
 //! themselves are [`super::txn`]'s.

@@ -5,7 +5,8 @@
 //! - [`txn`]: the 2PC driver and read routing.
 //! - [`membership`]: who is live, eviction and the lease fence.
 //! - [`recovery`]: connecting, in-doubt resolution, founding and catch-up.
-//! - [`combine`]: client writes that arrive together share one round.
+//! - [`combine`]: client writes (reads) that arrive together share one
+//!   round (one read).
 //! - [`locks`]: per-key FIFO locks held across a round.
 //! - [`expirer`]: deletes expired keys in the background.
 
