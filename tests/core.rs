@@ -517,13 +517,8 @@ fn keys_the_store_cannot_hold_are_refused_without_harming_the_nodes() {
 }
 
 /// A numeric field of the coordinator's `INFO clients`, asked on `raw`.
-fn clients_field(raw: &mut Raw, name: &str) -> usize {
-    let reply = raw.cmd(&[b"INFO", b"clients"]);
-    let text = String::from_utf8_lossy(&reply);
-    text.split("\r\n")
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in {text:?}"))
+fn clients_field(raw: &mut Raw, name: &str) -> u64 {
+    raw.info_u64("clients", name)
 }
 
 #[test]
@@ -600,12 +595,7 @@ fn wait_answers_the_live_participants_and_blocks_for_more() {
 /// `kvstore_last_index` from the coordinator's INFO: how many commit
 /// indices (rounds that committed) it has handed out.
 fn last_index(raw: &mut Raw) -> u64 {
-    let reply = raw.cmd(&[b"INFO", b"replication"]);
-    let text = String::from_utf8_lossy(&reply);
-    text.split("\r\n")
-        .find_map(|line| line.strip_prefix("kvstore_last_index:"))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no kvstore_last_index in {text:?}"))
+    raw.info_u64("replication", "kvstore_last_index")
 }
 
 /// Twenty clients hammer one counter, make one failing command and read

@@ -61,14 +61,8 @@ fn rss(pid: Option<u32>) -> u64 {
 }
 
 /// `connected_clients` from INFO at `addr` (this connection included).
-fn connected_clients(addr: SocketAddr) -> usize {
-    let mut raw = Raw::connect(addr);
-    let info = raw.cmd(&[b"INFO", b"clients"]);
-    let text = String::from_utf8_lossy(&info);
-    text.split("\r\n")
-        .find_map(|l| l.strip_prefix("connected_clients:"))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no connected_clients in {text:?}"))
+fn connected_clients(addr: SocketAddr) -> u64 {
+    Raw::connect(addr).info_u64("clients", "connected_clients")
 }
 
 #[test]

@@ -744,6 +744,16 @@ impl Raw {
         self.call(&encode(args))
     }
 
+    /// The number `name` in `INFO section` on this connection; panics if
+    /// it is missing.
+    pub fn info_u64(&mut self, section: &str, name: &str) -> u64 {
+        let reply = self.cmd(&[b"INFO", section.as_bytes()]);
+        let text = String::from_utf8_lossy(&reply);
+        field(&text, name)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {text:?}"))
+    }
+
     /// Waits until the server closes the connection, with nothing more
     /// sent; panics on extra bytes or after [`REPLY_TIMEOUT`].
     pub fn expect_closed(&mut self) {
