@@ -122,9 +122,27 @@ impl<Op> Queue<Op> {
     }
 }
 
-/// Answers each client of a combined command with its own outcome from
-/// `result`, an array of one outcome per command (or everyone's error).
-fn answer(replies: Vec<Reply>, result: Result<Outcome, TxnError>) {
+/// The one command queued, run as itself, or several combined into one
+/// by `combine`; and whether they were combined.
+fn one_or_combined<Op>(mut ops: Vec<Op>, combine: impl FnOnce(Vec<Op>) -> Op) -> (Op, bool) {
+    if ops.len() == 1 {
+        (ops.remove(0), false)
+    } else {
+        (combine(ops), true)
+    }
+}
+
+/// Answers the clients of a command run by [`one_or_combined`]: a lone
+/// command's client gets `result` itself; each client of a combined one
+/// its own outcome from `result`, an array of one outcome per command (or
+/// everyone the error).
+fn answer(replies: Vec<Reply>, result: Result<Outcome, TxnError>, combined: bool) {
+    if !combined {
+        if let Some(reply) = replies.into_iter().next() {
+            let _ = reply.send(result);
+        }
+        return;
+    }
     match result {
         Ok(Outcome::Array(outcomes)) if outcomes.len() == replies.len() => {
             for (reply, outcome) in replies.into_iter().zip(outcomes) {
@@ -176,23 +194,15 @@ impl Coordinator {
     /// Starts rounds with what is queued, one at a time until each has its
     /// votes, until the queue is empty.
     async fn drive_writes(self: Arc<Self>) {
-        while let Some((mut ops, replies)) = self.combiner.writes.take() {
+        while let Some((ops, replies)) = self.combiner.writes.take() {
             let (voted, votes_in) = oneshot::channel();
             let me = self.clone();
             tokio::spawn(async move {
-                if ops.len() == 1 {
-                    let result = me.run_round(ops.remove(0), Some(voted)).await;
-                    if let Some(reply) = replies.into_iter().next() {
-                        let _ = reply.send(result);
-                    }
-                    return;
-                }
-                let steps = ops.into_iter().map(Step::Write).collect();
-                let op = WriteOp::Multi {
+                let (op, combined) = one_or_combined(ops, |ops| WriteOp::Multi {
                     watched: Vec::new(),
-                    steps,
-                };
-                answer(replies, me.run_round(op, Some(voted)).await);
+                    steps: ops.into_iter().map(Step::Write).collect(),
+                });
+                answer(replies, me.run_round(op, Some(voted)).await, combined);
             });
             // Fired once the round has its votes, or dropped if it ended
             // before: either way the next round may prepare.
@@ -213,15 +223,9 @@ impl Coordinator {
     /// Serves what is queued, one batch at a time (other drivers run beside
     /// it), until the queue is empty.
     async fn drive_reads(self: Arc<Self>) {
-        while let Some((mut ops, replies)) = self.combiner.reads.take() {
-            if ops.len() == 1 {
-                let result = self.run_read(ops.remove(0)).await;
-                if let Some(reply) = replies.into_iter().next() {
-                    let _ = reply.send(result);
-                }
-                continue;
-            }
-            answer(replies, self.run_read(ReadOp::Batch { ops }).await);
+        while let Some((ops, replies)) = self.combiner.reads.take() {
+            let (op, combined) = one_or_combined(ops, |ops| ReadOp::Batch { ops });
+            answer(replies, self.run_read(op).await, combined);
         }
     }
 }
