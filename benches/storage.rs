@@ -96,8 +96,11 @@ async fn prepare_commit(replica: &Replica, n: u64) {
     assert_eq!(vote, Outcome::Ok);
     replica
         .commit(n, n)
+        .expect("a prepared transaction commits")
+        .expect("a first commit, not a retried one")
+        .wait()
         .await
-        .expect("a prepared transaction commits");
+        .expect("the commit applies");
 }
 
 /// One small put through the log writer.

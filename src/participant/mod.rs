@@ -202,9 +202,8 @@ async fn handle(replica: &Replica, request: Request, prepare_wait: Duration) -> 
             .prepare(txid, op, prepare_wait)
             .await
             .map(Response::Vote),
-        Request::Commit { txid, index } => {
-            replica.commit(txid, index).await.map(|()| Response::Ack)
-        }
+        // Queued, not awaited: the COMMIT is one-way (see Replica::commit).
+        Request::Commit { txid, index } => replica.commit(txid, index).map(|_| Response::Ack),
         Request::Abort { txid } => replica.abort(txid).await.map(|()| Response::Ack),
         Request::Lookup { txid } => replica.lookup(txid).await.map(Response::Committed),
         Request::Read { op } => replica.read(op, READ_WAIT).await.map(Response::Read),

@@ -54,7 +54,7 @@ use tokio::time::Instant;
 use crate::command::op::{self, Effect, Entry, Outcome, ReadOp, Stored, WriteOp};
 use crate::rpc::message::{LogEntry, ParticipantStatus};
 use crate::storage::{
-    Batch, DataSnapshot, StorageError, Store, blocking, decode_u64, encode_u64, value,
+    Batch, DataSnapshot, StorageError, Store, Submitted, blocking, decode_u64, encode_u64, value,
 };
 
 const META_WATERMARK: &str = "watermark";
@@ -434,17 +434,20 @@ impl Replica {
             .await?
     }
 
-    /// Phase two, commit: applies the staged effects as log entry `index`.
+    /// Phase two, commit: queues the staged effects to apply as log entry
+    /// `index`, ahead of anything submitted later, and returns a handle
+    /// that resolves once they are applied (`None`: a retried commit).
     /// Its keys unlock as soon as the batch is applied, not when it is
     /// synced: the commit is not synced on its own account (the prepare
     /// record was, and so was the coordinator's decision, so a commit lost
-    /// to a power cut is redone by recovery).
-    pub async fn commit(&self, txid: u64, index: u64) -> Result<(), ReplicaError> {
+    /// to a power cut is redone by recovery). The coordinator's COMMIT is
+    /// one-way, so its handler drops the handle: nobody is woken for it.
+    pub fn commit(&self, txid: u64, index: u64) -> Result<Option<Submitted>, ReplicaError> {
         let submitted = {
             let mut s = self.state();
             let Some(staged) = s.prepared.remove(&txid) else {
                 if index <= s.watermark || s.applied_above.contains(&index) {
-                    return Ok(()); // a retried commit
+                    return Ok(None); // a retried commit
                 }
                 return Err(ReplicaError::UnknownTxn(txid));
             };
@@ -471,8 +474,7 @@ impl Replica {
             // order, so the stored watermark only ever grows.
             self.store.writer.submit(batch)?
         };
-        submitted.wait().await?;
-        Ok(())
+        Ok(Some(submitted))
     }
 
     /// Phase two, abort: drops the staged effects.
@@ -891,7 +893,12 @@ mod tests {
             value: Bytes::from_static(b"v"),
         };
         replica.prepare(txid, op, WAIT).await.expect("prepare");
-        replica.commit(txid, index).await.expect("commit");
+        let applied = replica.commit(txid, index).expect("commit");
+        applied
+            .expect("a first commit")
+            .wait()
+            .await
+            .expect("applied");
     }
 
     /// Reopens the store in `dir` (the previous one must be dropped).

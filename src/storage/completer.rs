@@ -38,6 +38,9 @@ impl Completer {
 
     /// Completes every job of a burst (on the runtime when there is one).
     pub fn deliver(&self, completions: Vec<Completion>) {
+        if completions.is_empty() {
+            return;
+        }
         match &self.burst {
             Some(burst) => {
                 // Fails only when the runtime is gone, i.e. the process is

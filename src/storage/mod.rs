@@ -28,7 +28,7 @@ use fjall::{Database, Keyspace, KeyspaceCreateOptions, Readable};
 use crate::command::op::Entry;
 use crate::config::FsyncPolicy;
 pub use reader::Reader;
-pub use writer::{Batch, Writer};
+pub use writer::{Batch, Submitted, Writer};
 
 /// Block cache shared by all keyspaces.
 const BLOCK_CACHE_BYTES: u64 = 32 * 1024 * 1024;

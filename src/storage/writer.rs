@@ -6,11 +6,14 @@
 //! half-apply), then makes the whole group durable with a single fsync
 //! before completing any of them. While one fsync runs, the next group
 //! queues: batching comes from the design, not from sleeping. Under
-//! `fsync always` the thread also yields to whatever else is ready to run
-//! before it syncs, and takes what that submitted (`gather_ready`).
+//! `fsync always`, before a group that needs the fsync, the thread also
+//! yields to whatever else is ready to run and takes what that submitted
+//! (`gather_ready`).
 //!
 //! A group's callers are woken through the [`super::completer`], in one
-//! message per group.
+//! message per group. A caller may also drop its [`Submitted`] and not
+//! wait (a participant's one-way commit): nobody is woken for that job,
+//! and a group of only such jobs sends no message at all.
 //!
 //! Durability per policy: `always` completes a batch only after fdatasync
 //! of the journal; `everysec` completes at once and a timer fsyncs once a
@@ -152,7 +155,7 @@ impl Writer {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Job>();
         tokio::spawn(async move {
             while let Some(first) = rx.recv().await {
-                let group = take_group(first, || rx.try_recv().ok());
+                let group = take_group(first, MAX_GROUP, || rx.try_recv().ok());
                 let commit = || commit_group(&db, fsync, group, false);
                 match std::panic::catch_unwind(std::panic::AssertUnwindSafe(commit)) {
                     Ok((_, completions)) => completions.into_iter().for_each(|c| c()),
@@ -268,19 +271,28 @@ fn run(db: Database, fsync: FsyncPolicy, jobs: std_mpsc::Receiver<Job>, complete
                 Err(_) => return,
             },
         };
-        let mut group = take_group(first, || jobs.try_recv().ok());
-        if fsync == FsyncPolicy::Always {
-            gather_ready(&mut group, || jobs.try_recv().ok());
+        let mut applied = Applied::default();
+        applied.apply(
+            &db,
+            fsync,
+            take_group(first, MAX_GROUP, || jobs.try_recv().ok()),
+        );
+        if fsync == FsyncPolicy::Always && applied.must_sync {
+            gather_ready(|| {
+                let room = MAX_GROUP.checked_sub(applied.jobs).filter(|r| *r > 0)?;
+                let more = take_group(jobs.try_recv().ok()?, room, || jobs.try_recv().ok());
+                applied.apply(&db, fsync, more);
+                Some(())
+            });
         }
         let second_passed =
             fsync == FsyncPolicy::Everysec && last_sync.elapsed() >= Duration::from_secs(1);
         dirty = true;
-        let (synced, completions) = commit_group(&db, fsync, group, second_passed);
-        if synced {
+        if applied.persist(&db, second_passed) {
             last_sync = Instant::now();
             dirty = false;
         }
-        completer.deliver(completions);
+        completer.deliver(applied.completions);
     }
 }
 
@@ -288,75 +300,100 @@ fn run(db: Database, fsync: FsyncPolicy, jobs: std_mpsc::Receiver<Job>, complete
 #[cfg(not(feature = "sim"))]
 const GATHER_YIELDS: usize = 3;
 
-/// Before a group is synced, lets the threads that are ready to run on this
-/// machine run first (`yield_now` returns at once when none is), and adds
-/// what they submitted meanwhile, for as long as they submit more: an fsync
-/// costs tens of microseconds of CPU here whatever it carries, so on a busy
-/// machine a transaction that was about to be submitted is better carried
-/// by this fsync than by the next. Waits for nobody: when nothing else is
-/// ready, the group is synced at once.
+/// Before a group that needs an fsync is synced, lets the threads that
+/// are ready to run on this machine run first (`yield_now` returns at once
+/// when none is), and applies what they submitted meanwhile (`apply_more`,
+/// `None` when nothing had queued or the group is full), for as long as
+/// they submit more: an
+/// fsync costs tens of microseconds of CPU here whatever it carries, so on
+/// a busy machine a transaction that was about to be submitted is better
+/// carried by this fsync than by the next. Waits for nobody: when nothing
+/// else is ready, the group is synced at once. A group that needs no
+/// fsync (commits, under `always`) is not held back at all.
 #[cfg(not(feature = "sim"))]
-fn gather_ready(group: &mut Vec<Job>, mut next: impl FnMut() -> Option<Job>) {
+fn gather_ready(mut apply_more: impl FnMut() -> Option<()>) {
     for _ in 0..GATHER_YIELDS {
         std::thread::yield_now();
-        let before = group.len();
-        top_up(group, &mut next);
-        if group.len() == before {
+        if apply_more().is_none() {
             return;
         }
     }
 }
 
 /// `first` and whatever else has queued (`next` until it has nothing), up
-/// to [`MAX_GROUP`] jobs: one group to commit and sync together.
-fn take_group(first: Job, next: impl FnMut() -> Option<Job>) -> Vec<Job> {
+/// to `limit` jobs: to commit and sync together.
+fn take_group(first: Job, limit: usize, mut next: impl FnMut() -> Option<Job>) -> Vec<Job> {
     let mut group = vec![first];
-    top_up(&mut group, next);
-    group
-}
-
-/// Adds jobs from `next` to `group` until it has none or the group is full.
-fn top_up(group: &mut Vec<Job>, mut next: impl FnMut() -> Option<Job>) {
-    while group.len() < MAX_GROUP {
+    while group.len() < limit {
         match next() {
             Some(job) => group.push(job),
             None => break,
         }
     }
+    group
 }
 
 /// Commits each job's batch in order and makes the whole group as durable
 /// as the policy says (fsyncing also when `sync_due`). Returns whether it
 /// fsynced, and the jobs to complete now.
+#[cfg(feature = "sim")]
 fn commit_group(
     db: &Database,
     fsync: FsyncPolicy,
     group: Vec<Job>,
     sync_due: bool,
 ) -> (bool, Vec<Completion>) {
-    let mut must_sync = sync_due;
-    let mut completions = Vec::with_capacity(group.len());
-    for job in group {
-        let batch = match job.work {
-            Work::Ready(batch) => batch,
-            Work::Compute(f) => f(),
-        };
-        must_sync |=
-            batch.sync || (fsync == FsyncPolicy::Always && !batch.relaxed && !batch.is_empty());
-        commit_or_die(db, &batch);
-        if let Some(f) = batch.on_applied {
-            f();
+    let mut applied = Applied::default();
+    applied.apply(db, fsync, group);
+    (applied.persist(db, sync_due), applied.completions)
+}
+
+/// The jobs of a group applied so far: how many, whether one of them needs
+/// an fsync before it completes, and the completions of those someone
+/// waits for.
+#[derive(Default)]
+struct Applied {
+    jobs: usize,
+    must_sync: bool,
+    completions: Vec<Completion>,
+}
+
+impl Applied {
+    /// Commits each job's batch, in order.
+    fn apply(&mut self, db: &Database, fsync: FsyncPolicy, group: Vec<Job>) {
+        self.jobs += group.len();
+        for job in group {
+            let batch = match job.work {
+                Work::Ready(batch) => batch,
+                Work::Compute(f) => f(),
+            };
+            self.must_sync |=
+                batch.sync || (fsync == FsyncPolicy::Always && !batch.relaxed && !batch.is_empty());
+            commit_or_die(db, &batch);
+            if let Some(f) = batch.on_applied {
+                f();
+            }
+            // A caller that dropped its `Submitted` (a one-way commit) is
+            // not woken for nothing.
+            if !job.done.is_closed() {
+                self.completions.push(committed(job.done));
+            }
         }
-        completions.push(committed(job.done));
     }
-    if must_sync {
-        persist_or_die(db, PersistMode::SyncData);
-    } else {
-        // The journal is persisted manually: without this the group
-        // could sit in a user-space buffer and die with the process.
-        persist_or_die(db, PersistMode::Buffer);
+
+    /// Makes everything applied as durable as the policy says, fsyncing
+    /// also when `sync_due`; returns whether it fsynced.
+    fn persist(&self, db: &Database, sync_due: bool) -> bool {
+        let sync = self.must_sync || sync_due;
+        if sync {
+            persist_or_die(db, PersistMode::SyncData);
+        } else {
+            // The journal is persisted manually: without this the group
+            // could sit in a user-space buffer and die with the process.
+            persist_or_die(db, PersistMode::Buffer);
+        }
+        sync
     }
-    (must_sync, completions)
 }
 
 /// A failed commit leaves the store in an unknown state: stop the process
