@@ -426,3 +426,51 @@ fn fatal(e: &fjall::Error) -> ! {
     tracing::error!("FATAL: storage write failed, stopping the node: {e}");
     std::process::exit(70);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(batch: Batch) -> (Job, Submitted) {
+        let (done, wait) = oneshot::channel();
+        let work = Work::Ready(batch);
+        (Job { work, done }, Submitted(wait))
+    }
+
+    /// Under `always`, a relaxed batch whose caller stopped waiting (a
+    /// participant's one-way commit) is applied, needs no fsync and wakes
+    /// nobody; an ordinary batch in the same group makes the group sync,
+    /// and only its own caller is completed.
+    #[tokio::test]
+    async fn only_awaited_jobs_are_completed_and_only_unrelaxed_ones_sync() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Database::builder(dir.path())
+            .manual_journal_persist(true)
+            .open()
+            .expect("open");
+        let ks = db
+            .keyspace("k", fjall::KeyspaceCreateOptions::default)
+            .expect("keyspace");
+        let mut commit = Batch::new();
+        commit.put(&ks, "a", "1");
+        commit.relaxed();
+        let (unawaited, handle) = job(commit);
+        drop(handle);
+
+        let mut applied = Applied::default();
+        applied.apply(&db, FsyncPolicy::Always, vec![unawaited]);
+        assert!(ks.get("a").expect("read").is_some(), "applied all the same");
+        assert!(!applied.must_sync);
+        assert!(applied.completions.is_empty());
+
+        let mut prepare = Batch::new();
+        prepare.put(&ks, "b", "2");
+        let (awaited, handle) = job(prepare);
+        applied.apply(&db, FsyncPolicy::Always, vec![awaited]);
+        assert!(applied.must_sync);
+        assert_eq!((applied.jobs, applied.completions.len()), (2, 1));
+        assert!(applied.persist(&db, false), "the group was fsynced");
+        applied.completions.into_iter().for_each(|c| c());
+        handle.wait().await.expect("completed");
+    }
+}
