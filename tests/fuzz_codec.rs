@@ -81,7 +81,7 @@ fn request() -> impl Strategy<Value = Request> {
         Just(Request::Status),
         (any::<u64>(), write_op()).prop_map(|(txid, op)| Request::Prepare { txid, op }),
         (any::<u64>(), any::<u64>()).prop_map(|(txid, index)| Request::Commit { txid, index }),
-        any::<u64>().prop_map(|txid| Request::Abort { txid }),
+        (any::<u64>(), any::<Option<u64>>()).prop_map(|(txid, void)| Request::Abort { txid, void }),
         any::<u64>().prop_map(|txid| Request::Lookup { txid }),
         bytes().prop_map(|key| Request::Read {
             op: ReadOp::Get { key }

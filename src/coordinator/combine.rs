@@ -5,7 +5,7 @@
 //!
 //! Every round costs the same whatever it carries: a PREPARE and a vote per
 //! participant, a prepare record and an fsync on each of them, a decision
-//! record and an fsync here, a COMMIT, a log entry and a txid on each
+//! record and its fsync here, a COMMIT, a log entry and a txid on each
 //! replica. On a busy node those fixed costs are most of the CPU a write
 //! takes. So client writes queue here, and one *driver* task at a time
 //! starts a round with everything queued ([`WriteOp::Multi`]: the commands
@@ -13,8 +13,9 @@
 //! gets its own command's outcome, an error included, exactly as it would
 //! alone), waits only until that round has its votes, then starts the next
 //! with what arrived meanwhile. A lone write goes out at once as itself, so
-//! combining adds no wait at low load; under load, one round's decision
-//! fsync and commit overlap the next round's prepare, as they always did.
+//! combining adds no wait at low load; under load, one round's commit
+//! (and, if its record's fsync outlasted the prepares, the rest of that)
+//! overlaps the next round's prepare.
 //!
 //! Combined writes are one transaction: if the round fails (a participant
 //! refuses, the replicas disagree, the cluster is down), every client in it

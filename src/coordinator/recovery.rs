@@ -6,12 +6,13 @@
 //!
 //! # Resolving in-doubt transactions
 //!
-//! A prepared transaction with no outcome is committed if this coordinator
-//! logged a COMMIT decision for it, or if any reachable participant already
+//! A prepared transaction with no outcome is committed if this
+//! coordinator's log holds its round's record without an ABORT (see
+//! [`super::decisions`]), or if any reachable participant already
 //! committed it (which covers a coordinator whose directory was lost);
 //! otherwise it is aborted — its client was never told it succeeded. That
 //! last step goes through [`super::decisions::Decisions::resolve`], so a
-//! round of ours still waiting for votes on it can no longer commit it.
+//! round of ours still running can no longer commit it.
 //!
 //! # Founding
 //!
@@ -23,8 +24,8 @@
 //! back. With an empty decision log (first start, or the coordinator's
 //! directory was lost) it waits a short while for everyone to report, then
 //! takes the best of those that did. Gaps in the founder's log
-//! (transactions that committed nowhere that survives) are settled as
-//! no-ops.
+//! (transactions that committed nowhere that survives, and rounds that
+//! aborted) are settled as no-ops.
 //!
 //! # Catching up
 //!
@@ -44,6 +45,7 @@ use crate::rpc::message::{ParticipantStatus, Request, Response};
 use crate::rpc::{RpcClient, RpcError};
 
 use super::Coordinator;
+use super::decisions::Decision;
 use super::membership::{Eviction, Phase, eviction_for};
 
 /// Entries per catch-up round trip.
@@ -181,30 +183,32 @@ impl Coordinator {
     ) -> Result<(), JoinError> {
         let status = self.status_of(client).await?;
         for txid in status.prepared {
-            let mut index = self
+            let mut decision = self
                 .decisions
                 .decided(txid)
                 .map_err(|e| JoinError::Storage(e.to_string()))?;
             for other in others {
-                if index.is_some() {
+                if decision.is_some() {
                     break;
                 }
-                if let Response::Committed(found) =
+                if let Response::Committed(Some(index)) =
                     self.call(other, &Request::Lookup { txid }).await?
                 {
-                    index = found;
+                    decision = Some(Decision::Commit(index));
                 }
             }
-            if index.is_none() {
-                // Atomically with any round still deciding it.
-                index = self
+            let decision = match decision {
+                Some(decision) => decision,
+                // Atomically with any round still running it.
+                None => self
                     .decisions
                     .resolve(txid)
-                    .map_err(|e| JoinError::Storage(e.to_string()))?;
-            }
-            let request = match index {
-                Some(index) => Request::Commit { txid, index },
-                None => Request::Abort { txid },
+                    .await
+                    .map_err(|e| JoinError::Storage(e.to_string()))?,
+            };
+            let request = match decision {
+                Decision::Commit(index) => Request::Commit { txid, index },
+                Decision::Abort => Request::Abort { txid, void: None },
             };
             tracing::info!(txid, ?request, "resolving in-doubt transaction");
             match self.call(client, &request).await? {
@@ -250,11 +254,15 @@ impl Coordinator {
         let Some((slot, client, status)) = best else {
             return Ok(());
         };
-        if status.max_applied < decided && !everyone {
+        // What may hold an acknowledged write: not the indices of rounds
+        // at the top that aborted (their voters failed), which are settled
+        // as no-ops below with any other gap.
+        let bound = self.decisions.founding_bound();
+        if status.max_applied < bound && !everyone {
             tracing::warn!(
                 participant = %self.membership.addr(slot),
                 has = status.max_applied,
-                decided,
+                decided = bound,
                 "best reachable participant is behind what was committed; waiting for the others"
             );
             return Ok(());

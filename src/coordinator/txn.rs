@@ -6,24 +6,30 @@
 //! 1. Take the shared side of the join gate (a joining participant takes
 //!    the exclusive side only for its last few log entries) and the key
 //!    locks, so conflicting transactions run one after another.
-//! 2. PREPARE to every live member in parallel. Each evaluates the command
+//! 2. Begin the round in the decision log: it takes its commit index, and
+//!    its record ("commits at this index unless an ABORT follows", see
+//!    [`super::decisions`]) is synced while the participants prepare.
+//! 3. PREPARE to every live member in parallel. Each evaluates the command
 //!    on its own data, stages the effects durably and votes with the
 //!    result. A member that fails to answer is evicted; the round goes on
 //!    with the rest.
-//! 3. All votes equal and not an error: release the key locks (every voter
-//!    now holds the keys itself until the outcome arrives, so the next
-//!    transaction on them already orders after this one), take the next
-//!    commit index and make the decision durable. Unequal votes mean the replicas diverged: abort
-//!    and say so loudly. A command error (the same on every replica) aborts
-//!    and is the client's reply.
-//! 4. Send COMMIT (one-way, but written to every socket before going on),
+//! 4. All votes equal: release the key locks (every voter now holds the
+//!    keys itself until the outcome arrives, so the next transaction on
+//!    them already orders after this one) and wait for the round's record
+//!    to be durable. A command error (the same on every replica) staged
+//!    nothing and commits as a no-op, its index taken; the error is the
+//!    client's reply. Unequal votes mean the replicas diverged; they, a
+//!    refusal, or recovery refusing the round (a voter restarted) abort
+//!    it: ABORT is made durable first, then the voters drop what they
+//!    staged and take the index as a no-op.
+//! 5. Send COMMIT (one-way, but written to every socket before going on),
 //!    wait out the lease fence (see
 //!    [`super::membership`]) and reply — without waiting for the commits to
 //!    apply. That is safe because every live member holds the
 //!    prepare durably with the keys locked: a read there (routed or direct)
 //!    and the next prepare on those keys wait until the commit applies, so
 //!    nobody can read the old value after the client was told OK, and
-//!    recovery redoes the commit from the durable decision. A joining
+//!    recovery redoes the commit from the durable record. A joining
 //!    participant cannot miss a commit either: its final copy waits until
 //!    the source has applied every decided index.
 //!
@@ -157,6 +163,9 @@ impl Coordinator {
         // Stamped once the key locks are held, so that a later write on
         // these keys never carries an earlier time.
         let op = op.stamp(crate::command::unix_time_ms());
+        let storage = |e: crate::storage::StorageError| TxnError::Storage(e.to_string());
+        // Its record is synced while the participants prepare.
+        let (index, logged) = self.decisions.begin(txid).map_err(storage)?;
         let prepare = Request::Prepare { txid, op };
         let votes = fan_out(&self.membership, &members, &prepare, timeout).await;
 
@@ -195,35 +204,26 @@ impl Coordinator {
             }
         }
         let Some(outcome) = outcome.filter(|_| problem.is_none()) else {
-            self.abort(txid, &voters).await;
+            self.abort(txid, index, &voters).await?;
             return Err(problem.unwrap_or(TxnError::ClusterDown));
         };
-        if let Outcome::Error(_) = outcome {
-            self.abort(txid, &voters).await;
-            return Ok(outcome);
-        }
 
         // Every voter now holds these keys locked until our outcome reaches
         // it, and orders the next transaction on them after this one: the
-        // next PREPARE can travel while our decision is being synced.
+        // next PREPARE can travel while our record is being synced.
         drop(locks);
         drop(voted);
-        let decided = self
-            .decisions
-            .decide_commit(txid)
-            .await
-            .map_err(|e| TxnError::Storage(e.to_string()))?;
-        let Some(index) = decided else {
+        if self.decisions.commit(txid, logged).await.map_err(storage)? != Some(index) {
             // A voter restarted and recovery already told it ABORT.
             tracing::warn!(
                 txid,
                 "in-doubt resolution aborted this transaction during its round"
             );
-            self.abort(txid, &voters).await;
+            self.abort(txid, index, &voters).await?;
             return Err(TxnError::Refused(
                 "a participant restarted and dropped it before the decision".into(),
             ));
-        };
+        }
         commit_everywhere(&self.membership, &voters, txid, index).await;
         // The commits are queued on every connection ahead of anything sent
         // later, so a joiner's final copy (which also waits for the source
@@ -233,9 +233,20 @@ impl Coordinator {
         Ok(outcome)
     }
 
-    async fn abort(&self, txid: u64, voters: &[Member]) {
-        let abort = Request::Abort { txid };
+    /// Aborts a begun round: ABORT durable first (see
+    /// [`super::decisions`]), then every voter drops what it staged and
+    /// takes `index` as a no-op.
+    async fn abort(&self, txid: u64, index: u64, voters: &[Member]) -> Result<(), TxnError> {
+        self.decisions
+            .abort(txid)
+            .await
+            .map_err(|e| TxnError::Storage(e.to_string()))?;
+        let abort = Request::Abort {
+            txid,
+            void: Some(index),
+        };
         fan_out(&self.membership, voters, &abort, self.config.rpc_timeout).await;
+        Ok(())
     }
 
     /// Serves a read from one live participant: combined with other

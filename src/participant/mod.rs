@@ -60,9 +60,9 @@ const FIRST_BYTE_WAIT: Duration = Duration::from_secs(60);
 const READ_WAIT: Duration = Duration::from_secs(5);
 /// How long a prepare waits for the previous transaction on its keys to
 /// commit, at most. The coordinator sends the next prepare on a key once the
-/// previous round's votes are in, before that round's decision is durable,
-/// so this wait covers the coordinator's decision fsync and the commit's
-/// trip: generous, because a NO vote here is an error for the client (at
+/// previous round's votes are in, before that round's record is surely
+/// durable, so this wait covers the rest of the coordinator's fsync and the
+/// commit's trip: generous, because a NO vote here is an error for the client (at
 /// 300 ms a loaded machine failed MSETs under redis-benchmark). It stays
 /// below the coordinator's call timeout (see [`prepare_wait`]) so that a key
 /// held by a leftover the coordinator never resolves gets a NO vote rather
@@ -204,7 +204,14 @@ async fn handle(replica: &Replica, request: Request, prepare_wait: Duration) -> 
             .map(Response::Vote),
         // Queued, not awaited: the COMMIT is one-way (see Replica::commit).
         Request::Commit { txid, index } => replica.commit(txid, index).map(|_| Response::Ack),
-        Request::Abort { txid } => replica.abort(txid).await.map(|()| Response::Ack),
+        Request::Abort { txid, void } => match replica.abort(txid).await {
+            // Queued, not awaited, as a commit is.
+            Ok(()) => match void {
+                Some(index) => replica.void(index).map(|_| Response::Ack),
+                None => Ok(Response::Ack),
+            },
+            Err(e) => Err(e),
+        },
         Request::Lookup { txid } => replica.lookup(txid).await.map(Response::Committed),
         Request::Read { op } => replica.read(op, READ_WAIT).await.map(Response::Read),
         Request::FetchLog { after, limit } => {

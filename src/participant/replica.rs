@@ -60,6 +60,9 @@ use crate::storage::{
 const META_WATERMARK: &str = "watermark";
 const META_MAX_TXID: &str = "max_txid";
 const META_LOG_FLOOR: &str = "log_floor";
+/// The txid of a voided index's log entry: no transaction has it (ids
+/// start at epoch 1).
+const VOID_TXID: u64 = 0;
 
 /// Errors a replica operation can end with.
 #[derive(Debug, thiserror::Error)]
@@ -477,6 +480,34 @@ impl Replica {
         Ok(Some(submitted))
     }
 
+    /// Takes `index` as a no-op: the round that held it aborted after it
+    /// had taken it (see the coordinator's decisions). It is logged as an
+    /// empty entry, with no txid, so the log stays dense for catch-up and a
+    /// lookup of the aborted transaction still finds nothing. Queued like a
+    /// commit (`None`: already applied).
+    pub fn void(&self, index: u64) -> Result<Option<Submitted>, ReplicaError> {
+        let mut s = self.state();
+        if index <= s.watermark || s.applied_above.contains(&index) {
+            return Ok(None);
+        }
+        let entry = LogEntry {
+            index,
+            txid: VOID_TXID,
+            effects: Vec::new(),
+        };
+        let mut batch = self.entry_batch(&entry)?;
+        s.mark_applied(index);
+        batch.relaxed();
+        let state = self.state.clone();
+        let watermark = s.watermark;
+        batch.on_applied(move || {
+            let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
+            s.visible = s.visible.max(watermark);
+        });
+        // Under the state lock, as a commit: the stored watermark only grows.
+        Ok(Some(self.store.writer.submit(batch)?))
+    }
+
     /// Phase two, abort: drops the staged effects.
     pub async fn abort(&self, txid: u64) -> Result<(), ReplicaError> {
         let staged = self.state().prepared.remove(&txid);
@@ -509,15 +540,18 @@ impl Replica {
         Ok(batch)
     }
 
-    /// The log and txid-map writes recording one entry.
+    /// The log and txid-map writes recording one entry (a voided index has
+    /// no txid to map).
     fn log_entry_writes(&self, entry: &LogEntry, batch: &mut Batch) -> Result<(), ReplicaError> {
         let record = postcard::to_allocvec(entry).map_err(|e| corrupt("log", e))?;
         batch.put(&self.store.log, encode_u64(entry.index).to_vec(), record);
-        batch.put(
-            &self.store.txids,
-            encode_u64(entry.txid).to_vec(),
-            encode_u64(entry.index).to_vec(),
-        );
+        if entry.txid != VOID_TXID {
+            batch.put(
+                &self.store.txids,
+                encode_u64(entry.txid).to_vec(),
+                encode_u64(entry.index).to_vec(),
+            );
+        }
         Ok(())
     }
 
@@ -905,6 +939,37 @@ mod tests {
     fn reopen(dir: &std::path::Path, log_retention: u64) -> Replica {
         let store = Store::open(dir, FsyncPolicy::No).expect("open");
         Replica::recover(store, log_retention).expect("recover")
+    }
+
+    /// An aborted round's index is applied as a no-op: the watermark moves
+    /// over it (also after a restart), nothing maps the aborted txid to it,
+    /// and voiding it again changes nothing.
+    #[tokio::test]
+    async fn a_voided_index_is_a_noop_entry_without_a_txid() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let replica = reopen(dir.path(), 100);
+        set(&replica, 101, 1).await;
+        let op = WriteOp::Set {
+            key: Bytes::from_static(b"k2"),
+            value: Bytes::from_static(b"v"),
+        };
+        replica.prepare(102, op, WAIT).await.expect("prepare");
+        replica.abort(102).await.expect("abort");
+        let voided = replica.void(2).expect("void").expect("not yet applied");
+        voided.wait().await.expect("applied");
+        assert!(replica.void(2).expect("void again").is_none());
+        set(&replica, 103, 3).await;
+        assert_eq!(replica.lookup(102).await.expect("lookup"), None);
+        assert_eq!(replica.status().watermark, 3);
+        drop(replica);
+
+        let replica = reopen(dir.path(), 100);
+        let after = replica.status();
+        assert_eq!(
+            (after.watermark, after.max_applied, after.max_txid),
+            (3, 3, 103)
+        );
+        assert!(after.prepared.is_empty());
     }
 
     /// Commits do not write the positions; recovery must find them from the

@@ -62,7 +62,7 @@ pub const MAGIC: [u8; 4] = *b"\x00KV2";
 /// The version of the handshake and of the messages in [`super::message`].
 /// Version 2 added the cluster-secret challenge, 3 expiry, 4 combined
 /// reads ([`crate::command::op::ReadOp::Batch`]).
-pub const PROTOCOL_VERSION: u16 = 4;
+pub const PROTOCOL_VERSION: u16 = 5;
 /// Handshake status: accepted.
 pub const STATUS_OK: u16 = 0;
 /// Handshake status: the listener speaks another protocol version.
@@ -441,7 +441,15 @@ mod tests {
     fn frames_round_trip_and_split_anywhere() {
         let mut out = BytesMut::new();
         encode_frame(7, &Request::Status, &mut out).unwrap();
-        encode_frame(8, &Request::Abort { txid: 3 }, &mut out).unwrap();
+        encode_frame(
+            8,
+            &Request::Abort {
+                txid: 3,
+                void: Some(9),
+            },
+            &mut out,
+        )
+        .unwrap();
         let whole = out.clone();
         for cut in 0..whole.len() {
             let mut buf = BytesMut::from(&whole[..cut]);
@@ -455,7 +463,16 @@ mod tests {
             }
             assert_eq!(
                 got,
-                vec![(7, Request::Status), (8, Request::Abort { txid: 3 })]
+                vec![
+                    (7, Request::Status),
+                    (
+                        8,
+                        Request::Abort {
+                            txid: 3,
+                            void: Some(9)
+                        }
+                    )
+                ]
             );
         }
     }

@@ -35,13 +35,18 @@ pub enum Request {
     Commit {
         /// Transaction id.
         txid: u64,
-        /// The commit index (dense, assigned at decision time).
+        /// The commit index (dense, taken when the round began).
         index: u64,
     },
     /// Phase two: discard the staged effects.
     Abort {
         /// Transaction id.
         txid: u64,
+        /// The commit index the aborted round had taken, to apply as a
+        /// no-op (an empty log entry). `None` when resolving an in-doubt
+        /// transaction: the index reaches a rejoining participant with its
+        /// catch-up.
+        void: Option<u64>,
     },
     /// Asks whether this participant committed `txid`, and at which index.
     Lookup {
