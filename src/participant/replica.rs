@@ -462,22 +462,35 @@ impl Replica {
             let mut batch = self.entry_batch(&entry)?;
             staged.index.write(&self.store, &mut batch);
             batch.remove(&self.store.prepared, encode_u64(txid).to_vec());
-            // The log entry is what records the new position (see the
-            // module docs on checkpoints).
-            s.mark_applied(index);
-            batch.relaxed();
-            let state = self.state.clone();
-            let watermark = s.watermark;
-            batch.on_applied(move || {
-                let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
-                s.unlock(txid, &entry.effects);
-                s.visible = s.visible.max(watermark);
-            });
-            // Submitted under the state lock: batches apply in submission
-            // order, so the stored watermark only ever grows.
-            self.store.writer.submit(batch)?
+            self.queue_entry(&mut s, batch, index, txid, entry.effects)?
         };
         Ok(Some(submitted))
+    }
+
+    /// Queues `batch`, which applies log entry `index`, under the state
+    /// lock `s`: batches apply in submission order, so the stored
+    /// watermark only ever grows. The entry is what records the new
+    /// position (see the module docs on checkpoints); once the batch is
+    /// applied, `txid`'s keys in `held` unlock and the watermark is
+    /// revealed.
+    fn queue_entry(
+        &self,
+        s: &mut State,
+        mut batch: Batch,
+        index: u64,
+        txid: u64,
+        held: Vec<Effect>,
+    ) -> Result<Submitted, ReplicaError> {
+        s.mark_applied(index);
+        batch.relaxed();
+        let state = self.state.clone();
+        let watermark = s.watermark;
+        batch.on_applied(move || {
+            let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
+            s.unlock(txid, &held);
+            s.visible = s.visible.max(watermark);
+        });
+        Ok(self.store.writer.submit(batch)?)
     }
 
     /// Takes `index` as a no-op: the round that held it aborted after it
@@ -495,17 +508,14 @@ impl Replica {
             txid: VOID_TXID,
             effects: Vec::new(),
         };
-        let mut batch = self.entry_batch(&entry)?;
-        s.mark_applied(index);
-        batch.relaxed();
-        let state = self.state.clone();
-        let watermark = s.watermark;
-        batch.on_applied(move || {
-            let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
-            s.visible = s.visible.max(watermark);
-        });
-        // Under the state lock, as a commit: the stored watermark only grows.
-        Ok(Some(self.store.writer.submit(batch)?))
+        let batch = self.entry_batch(&entry)?;
+        Ok(Some(self.queue_entry(
+            &mut s,
+            batch,
+            index,
+            VOID_TXID,
+            Vec::new(),
+        )?))
     }
 
     /// Phase two, abort: drops the staged effects.
@@ -935,6 +945,12 @@ mod tests {
             .expect("applied");
     }
 
+    /// Watermark, highest applied index and highest txid, as reported.
+    fn positions(replica: &Replica) -> (u64, u64, u64) {
+        let s = replica.status();
+        (s.watermark, s.max_applied, s.max_txid)
+    }
+
     /// Reopens the store in `dir` (the previous one must be dropped).
     fn reopen(dir: &std::path::Path, log_retention: u64) -> Replica {
         let store = Store::open(dir, FsyncPolicy::No).expect("open");
@@ -964,12 +980,8 @@ mod tests {
         drop(replica);
 
         let replica = reopen(dir.path(), 100);
-        let after = replica.status();
-        assert_eq!(
-            (after.watermark, after.max_applied, after.max_txid),
-            (3, 3, 103)
-        );
-        assert!(after.prepared.is_empty());
+        assert_eq!(positions(&replica), (3, 3, 103));
+        assert!(replica.status().prepared.is_empty());
     }
 
     /// Commits do not write the positions; recovery must find them from the
@@ -983,19 +995,11 @@ mod tests {
         replica.settle(4).await.expect("settle"); // 3 and 4 committed nowhere
         set(&replica, 105, 5).await;
         set(&replica, 107, 7).await; // 6 still in flight
-        let before = replica.status();
-        assert_eq!(
-            (before.watermark, before.max_applied, before.max_txid),
-            (5, 7, 107)
-        );
+        assert_eq!(positions(&replica), (5, 7, 107));
         drop(replica);
 
         let replica = reopen(dir.path(), 1);
-        let after = replica.status();
-        assert_eq!(
-            (after.watermark, after.max_applied, after.max_txid),
-            (5, 7, 107)
-        );
+        assert_eq!(positions(&replica), (5, 7, 107));
         assert_eq!(replica.lookup(105).await.expect("lookup"), Some(5));
 
         // The trim drops entries below 6 (entry 5 among them, above the
@@ -1007,10 +1011,6 @@ mod tests {
         drop(replica);
 
         let replica = reopen(dir.path(), 1);
-        let after = replica.status();
-        assert_eq!(
-            (after.watermark, after.max_applied, after.max_txid),
-            (8, 8, 108)
-        );
+        assert_eq!(positions(&replica), (8, 8, 108));
     }
 }
