@@ -25,7 +25,8 @@
 //! What is never combined: MULTI/EXEC (its WATCH check and its reply are
 //! its own), writes that lock the whole keyspace (FLUSHDB) and the
 //! expirer's deletes. They run as their own rounds, ordered against the
-//! combined ones by the key locks as before.
+//! combined ones by the key locks, and prepare in the same one-at-a-time
+//! line ([`super::txn`]).
 //!
 //! Reads are combined the same way, for the same reason (a routed read's
 //! fixed cost — a message each way, a task and a read-thread job on the

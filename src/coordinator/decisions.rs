@@ -22,7 +22,11 @@
 //! is told ([`Decisions::abort`]): after a crash, a record without an
 //! ABORT is a commit, whichever way its votes went — its client either was
 //! told OK or was told nothing, and participants that did not prepare it
-//! copy its effects when they catch up. Every round takes its index, so an
+//! copy its effects when they catch up. That needs rounds to take their
+//! indices and prepare one at a time ([`super::txn`]): otherwise a later
+//! round could commit on a participant that never got this one's PREPARE,
+//! and founding there would settle this index as a no-op while the
+//! replicas that hold it commit it. Every round takes its index, so an
 //! aborted one leaves its index to be filled with a no-op on the
 //! participants (the coordinator voids it, see [`super::txn`]).
 //!

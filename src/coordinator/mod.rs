@@ -59,6 +59,10 @@ pub struct Coordinator {
     gate: Arc<RwLock<()>>,
     /// Serialises joins and founding.
     join_lock: Mutex<()>,
+    /// Held by a round from taking its index until its votes are in (or,
+    /// if it aborts, until its ABORT is durable): rounds prepare one at a
+    /// time, in index order (see [`txn`]).
+    preparing: Mutex<()>,
     /// Before this, founding waits for every participant to report.
     bootstrap_deadline: Instant,
     clients: Arc<Clients>,
@@ -88,6 +92,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         locks: KeyLocks::default(),
         gate: Arc::new(RwLock::new(())),
         join_lock: Mutex::new(()),
+        preparing: Mutex::new(()),
         bootstrap_deadline: Instant::now() + BOOTSTRAP_WAIT,
         clients: Clients::start(),
         expired_keys: Default::default(),

@@ -9,6 +9,13 @@
 //! 2. Begin the round in the decision log: it takes its commit index, and
 //!    its record ("commits at this index unless an ABORT follows", see
 //!    [`super::decisions`]) is synced while the participants prepare.
+//!    Rounds do this one at a time, from here until their votes are in
+//!    (or their ABORT is durable): so when a participant applies an
+//!    index, every live member already holds each lower index's round
+//!    prepared, or that round has a durable ABORT. A crash then never
+//!    leaves a participant past an index whose round a restarted
+//!    coordinator commits but that participant lacks — which founding
+//!    would settle there as a no-op while other replicas apply it.
 //! 3. PREPARE to every live member in parallel. Each evaluates the command
 //!    on its own data, stages the effects durably and votes with the
 //!    result. A member that fails to answer is evicted; the round goes on
@@ -154,6 +161,10 @@ impl Coordinator {
         } else {
             self.locks.lock(&op.keys()).await
         };
+        // One round at a time from here until its votes are in (see the
+        // module docs): combined rounds already come one at a time, and
+        // MULTI/EXEC, FLUSHDB and the expirer's deletes join that line.
+        let preparing = self.preparing.lock().await;
         let members = self.membership.live();
         if members.is_empty() {
             return Err(TxnError::ClusterDown);
@@ -212,6 +223,7 @@ impl Coordinator {
         // it, and orders the next transaction on them after this one: the
         // next PREPARE can travel while our record is being synced.
         drop(locks);
+        drop(preparing);
         drop(voted);
         if self.decisions.commit(txid, logged).await.map_err(storage)? != Some(index) {
             // A voter restarted and recovery already told it ABORT.
