@@ -76,6 +76,12 @@ pub enum TxnError {
     Storage(String),
 }
 
+impl From<crate::storage::StorageError> for TxnError {
+    fn from(e: crate::storage::StorageError) -> Self {
+        TxnError::Storage(e.to_string())
+    }
+}
+
 /// Sends `request` to every member in parallel, evicts those that fail to
 /// answer, and returns the answers of the rest.
 async fn fan_out(
@@ -174,9 +180,8 @@ impl Coordinator {
         // Stamped once the key locks are held, so that a later write on
         // these keys never carries an earlier time.
         let op = op.stamp(crate::command::unix_time_ms());
-        let storage = |e: crate::storage::StorageError| TxnError::Storage(e.to_string());
         // Its record is synced while the participants prepare.
-        let (index, logged) = self.decisions.begin(txid).map_err(storage)?;
+        let (index, logged) = self.decisions.begin(txid)?;
         let prepare = Request::Prepare { txid, op };
         let votes = fan_out(&self.membership, &members, &prepare, timeout).await;
 
@@ -225,7 +230,7 @@ impl Coordinator {
         drop(locks);
         drop(preparing);
         drop(voted);
-        if self.decisions.commit(txid, logged).await.map_err(storage)? != Some(index) {
+        if self.decisions.commit(txid, logged).await? != Some(index) {
             // A voter restarted and recovery already told it ABORT.
             tracing::warn!(
                 txid,
@@ -249,10 +254,7 @@ impl Coordinator {
     /// [`super::decisions`]), then every voter drops what it staged and
     /// takes `index` as a no-op.
     async fn abort(&self, txid: u64, index: u64, voters: &[Member]) -> Result<(), TxnError> {
-        self.decisions
-            .abort(txid)
-            .await
-            .map_err(|e| TxnError::Storage(e.to_string()))?;
+        self.decisions.abort(txid).await?;
         let abort = Request::Abort {
             txid,
             void: Some(index),

@@ -204,14 +204,11 @@ async fn handle(replica: &Replica, request: Request, prepare_wait: Duration) -> 
             .map(Response::Vote),
         // Queued, not awaited: the COMMIT is one-way (see Replica::commit).
         Request::Commit { txid, index } => replica.commit(txid, index).map(|_| Response::Ack),
-        Request::Abort { txid, void } => match replica.abort(txid).await {
-            // Queued, not awaited, as a commit is.
-            Ok(()) => match void {
-                Some(index) => replica.void(index).map(|_| Response::Ack),
-                None => Ok(Response::Ack),
-            },
-            Err(e) => Err(e),
-        },
+        // The voided index is queued, not awaited, as a commit is.
+        Request::Abort { txid, void } => replica.abort(txid).await.and_then(|()| match void {
+            Some(index) => replica.void(index).map(|_| Response::Ack),
+            None => Ok(Response::Ack),
+        }),
         Request::Lookup { txid } => replica.lookup(txid).await.map(Response::Committed),
         Request::Read { op } => replica.read(op, READ_WAIT).await.map(Response::Read),
         Request::FetchLog { after, limit } => {
