@@ -5,10 +5,11 @@
 //! write batch each, so a batch's items share one sequence number and never
 //! half-apply), then makes the whole group durable with a single fsync
 //! before completing any of them. While one fsync runs, the next group
-//! queues: batching comes from the design, not from sleeping. Under
-//! `fsync always`, before a group that needs the fsync, the thread also
-//! yields to whatever else is ready to run and takes what that submitted
-//! (`gather_ready`).
+//! queues: batching comes from the design, not from sleeping. The thread
+//! never holds a group back to gather more: the coordinator prepares one
+//! round at a time, so a round's own fsync is the only one its PREPARE
+//! (or its decision record) can share, and anything held back for it
+//! would be held on that round's critical path.
 //!
 //! A group's callers are woken through the [`super::completer`], in one
 //! message per group. A caller may also drop its [`Submitted`] and not
@@ -271,52 +272,16 @@ fn run(db: Database, fsync: FsyncPolicy, jobs: std_mpsc::Receiver<Job>, complete
                 Err(_) => return,
             },
         };
-        let mut applied = Applied::default();
-        applied.apply(
-            &db,
-            fsync,
-            take_group(first, MAX_GROUP, || jobs.try_recv().ok()),
-        );
-        if fsync == FsyncPolicy::Always && applied.must_sync {
-            gather_ready(|| {
-                let room = MAX_GROUP.checked_sub(applied.jobs).filter(|r| *r > 0)?;
-                let more = take_group(jobs.try_recv().ok()?, room, || jobs.try_recv().ok());
-                applied.apply(&db, fsync, more);
-                Some(())
-            });
-        }
+        let group = take_group(first, MAX_GROUP, || jobs.try_recv().ok());
         let second_passed =
             fsync == FsyncPolicy::Everysec && last_sync.elapsed() >= Duration::from_secs(1);
         dirty = true;
-        if applied.persist(&db, second_passed) {
+        let (synced, completions) = commit_group(&db, fsync, group, second_passed);
+        if synced {
             last_sync = Instant::now();
             dirty = false;
         }
-        completer.deliver(applied.completions);
-    }
-}
-
-/// How many times [`gather_ready`] lets ready producers run.
-#[cfg(not(feature = "sim"))]
-const GATHER_YIELDS: usize = 3;
-
-/// Before a group that needs an fsync is synced, lets the threads that
-/// are ready to run on this machine run first (`yield_now` returns at once
-/// when none is), and applies what they submitted meanwhile (`apply_more`,
-/// `None` when nothing had queued or the group is full), for as long as
-/// they submit more: an
-/// fsync costs tens of microseconds of CPU here whatever it carries, so on
-/// a busy machine a transaction that was about to be submitted is better
-/// carried by this fsync than by the next. Waits for nobody: when nothing
-/// else is ready, the group is synced at once. A group that needs no
-/// fsync (commits, under `always`) is not held back at all.
-#[cfg(not(feature = "sim"))]
-fn gather_ready(mut apply_more: impl FnMut() -> Option<()>) {
-    for _ in 0..GATHER_YIELDS {
-        std::thread::yield_now();
-        if apply_more().is_none() {
-            return;
-        }
+        completer.deliver(completions);
     }
 }
 
@@ -335,65 +300,39 @@ fn take_group(first: Job, limit: usize, mut next: impl FnMut() -> Option<Job>) -
 
 /// Commits each job's batch in order and makes the whole group as durable
 /// as the policy says (fsyncing also when `sync_due`). Returns whether it
-/// fsynced, and the jobs to complete now.
-#[cfg(feature = "sim")]
+/// fsynced, and the completions of the jobs someone waits for.
 fn commit_group(
     db: &Database,
     fsync: FsyncPolicy,
     group: Vec<Job>,
     sync_due: bool,
 ) -> (bool, Vec<Completion>) {
-    let mut applied = Applied::default();
-    applied.apply(db, fsync, group);
-    (applied.persist(db, sync_due), applied.completions)
-}
-
-/// The jobs of a group applied so far: how many, whether one of them needs
-/// an fsync before it completes, and the completions of those someone
-/// waits for.
-#[derive(Default)]
-struct Applied {
-    jobs: usize,
-    must_sync: bool,
-    completions: Vec<Completion>,
-}
-
-impl Applied {
-    /// Commits each job's batch, in order.
-    fn apply(&mut self, db: &Database, fsync: FsyncPolicy, group: Vec<Job>) {
-        self.jobs += group.len();
-        for job in group {
-            let batch = match job.work {
-                Work::Ready(batch) => batch,
-                Work::Compute(f) => f(),
-            };
-            self.must_sync |=
-                batch.sync || (fsync == FsyncPolicy::Always && !batch.relaxed && !batch.is_empty());
-            commit_or_die(db, &batch);
-            if let Some(f) = batch.on_applied {
-                f();
-            }
-            // A caller that dropped its `Submitted` (a one-way commit) is
-            // not woken for nothing.
-            if !job.done.is_closed() {
-                self.completions.push(committed(job.done));
-            }
+    let mut sync = sync_due;
+    let mut completions = Vec::new();
+    for job in group {
+        let batch = match job.work {
+            Work::Ready(batch) => batch,
+            Work::Compute(f) => f(),
+        };
+        sync |= batch.sync || (fsync == FsyncPolicy::Always && !batch.relaxed && !batch.is_empty());
+        commit_or_die(db, &batch);
+        if let Some(f) = batch.on_applied {
+            f();
+        }
+        // A caller that dropped its `Submitted` (a one-way commit) is not
+        // woken for nothing.
+        if !job.done.is_closed() {
+            completions.push(committed(job.done));
         }
     }
-
-    /// Makes everything applied as durable as the policy says, fsyncing
-    /// also when `sync_due`; returns whether it fsynced.
-    fn persist(&self, db: &Database, sync_due: bool) -> bool {
-        let sync = self.must_sync || sync_due;
-        if sync {
-            persist_or_die(db, PersistMode::SyncData);
-        } else {
-            // The journal is persisted manually: without this the group
-            // could sit in a user-space buffer and die with the process.
-            persist_or_die(db, PersistMode::Buffer);
-        }
-        sync
+    if sync {
+        persist_or_die(db, PersistMode::SyncData);
+    } else {
+        // The journal is persisted manually: without this the group could
+        // sit in a user-space buffer and die with the process.
+        persist_or_die(db, PersistMode::Buffer);
     }
+    (sync, completions)
 }
 
 /// A failed commit leaves the store in an unknown state: stop the process
@@ -457,20 +396,24 @@ mod tests {
         let (unawaited, handle) = job(commit);
         drop(handle);
 
-        let mut applied = Applied::default();
-        applied.apply(&db, FsyncPolicy::Always, vec![unawaited]);
+        let (synced, completions) = commit_group(&db, FsyncPolicy::Always, vec![unawaited], false);
         assert!(ks.get("a").expect("read").is_some(), "applied all the same");
-        assert!(!applied.must_sync);
-        assert!(applied.completions.is_empty());
+        assert!(!synced);
+        assert!(completions.is_empty());
 
+        let mut commit = Batch::new();
+        commit.put(&ks, "c", "3");
+        commit.relaxed();
+        let (unawaited, unawaited_handle) = job(commit);
+        drop(unawaited_handle);
         let mut prepare = Batch::new();
         prepare.put(&ks, "b", "2");
         let (awaited, handle) = job(prepare);
-        applied.apply(&db, FsyncPolicy::Always, vec![awaited]);
-        assert!(applied.must_sync);
-        assert_eq!((applied.jobs, applied.completions.len()), (2, 1));
-        assert!(applied.persist(&db, false), "the group was fsynced");
-        applied.completions.into_iter().for_each(|c| c());
+        let group = vec![unawaited, awaited];
+        let (synced, completions) = commit_group(&db, FsyncPolicy::Always, group, false);
+        assert!(synced, "the group was fsynced");
+        assert_eq!(completions.len(), 1);
+        completions.into_iter().for_each(|c| c());
         handle.wait().await.expect("completed");
     }
 }
