@@ -256,6 +256,56 @@ ratio_table() {
     }' "$1" "$2" ${4:+"$4"}
 }
 
+# paired_ratios WORKLOAD: per level, the median over rounds of ours / redis-always
+# throughput taken within each round (the two runs minutes apart at most, so a
+# slow or fast spell of this VM mostly cancels out), with the rounds' range;
+# and each target's scaling: per round, a level's throughput over the lowest
+# level's, median over rounds.
+paired_ratios() {
+  awk -F, -v rounds="$ROUNDS" '
+    FNR == 1 {
+      for (i = 1; i <= NF; i++) col[$i] = i
+      f = FILENAME; sub(/.*\//, "", f)
+      label = f; sub(/-(set|get)\.r[0-9]+\.csv$/, "", label)
+      round = f; sub(/.*\.r/, "", round); sub(/\.csv$/, "", round)
+      next
+    }
+    {
+      c = $col["concurrency"]
+      if (!(c in seen)) { seen[c] = 1; order[++levels] = c }
+      tput[label, round, c] = $col["throughput_ops"] + 0
+    }
+    function median(list, n,    i, j, t) {
+      for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++)
+        if (list[j] < list[i]) { t = list[i]; list[i] = list[j]; list[j] = t }
+      return list[int((n + 1) / 2)]
+    }
+    function spread(label, against, c, base,    r, n, v, lo, hi) {
+      n = 0
+      for (r = 1; r <= rounds; r++) {
+        if (against == "") {
+          if (tput[label, r, c] == "" || tput[label, r, base] + 0 == 0) continue
+          v = tput[label, r, c] / tput[label, r, base]
+        } else {
+          if (tput[label, r, c] == "" || tput[against, r, c] + 0 == 0) continue
+          v = tput[label, r, c] / tput[against, r, c]
+        }
+        list[++n] = v
+        if (n == 1 || v < lo) lo = v
+        if (n == 1 || v > hi) hi = v
+      }
+      return n == 0 ? "-" : sprintf("%.2f (%.2f-%.2f)", median(list, n), lo, hi)
+    }
+    END {
+      printf "%6s %24s %24s %24s\n", "conc", "ours/always paired", "ours scaling", "always scaling"
+      for (l = 1; l <= levels; l++) {
+        c = order[l]
+        printf "%6s %24s %24s %24s\n", c, spread("ours", "redis-always", c, order[1]),
+          spread("ours", "", c, order[1]), spread("redis-always", "", c, order[1])
+      }
+    }' "$out"/ours-"$1".r*.csv "$out"/redis-always-"$1".r*.csv
+}
+
 echo
 echo "################ summary ################"
 echo "redis: $(redis-server --version | head -n 1)"
@@ -275,6 +325,8 @@ for workload in "${WORKLOADS[@]}"; do
     ratio_table "$out/ours-$workload.csv" \
       "$out/redis-always-$workload.csv" always \
       "$out/redis-nopersist-$workload.csv" nopersist
+    echo "== paired by round, $workload: median over rounds (range); scaling = throughput / throughput at ${LEVELS%%,*} clients =="
+    paired_ratios "$workload"
   else
     echo "== ratios $workload: redis-always / redis-nopersist (the price of fsync=always) =="
     ratio_table "$out/redis-always-$workload.csv" \
