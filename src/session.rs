@@ -105,10 +105,10 @@ pub trait Backend: ServerFacts + Send + Sync + 'static {
     /// `DEBUG DIGEST`: the digest of this node's data (a participant) or of
     /// every live replica (the coordinator).
     fn digest(&self) -> impl Future<Output = Reply> + Send;
-    /// The number of keys, for INFO's keyspace section: the coordinator
-    /// asks a live participant (as DBSIZE does), a participant counts its
-    /// own replica. `Err` says why it is unknown.
-    fn key_count(&self) -> impl Future<Output = Result<u64, String>> + Send;
+    /// INFO's keyspace section: the coordinator asks a live participant
+    /// (as DBSIZE does), a participant counts its own replica. `Err` says
+    /// why it is unknown.
+    fn keyspace(&self) -> impl Future<Output = Result<Keyspace, String>> + Send;
     /// WAIT: how many replicas hold every write this node acknowledged
     /// before, once at least `numreplicas` do or the request's timeout
     /// has passed (the coordinator); Redis's replica error (a participant,
@@ -542,8 +542,8 @@ async fn session_command<B: Backend>(
     };
     let mut keyspace = None;
     if request.wants("keyspace") {
-        match backend.key_count().await {
-            Ok(keys) => keyspace = Some(Keyspace::of(keys)),
+        match backend.keyspace().await {
+            Ok(stats) => keyspace = Some(stats),
             Err(e) => tracing::debug!("INFO without a key count: {e}"),
         }
     }

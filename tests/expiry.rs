@@ -11,6 +11,9 @@
 //! - `a_returning_participant_catches_up_deadlines`: a participant that was
 //!   down while keys got deadlines (and some expired) catches up from the
 //!   log with the same deadlines and ends with the same digest.
+//! - `info_keyspace_counts_keys_with_a_deadline`: INFO keyspace reports
+//!   `expires` and `avg_ttl` as Redis does, on the coordinator and on a
+//!   participant, and follows PERSIST.
 
 mod common;
 
@@ -201,4 +204,45 @@ fn a_returning_participant_catches_up_deadlines() {
     let ttl = integer(&direct.cmd(&[b"TTL", b"long:1"]));
     assert!((990..=1000).contains(&ttl), "TTL {ttl}");
     assert_eq!(direct.cmd(&[b"EXISTS", b"short:1"]), b":0\r\n");
+}
+
+/// INFO's keyspace line counts the keys with a deadline and their mean
+/// time left, on the coordinator (from a participant) and on a
+/// participant directly, and follows PERSIST.
+#[test]
+fn info_keyspace_counts_keys_with_a_deadline() {
+    let cluster = Cluster::start(3, Opts::redis());
+    let mut raw = cluster.raw();
+    for command in [
+        &[&b"SET"[..], b"plain", b"v"][..],
+        &[b"SET", b"ten", b"v", b"EX", b"100"],
+        &[b"SET", b"five", b"v", b"PX", b"50000"],
+    ] {
+        assert_eq!(raw.cmd(command), b"+OK\r\n");
+    }
+    // (100 000 + 50 000) / 2 ms, less the little time since the SETs.
+    let line = |reply: &[u8]| -> (String, u64) {
+        let text = String::from_utf8_lossy(reply).into_owned();
+        let line = text
+            .lines()
+            .find_map(|l| l.strip_prefix("db0:"))
+            .unwrap_or_else(|| panic!("no db0 line in {text:?}"))
+            .to_owned();
+        let (counts, avg) = line
+            .rsplit_once(",avg_ttl=")
+            .unwrap_or_else(|| panic!("no avg_ttl in {line:?}"));
+        (counts.to_owned(), avg.parse().expect("avg_ttl"))
+    };
+    let (counts, avg_ttl) = line(&raw.cmd(&[b"INFO", b"keyspace"]));
+    assert_eq!(counts, "keys=3,expires=2");
+    assert!((65_000..=75_000).contains(&avg_ttl), "avg_ttl={avg_ttl}");
+    let mut direct = cluster.raw_participant(1);
+    let (counts, avg_ttl) = line(&direct.cmd(&[b"INFO", b"keyspace"]));
+    assert_eq!(counts, "keys=3,expires=2");
+    assert!((65_000..=75_000).contains(&avg_ttl), "avg_ttl={avg_ttl}");
+
+    assert_eq!(raw.cmd(&[b"PERSIST", b"ten"]), b":1\r\n");
+    let (counts, avg_ttl) = line(&raw.cmd(&[b"INFO", b"keyspace"]));
+    assert_eq!(counts, "keys=3,expires=1");
+    assert!((45_000..=50_000).contains(&avg_ttl), "avg_ttl={avg_ttl}");
 }

@@ -436,6 +436,10 @@ pub enum ReadOp {
     },
     /// DBSIZE: the number of keys.
     DbSize,
+    /// INFO's keyspace line: the number of keys, how many of them have a
+    /// deadline, and their average time to live in milliseconds (0 when
+    /// none has one), answered as an array of three integers.
+    KeyspaceStats,
     /// TTL, PTTL, EXPIRETIME, PEXPIRETIME: -2 for a missing key, -1 for
     /// one without a deadline, else the time left (or the deadline).
     Ttl {
@@ -475,7 +479,9 @@ impl ReadOp {
             | ReadOp::Type { key }
             | ReadOp::Ttl { key, .. } => vec![key],
             ReadOp::MGet { keys } | ReadOp::Exists { keys } => keys.iter().collect(),
-            ReadOp::Keys { .. } | ReadOp::Scan { .. } | ReadOp::DbSize => Vec::new(),
+            ReadOp::Keys { .. } | ReadOp::Scan { .. } | ReadOp::DbSize | ReadOp::KeyspaceStats => {
+                Vec::new()
+            }
             ReadOp::Batch { ops } => ops.iter().flat_map(ReadOp::keys).collect(),
             ReadOp::At { op, .. } => op.keys(),
         }
@@ -494,11 +500,13 @@ impl ReadOp {
     }
 
     /// Whether this op reads keys it cannot name in advance (KEYS, SCAN,
-    /// DBSIZE): to stay linearizable it must wait until no transaction is
-    /// prepared-but-unapplied on the replica serving it.
+    /// DBSIZE, INFO's counts): to stay linearizable it must wait until no
+    /// transaction is prepared-but-unapplied on the replica serving it.
     pub fn reads_everything(&self) -> bool {
         match self {
-            ReadOp::Keys { .. } | ReadOp::Scan { .. } | ReadOp::DbSize => true,
+            ReadOp::Keys { .. } | ReadOp::Scan { .. } | ReadOp::DbSize | ReadOp::KeyspaceStats => {
+                true
+            }
             ReadOp::Batch { ops } => ops.iter().any(ReadOp::reads_everything),
             ReadOp::At { op, .. } => op.reads_everything(),
             _ => false,
@@ -652,18 +660,70 @@ pub trait ReadView {
         Ok(self.entry(key)?.is_some())
     }
 
+    /// Up to `limit` live keys `>= start` with their deadlines, in
+    /// ascending bytewise order. The default looks each key up; a view
+    /// that keeps deadlines with its keys answers from one scan.
+    fn deadlines_from(
+        &self,
+        start: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Bytes, Option<u64>)>, Self::Error> {
+        let mut keys = Vec::new();
+        for key in self.keys_from(start, limit)? {
+            let deadline = self.entry(&key)?.and_then(|e| e.expires_at);
+            keys.push((key, deadline));
+        }
+        Ok(keys)
+    }
+
     /// The number of keys.
     fn count(&self) -> Result<u64, Self::Error> {
-        const PAGE: usize = 4096;
         let mut total = 0u64;
-        let mut start = Bytes::new();
-        loop {
-            let page = self.keys_from(&start, PAGE)?;
-            total += page.len() as u64;
-            match page.last() {
-                Some(last) if page.len() == PAGE => start = successor(last),
-                _ => return Ok(total),
-            }
+        every_page(
+            |start, limit| self.keys_from(start, limit),
+            |k| k,
+            |_| total += 1,
+        )?;
+        Ok(total)
+    }
+
+    /// The number of keys, how many have a deadline, and their average
+    /// time to live in milliseconds (0 when none has one): INFO's
+    /// `keys`, `expires` and `avg_ttl`.
+    fn keyspace_stats(&self) -> Result<(u64, u64, u64), Self::Error> {
+        let now = self.now();
+        let (mut keys, mut expires, mut ttl_sum) = (0u64, 0u64, 0u128);
+        every_page(
+            |start, limit| self.deadlines_from(start, limit),
+            |(k, _)| k,
+            |(_, deadline)| {
+                keys += 1;
+                if let Some(at) = deadline {
+                    expires += 1;
+                    ttl_sum += u128::from(at.saturating_sub(now));
+                }
+            },
+        )?;
+        let avg_ttl = ttl_sum.checked_div(u128::from(expires)).unwrap_or(0);
+        Ok((keys, expires, u64::try_from(avg_ttl).unwrap_or(u64::MAX)))
+    }
+}
+
+/// Visits every item `fetch` lists from the first key on, a page at a
+/// time (`key` names an item's key, where the next page starts after).
+fn every_page<T, E>(
+    fetch: impl Fn(&[u8], usize) -> Result<Vec<T>, E>,
+    key: impl Fn(&T) -> &Bytes,
+    mut visit: impl FnMut(&T),
+) -> Result<(), E> {
+    const PAGE: usize = 4096;
+    let mut start = Bytes::new();
+    loop {
+        let page = fetch(&start, PAGE)?;
+        page.iter().for_each(&mut visit);
+        match page.last() {
+            Some(last) if page.len() == PAGE => start = successor(key(last)),
+            _ => return Ok(()),
         }
     }
 }
@@ -701,6 +761,15 @@ impl<S: Stored> ReadView for Live<'_, S> {
     }
 
     fn keys_from(&self, start: &[u8], limit: usize) -> Result<Vec<Bytes>, S::Error> {
+        let live = self.deadlines_from(start, limit)?;
+        Ok(live.into_iter().map(|(key, _)| key).collect())
+    }
+
+    fn deadlines_from(
+        &self,
+        start: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Bytes, Option<u64>)>, S::Error> {
         // Pages of the stored keys until `limit` live ones are found or the
         // keys run out, so expired keys never end a listing early.
         let mut keys = Vec::new();
@@ -714,7 +783,7 @@ impl<S: Stored> ReadView for Live<'_, S> {
             }
             for (key, expires_at) in page {
                 if !is_expired(expires_at, self.now) {
-                    keys.push(key);
+                    keys.push((key, expires_at));
                     if keys.len() >= limit {
                         return Ok(keys);
                     }
@@ -966,6 +1035,11 @@ fn eval_live_read<V: ReadView>(op: &ReadOp, view: &V) -> Result<Outcome, V::Erro
         ReadOp::DbSize => Ok(Outcome::Integer(
             i64::try_from(view.count()?).unwrap_or(i64::MAX),
         )),
+        ReadOp::KeyspaceStats => {
+            let (keys, expires, avg_ttl) = view.keyspace_stats()?;
+            let int = |n: u64| Outcome::Integer(i64::try_from(n).unwrap_or(i64::MAX));
+            Ok(Outcome::Array(vec![int(keys), int(expires), int(avg_ttl)]))
+        }
         ReadOp::Ttl {
             key,
             millis,
@@ -1146,6 +1220,43 @@ mod tests {
         assert_eq!(
             eval_read(&ReadOp::DbSize, &view).unwrap(),
             Outcome::Integer(10_000)
+        );
+    }
+
+    /// Across pages: expired keys count nowhere, the others in `keys`,
+    /// those with a deadline also in `expires`, and `avg_ttl` is their
+    /// mean time left; the same through a transaction's overlay (the
+    /// default, per-key way).
+    #[test]
+    fn keyspace_stats_count_live_keys_and_their_deadlines() {
+        let mut view = MapView::default();
+        for i in 0..5_000 {
+            let key = b(&format!("k{i:04}"));
+            view.0.insert(key.clone(), b("v"));
+            // Judged at 1 000: expired, 2 000 ms left, 4 000, none.
+            let deadline = [Some(500), Some(3_000), Some(5_000), None][i % 4];
+            if let Some(at) = deadline {
+                view.1.insert(key, at);
+            }
+        }
+        let stats = Outcome::Array(vec![
+            Outcome::Integer(3_750),
+            Outcome::Integer(2_500),
+            Outcome::Integer(3_000),
+        ]);
+        let read = ReadOp::KeyspaceStats.stamp(1_000);
+        assert_eq!(eval_read(&read, &view).unwrap(), stats);
+        let multi = WriteOp::Multi {
+            watched: Vec::new(),
+            steps: vec![Step::Read(ReadOp::KeyspaceStats)],
+        };
+        let (outcome, _) = eval_write(&multi.stamp(1_000), &view).unwrap();
+        assert_eq!(outcome, Outcome::Array(vec![stats]));
+        let empty = eval_read(&ReadOp::KeyspaceStats, &MapView::default()).unwrap();
+        let zero = Outcome::Integer(0);
+        assert_eq!(
+            empty,
+            Outcome::Array(vec![zero.clone(), zero.clone(), zero])
         );
     }
 

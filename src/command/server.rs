@@ -15,6 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 
 use super::connection::{REDIS_VERSION, ServerFacts};
+use super::op::Outcome;
 use super::{Command, CommandError, parse_i64};
 use crate::config::Config;
 use crate::resp::reply::Reply;
@@ -262,22 +263,40 @@ impl NodeInfo {
     }
 }
 
-/// INFO's `keyspace` line for database 0.
+/// INFO's `keyspace` line for database 0, from one replica's
+/// [`ReadOp::KeyspaceStats`](crate::command::op::ReadOp::KeyspaceStats).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Keyspace {
     /// Number of keys.
     pub keys: u64,
-    /// Number of keys with an expiry.
+    /// Number of keys with a deadline (live ones: an expired key that is
+    /// not yet deleted is not counted, as it is not in `keys`).
     pub expires: u64,
+    /// Their average time to live, in milliseconds (Redis estimates it
+    /// from samples; this is the exact mean at the moment of the read).
+    pub avg_ttl: u64,
 }
 
 impl Keyspace {
-    /// A keyspace of `keys` keys. `expires` and `avg_ttl` are reported as
-    /// 0: counting the keys with a deadline would cost a second pass over
-    /// every key, and nothing but this line needs it (TTL, PTTL and the
-    /// expirer work per key).
-    pub fn of(keys: u64) -> Keyspace {
-        Keyspace { keys, expires: 0 }
+    /// The keyspace a `KeyspaceStats` read answered, or why the answer is
+    /// not one.
+    pub fn from_outcome(outcome: Outcome) -> Result<Keyspace, String> {
+        use Outcome::{Array, Integer};
+        if let Array(items) = &outcome
+            && let [Integer(keys), Integer(expires), Integer(avg_ttl)] = items.as_slice()
+            && let (Ok(keys), Ok(expires), Ok(avg_ttl)) = (
+                u64::try_from(*keys),
+                u64::try_from(*expires),
+                u64::try_from(*avg_ttl),
+            )
+        {
+            return Ok(Keyspace {
+                keys,
+                expires,
+                avg_ttl,
+            });
+        }
+        Err(format!("keyspace statistics answered {outcome:?}"))
     }
 }
 
@@ -374,7 +393,10 @@ pub fn info_text(request: &InfoRequest, node: &NodeInfo, keyspace: Option<Keyspa
             "keyspace" => {
                 // Redis lists only databases that hold keys.
                 if let Some(k) = keyspace.filter(|k| k.keys > 0) {
-                    let line = format!("keys={},expires={},avg_ttl=0", k.keys, k.expires);
+                    let line = format!(
+                        "keys={},expires={},avg_ttl={}",
+                        k.keys, k.expires, k.avg_ttl
+                    );
                     field("db0", &line);
                 }
             }
@@ -506,7 +528,12 @@ mod tests {
     /// with no keys not listed.
     #[test]
     fn info_layout_matches_redis() {
-        let ks = |keys| Some(Keyspace::of(keys));
+        let ks = |keys| {
+            Some(Keyspace {
+                keys,
+                ..Keyspace::default()
+            })
+        };
         assert_eq!(
             info_text(&request(&["keyspace"]), &node(), None),
             "# Keyspace\r\n"

@@ -28,7 +28,7 @@ use tokio::time::Instant;
 
 use crate::command::connection::ServerFacts;
 use crate::command::op::{Outcome, ReadOp, WriteOp};
-use crate::command::server::{NodeInfo, WaitRequest};
+use crate::command::server::{Keyspace, NodeInfo, WaitRequest};
 use crate::config::Config;
 use crate::resp::reply::Reply;
 use crate::rpc::message::{Request, Response};
@@ -183,11 +183,8 @@ impl Backend for Coordinator {
         Ok(u64::try_from(live).unwrap_or(u64::MAX))
     }
 
-    async fn key_count(&self) -> Result<u64, String> {
-        match self.read(ReadOp::DbSize).await? {
-            Outcome::Integer(n) => u64::try_from(n).map_err(|e| e.to_string()),
-            other => Err(format!("DBSIZE answered {other:?}")),
-        }
+    async fn keyspace(&self) -> Result<Keyspace, String> {
+        Keyspace::from_outcome(self.read(ReadOp::KeyspaceStats).await?)
     }
 }
 

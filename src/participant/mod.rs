@@ -42,7 +42,7 @@ use tokio::time::Instant;
 
 use crate::command::connection::ServerFacts;
 use crate::command::op::{Outcome, ReadOp, WriteOp};
-use crate::command::server::{self, NodeInfo, WaitRequest};
+use crate::command::server::{self, Keyspace, NodeInfo, WaitRequest};
 use crate::config::Config;
 use crate::net::TcpStream;
 use crate::resp::reply::Reply;
@@ -332,10 +332,11 @@ impl Backend for Node {
 
     /// This replica's own count, lease or not: INFO describes the node,
     /// it is not a linearizable read.
-    async fn key_count(&self) -> Result<u64, String> {
-        match self.replica.read(ReadOp::DbSize, READ_WAIT).await {
-            Ok(Outcome::Integer(n)) => u64::try_from(n).map_err(|e| e.to_string()),
-            Ok(other) => Err(format!("DBSIZE answered {other:?}")),
+    async fn keyspace(&self) -> Result<Keyspace, String> {
+        // Judged at this participant's clock, as a direct read is.
+        let op = ReadOp::KeyspaceStats.stamp(crate::command::unix_time_ms());
+        match self.replica.read(op, READ_WAIT).await {
+            Ok(outcome) => Keyspace::from_outcome(outcome),
             Err(e) => Err(e.to_string()),
         }
     }

@@ -61,8 +61,10 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 pub const MAGIC: [u8; 4] = *b"\x00KV2";
 /// The version of the handshake and of the messages in [`super::message`].
 /// Version 2 added the cluster-secret challenge, 3 expiry, 4 combined
-/// reads ([`crate::command::op::ReadOp::Batch`]).
-pub const PROTOCOL_VERSION: u16 = 5;
+/// reads ([`crate::command::op::ReadOp::Batch`]), 5 deciding early (an
+/// ABORT voids its index), 6 INFO's keyspace statistics
+/// ([`crate::command::op::ReadOp::KeyspaceStats`]).
+pub const PROTOCOL_VERSION: u16 = 6;
 /// Handshake status: accepted.
 pub const STATUS_OK: u16 = 0;
 /// Handshake status: the listener speaks another protocol version.
