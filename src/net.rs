@@ -7,6 +7,8 @@
 //! crate names only [`TcpListener`] and [`TcpStream`] from here and uses
 //! what both types have (`connect`, `accept`, `peek`, `peer_addr`,
 //! `set_nodelay`, `into_split`); anything that differs is settled here.
+//! Both kinds of node accept through [`accept`], which rides out a failed
+//! accept instead of stopping the node.
 //!
 //! A `sim` build runs nowhere but inside a simulation (turmoil's sockets
 //! panic outside one), so the binary refuses to start when built with it.
@@ -22,6 +24,24 @@ pub use turmoil::net::{TcpListener, TcpStream};
 
 /// Whether this build runs inside turmoil's simulation (feature `sim`).
 pub const SIMULATED: bool = cfg!(feature = "sim");
+
+/// How long a node waits before accepting again after an accept failed.
+const ACCEPT_RETRY: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// The next connection on `listener`. A failed accept (out of descriptors
+/// and the like) is logged and retried after [`ACCEPT_RETRY`]: the node
+/// keeps serving the connections it has rather than stopping.
+pub async fn accept(listener: &TcpListener) -> (TcpStream, SocketAddr) {
+    loop {
+        match listener.accept().await {
+            Ok(accepted) => return accepted,
+            Err(e) => {
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(ACCEPT_RETRY).await;
+            }
+        }
+    }
+}
 
 /// Listens on `addr`, a node's own address from its config.
 ///

@@ -106,14 +106,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     tracing::info!(%addr, "coordinator ready");
     let settings = Arc::new(session::Settings::from_config(&coordinator.config));
     loop {
-        let (stream, _) = match listener.accept().await {
-            Ok(x) => x,
-            Err(e) => {
-                tracing::warn!("accept failed: {e}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
+        let (stream, _) = crate::net::accept(&listener).await;
         tokio::spawn(session::serve_client(
             stream,
             coordinator.clone(),

@@ -107,15 +107,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     });
 
     loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(x) => x,
-            Err(e) => {
-                // Out of descriptors and the like: back off, keep serving.
-                tracing::warn!("accept failed: {e}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
+        let (stream, peer) = crate::net::accept(&listener).await;
         let node = node.clone();
         tokio::spawn(async move {
             if let Err(e) = serve_connection(stream, node).await {
