@@ -29,7 +29,7 @@ pub const SIMULATED: bool = cfg!(feature = "sim");
 const ACCEPT_RETRY: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// The next connection on `listener`. A failed accept (out of descriptors
-/// and the like) is logged and retried after [`ACCEPT_RETRY`]: the node
+/// and the like) is logged and retried after a short pause: the node
 /// keeps serving the connections it has rather than stopping.
 pub async fn accept(listener: &TcpListener) -> (TcpStream, SocketAddr) {
     loop {
