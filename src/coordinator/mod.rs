@@ -138,7 +138,7 @@ impl Backend for Coordinator {
             let addr = self.membership.addr(member.slot);
             let line = match member
                 .client
-                .call(&Request::Digest, self.config.rpc_timeout * 10)
+                .call(&Request::Digest, self.answer_timeout(true))
                 .await
             {
                 Ok(Response::Digest {
