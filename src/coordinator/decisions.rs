@@ -255,9 +255,7 @@ impl Decisions {
             };
             // Recovery reading the record before the ABORT lands must not
             // take it for a commit: the round stays running, refused.
-            pending.refused.insert(txid);
-            pending.aborted.insert(index);
-            self.submit_abort(txid, index)?
+            self.refuse(&mut pending, txid, index)?
         };
         let durable = submitted.wait().await;
         let mut pending = self.pending();
@@ -266,7 +264,17 @@ impl Decisions {
         durable
     }
 
-    fn submit_abort(&self, txid: u64, index: u64) -> Result<Submitted, StorageError> {
+    /// Marks the running round `txid` (at `index`) refused — it may no
+    /// longer commit, and founding need not wait for its index — and
+    /// queues its ABORT record, under the `pending` lock.
+    fn refuse(
+        &self,
+        pending: &mut Pending,
+        txid: u64,
+        index: u64,
+    ) -> Result<Submitted, StorageError> {
+        pending.refused.insert(txid);
+        pending.aborted.insert(index);
         let mut batch = Batch::new();
         batch.put(
             &self.store.log,
@@ -296,11 +304,7 @@ impl Decisions {
         let submitted = {
             let mut pending = self.pending();
             match pending.running.get(&txid) {
-                Some(&index) => {
-                    pending.refused.insert(txid);
-                    pending.aborted.insert(index);
-                    self.submit_abort(txid, index)?
-                }
+                Some(&index) => self.refuse(&mut pending, txid, index)?,
                 None => return Ok(self.lookup(txid)?.unwrap_or(Decision::Abort)),
             }
         };

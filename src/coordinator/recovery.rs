@@ -83,8 +83,8 @@ fn unexpected(r: Response) -> JoinError {
 
 impl Coordinator {
     async fn call(&self, client: &RpcClient, request: &Request) -> Result<Response, JoinError> {
-        // Catch-up moves big chunks: give them more time than a prepare.
-        Ok(client.call(request, self.config.rpc_timeout * 10).await?)
+        // Catch-up moves big chunks: whole-keyspace work.
+        Ok(client.call(request, self.answer_timeout(true)).await?)
     }
 
     async fn status_of(&self, client: &RpcClient) -> Result<ParticipantStatus, JoinError> {

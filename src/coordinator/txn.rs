@@ -144,7 +144,8 @@ async fn commit_everywhere(membership: &Membership, voters: &[Member], txid: u64
 
 /// How many times `rpc_timeout_ms` a participant may take to answer a
 /// request over the whole keyspace (FLUSHDB, KEYS, SCAN, DBSIZE, INFO's
-/// counts, DEBUG DIGEST). Its work grows with the number of keys (FLUSHDB
+/// counts, DEBUG DIGEST; and recovery's, which copy logs and snapshots).
+/// Its work grows with the number of keys (FLUSHDB
 /// took 4.4 s for a million keys on the development VM): held to the
 /// ordinary timeout, a large keyspace would get healthy participants
 /// evicted. A participant that died is still noticed at once, by its

@@ -147,6 +147,11 @@ impl State {
             .max(self.watermark)
     }
 
+    /// Whether `index` is applied (or queued to apply) already.
+    fn has_applied(&self, index: u64) -> bool {
+        index <= self.watermark || self.applied_above.contains(&index)
+    }
+
     /// Records `index` as applied and advances the watermark over any run.
     fn mark_applied(&mut self, index: u64) {
         if index <= self.watermark {
@@ -449,7 +454,7 @@ impl Replica {
         let submitted = {
             let mut s = self.state();
             let Some(staged) = s.prepared.remove(&txid) else {
-                if index <= s.watermark || s.applied_above.contains(&index) {
+                if s.has_applied(index) {
                     return Ok(None); // a retried commit
                 }
                 return Err(ReplicaError::UnknownTxn(txid));
@@ -500,7 +505,7 @@ impl Replica {
     /// commit (`None`: already applied).
     pub fn void(&self, index: u64) -> Result<Option<Submitted>, ReplicaError> {
         let mut s = self.state();
-        if index <= s.watermark || s.applied_above.contains(&index) {
+        if s.has_applied(index) {
             return Ok(None);
         }
         let entry = LogEntry {
