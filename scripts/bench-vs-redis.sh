@@ -6,6 +6,10 @@
 #   redis-always     AOF with appendfsync always: every write fsynced before
 #                    the reply, the closest match to a durable 2PC store;
 #   redis-nopersist  no AOF, no RDB: the in-memory upper bound.
+# and a third is what Redis users run for the guarantee we give (a write on
+# every replica before the reply), measured for SET only:
+#   redis-wait2      a primary and two replicas, all appendfsync always, each
+#                    SET sent with `WAIT 2 <timeout>` (kvload --wait-replicas 2)
 #
 # Usage (from anywhere; it works from the repository root):
 #   scripts/bench-vs-redis.sh
@@ -120,6 +124,19 @@ always_port=$(free_port 7379)
 start_redis redis-always "$always_port" --appendonly yes --appendfsync always --save ''
 nopersist_port=$(free_port $((always_port + 1)))
 start_redis redis-nopersist "$nopersist_port" --save '' --appendonly no
+wait2_port=$(free_port $((nopersist_port + 1)))
+start_redis redis-wait2 "$wait2_port" --appendonly yes --appendfsync always --save ''
+for replica in 1 2; do
+  start_redis "redis-wait2-replica$replica" "$(free_port $((wait2_port + replica)))" \
+    --appendonly yes --appendfsync always --save '' --replicaof 127.0.0.1 "$wait2_port"
+done
+# WAIT 2 fails every request until both replicas have finished their initial sync.
+for _ in $(seq 1 100); do
+  [ "$(redis-cli -p "$wait2_port" info replication | grep -c 'state=online')" = 2 ] && break
+  sleep 0.1
+done
+[ "$(redis-cli -p "$wait2_port" info replication | grep -c 'state=online')" = 2 ] ||
+  die "redis-wait2: the replicas did not come online"
 
 # Our cluster: use it if it is up, otherwise try to start it ourselves.
 ours_host=${OURS%:*}
@@ -156,6 +173,7 @@ run_one() {
   local label=$1 addr=$2 workload=$3 round=$4 rc=0
   local extra=()
   [ "$workload" = get ] && extra+=(--preload)
+  [ "$label" = redis-wait2 ] && extra+=(--wait-replicas 2)
   echo
   echo "== $label ($addr) $workload, round $round of $ROUNDS =="
   "$kvload" --addr "$addr" --workload "$workload" --concurrency "$LEVELS" \
@@ -200,12 +218,15 @@ median_rows() {
   ' "$base.csv" >"$base.txt"
 }
 
-targets=("redis-always 127.0.0.1:$always_port" "redis-nopersist 127.0.0.1:$nopersist_port")
+targets=("redis-always 127.0.0.1:$always_port" "redis-nopersist 127.0.0.1:$nopersist_port"
+  "redis-wait2 127.0.0.1:$wait2_port")
 if [ "$ours_ok" = 1 ]; then targets+=("ours $OURS"); fi
 for workload in "${WORKLOADS[@]}"; do
   for round in $(seq 1 "$ROUNDS"); do
     for t in "${targets[@]}"; do
       read -r label addr <<<"$t"
+      # Replication changes nothing for a GET served by the primary.
+      [ "$label" = redis-wait2 ] && [ "$workload" != set ] && continue
       if [ "$label" = ours ]; then
         [ "$ours_ok" = 1 ] || continue
         # Ours may be mid-development: a failing run is reported, not fatal.
@@ -221,7 +242,8 @@ for workload in "${WORKLOADS[@]}"; do
   done
 done
 for workload in "${WORKLOADS[@]}"; do
-  for label in redis-always redis-nopersist ours; do
+  for label in redis-always redis-nopersist redis-wait2 ours; do
+    compgen -G "$out/$label-$workload.r*.csv" >/dev/null || continue
     if [ "$label" != ours ] || [ "$ours_ok" = 1 ]; then median_rows "$label" "$workload"; fi
   done
 done
@@ -257,6 +279,7 @@ ratio_table() {
 }
 
 # paired_ratios WORKLOAD: per level, the median over rounds of ours / redis-always
+# (and ours / redis-wait2 where that baseline ran)
 # throughput taken within each round (the two runs minutes apart at most, so a
 # slow or fast spell of this VM mostly cancels out), with the rounds' range;
 # and each target's scaling: per round, a level's throughput over the lowest
@@ -274,6 +297,7 @@ paired_ratios() {
       c = $col["concurrency"]
       if (!(c in seen)) { seen[c] = 1; order[++levels] = c }
       tput[label, round, c] = $col["throughput_ops"] + 0
+      if (label == "redis-wait2") wait2 = 1
     }
     function median(list, n,    i, j, t) {
       for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++)
@@ -297,13 +321,18 @@ paired_ratios() {
       return n == 0 ? "-" : sprintf("%.2f (%.2f-%.2f)", median(list, n), lo, hi)
     }
     END {
-      printf "%6s %24s %24s %24s\n", "conc", "ours/always paired", "ours scaling", "always scaling"
+      printf "%6s %24s %24s %24s", "conc", "ours/always paired", "ours scaling", "always scaling"
+      if (wait2) printf " %24s", "ours/wait2 paired"
+      printf "\n"
       for (l = 1; l <= levels; l++) {
         c = order[l]
-        printf "%6s %24s %24s %24s\n", c, spread("ours", "redis-always", c, order[1]),
+        printf "%6s %24s %24s %24s", c, spread("ours", "redis-always", c, order[1]),
           spread("ours", "", c, order[1]), spread("redis-always", "", c, order[1])
+        if (wait2) printf " %24s", spread("ours", "redis-wait2", c, order[1])
+        printf "\n"
       }
-    }' "$out"/ours-"$1".r*.csv "$out"/redis-always-"$1".r*.csv
+    }' "$out"/ours-"$1".r*.csv "$out"/redis-always-"$1".r*.csv \
+    $(compgen -G "$out/redis-wait2-$1.r*.csv" || true)
 }
 
 echo
@@ -311,7 +340,7 @@ echo "################ summary ################"
 echo "redis: $(redis-server --version | head -n 1)"
 echo "kvload: LEVELS=$LEVELS REQUESTS=$REQUESTS KEYS=$KEYS VALUE_SIZE=$VALUE_SIZE PIPELINE=$PIPELINE ROUNDS=$ROUNDS (median round per level)"
 for workload in "${WORKLOADS[@]}"; do
-  for label in redis-always redis-nopersist ours; do
+  for label in redis-always redis-nopersist redis-wait2 ours; do
     [ -f "$out/$label-$workload.csv" ] || continue
     echo
     echo "== $label $workload =="
@@ -325,6 +354,10 @@ for workload in "${WORKLOADS[@]}"; do
     ratio_table "$out/ours-$workload.csv" \
       "$out/redis-always-$workload.csv" always \
       "$out/redis-nopersist-$workload.csv" nopersist
+    if [ -f "$out/redis-wait2-$workload.csv" ]; then
+      echo "== ratios $workload: ours / redis-wait2 (a primary and two replicas, SET + WAIT 2) =="
+      ratio_table "$out/ours-$workload.csv" "$out/redis-wait2-$workload.csv" wait2
+    fi
     echo "== paired by round, $workload: median over rounds (range); scaling = throughput / throughput at ${LEVELS%%,*} clients =="
     paired_ratios "$workload"
   else

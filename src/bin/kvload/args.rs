@@ -26,6 +26,10 @@ OPTIONS:
     --duration D            run each level for D instead (10s, 500ms, 2m)
     --concurrency LIST      comma-separated connection counts    [default: 1,2,4,8,16,32,64]
     --preload               SET every key once before the levels so GETs hit
+    --wait-replicas N       send every SET with `WAIT N <timeout>` and count
+                            the pair as one request, successful only if N
+                            replicas acknowledged it: Redis's replicated-write
+                            baseline (a primary with replicas)  [default: 0, off]
     --csv FILE              write all rows as CSV at the end
     --json FILE             write all rows as JSON at the end
     --label NAME            label stored in CSV/JSON rows        [default: the address]
@@ -83,6 +87,8 @@ pub struct Args {
     pub budget: Budget,
     pub concurrency: Vec<usize>,
     pub preload: bool,
+    /// Replicas each SET must reach (`WAIT`); 0 sends plain SETs.
+    pub wait_replicas: u64,
     pub csv: Option<PathBuf>,
     pub json: Option<PathBuf>,
     pub label: String,
@@ -110,6 +116,7 @@ pub fn parse<I: IntoIterator<Item = String>>(argv: I) -> Result<Parsed> {
     let mut duration = None;
     let mut concurrency = vec![1, 2, 4, 8, 16, 32, 64];
     let mut preload = false;
+    let mut wait_replicas = 0u64;
     let mut csv = None;
     let mut json = None;
     let mut label = None;
@@ -163,6 +170,12 @@ pub fn parse<I: IntoIterator<Item = String>>(argv: I) -> Result<Parsed> {
             "--duration" => duration = Some(parse_duration(&value("--duration")?)?),
             "--concurrency" => concurrency = parse_levels(&value("--concurrency")?)?,
             "--preload" => preload = true,
+            "--wait-replicas" => {
+                let v = value("--wait-replicas")?;
+                wait_replicas = v
+                    .parse()
+                    .with_context(|| format!("--wait-replicas: bad number {v:?}"))?;
+            }
             "--csv" => csv = Some(PathBuf::from(value("--csv")?)),
             "--json" => json = Some(PathBuf::from(value("--json")?)),
             "--label" => label = Some(value("--label")?),
@@ -203,6 +216,7 @@ pub fn parse<I: IntoIterator<Item = String>>(argv: I) -> Result<Parsed> {
         budget,
         concurrency,
         preload,
+        wait_replicas,
         csv,
         json,
         label,

@@ -106,6 +106,7 @@ async fn run(args: Args) -> Result<()> {
         pipeline: args.pipeline,
         timeout: args.timeout,
         pick: KeyPick::Random,
+        wait_replicas: args.wait_replicas,
     });
     let mut out = std::io::stdout().lock();
     writeln!(out, "{}", report::table_header())?;
@@ -168,6 +169,7 @@ async fn preload(args: &Args, value: &[u8], progress: bool, notes: bool) -> Resu
         pipeline: depth,
         timeout: args.timeout,
         pick: KeyPick::Sequential,
+        wait_replicas: 0,
     });
     let conns = CONNS.min(args.keys) as usize;
     let res = run_level(

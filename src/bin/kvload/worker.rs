@@ -22,7 +22,7 @@ use tokio::time::timeout;
 
 use crate::args::Workload;
 use crate::stats::Histogram;
-use crate::workload::{Op, Rng, encode, encode_ping};
+use crate::workload::{Op, Rng, encode, encode_ping, encode_wait};
 
 const BACKOFF_MIN: Duration = Duration::from_millis(10);
 /// Kept short: during an outage each retry costs a failed request, and a
@@ -51,6 +51,9 @@ pub struct WorkerConfig {
     pub pipeline: usize,
     pub timeout: Duration,
     pub pick: KeyPick,
+    /// When non-zero, every SET goes out with `WAIT wait_replicas <timeout>`
+    /// and the two replies count as one request.
+    pub wait_replicas: u64,
 }
 
 /// State shared by the workers of one level.
@@ -195,9 +198,21 @@ pub async fn probe(addr: &str, limit: Duration) -> Result<String> {
     }
 }
 
+/// One request on the wire, waiting for its reply (or replies).
+struct Pending {
+    sent: Instant,
+    op: Op,
+    /// A `WAIT` was sent after this SET; its reply, not the SET's, ends the
+    /// request.
+    waits: bool,
+    /// The SET's own reply was an error: the request has failed whatever
+    /// the `WAIT` says.
+    failed: bool,
+}
+
 /// Per-connection buffers, kept across reconnects to avoid reallocating.
 struct Session {
-    inflight: VecDeque<(Instant, Op)>,
+    inflight: VecDeque<Pending>,
     wbuf: Vec<u8>,
     rbuf: BytesMut,
 }
@@ -294,7 +309,16 @@ async fn drive(
                 KeyPick::Sequential => (Op::Set, ticket),
             };
             encode(&mut sess.wbuf, op, key, &cfg.value);
-            sess.inflight.push_back((Instant::now(), op));
+            let waits = op == Op::Set && cfg.wait_replicas > 0;
+            if waits {
+                encode_wait(&mut sess.wbuf, cfg.wait_replicas, cfg.timeout);
+            }
+            sess.inflight.push_back(Pending {
+                sent: Instant::now(),
+                op,
+                waits,
+                failed: false,
+            });
         }
         if sess.inflight.is_empty() {
             return Ok(());
@@ -304,7 +328,7 @@ async fn drive(
             // encoding time is not charged to the server.
             let sent = Instant::now();
             for entry in sess.inflight.iter_mut().skip(before) {
-                entry.0 = sent;
+                entry.sent = sent;
             }
             timeout(cfg.timeout, stream.write_all(&sess.wbuf))
                 .await
@@ -334,20 +358,30 @@ async fn drive(
                 Ok(None) => break Ok(()),
                 Err(e) => break Err(anyhow!("undecodable reply: {e:?}")),
             };
-            let Some((sent, op)) = sess.inflight.pop_front() else {
+            let Some(front) = sess.inflight.front_mut() else {
                 break Err(anyhow!("server sent a reply nobody asked for"));
             };
-            match frame {
-                BytesFrame::Error(msg) => {
+            if front.waits {
+                // The SET's reply; the request ends with its WAIT's.
+                front.waits = false;
+                if let BytesFrame::Error(msg) = frame {
+                    front.failed = true;
+                    level.note_error_reply(&msg);
+                }
+                continue;
+            }
+            let Some(done) = sess.inflight.pop_front() else {
+                break Err(anyhow!("server sent a reply nobody asked for"));
+            };
+            match reply_outcome(&done, &frame, cfg.wait_replicas) {
+                Err(msg) => {
                     errors += 1;
                     level.note_error_reply(&msg);
                 }
-                other => {
+                Ok(miss) => {
                     ok += 1;
-                    if op == Op::Get && matches!(other, BytesFrame::Null) {
-                        misses += 1;
-                    }
-                    hist.record(now.duration_since(sent).as_nanos() as u64);
+                    misses += u64::from(miss);
+                    hist.record(now.duration_since(done.sent).as_nanos() as u64);
                 }
             }
         };
@@ -357,5 +391,59 @@ async fn drive(
         level.errors.fetch_add(errors, Ordering::Relaxed);
         level.misses.fetch_add(misses, Ordering::Relaxed);
         outcome?;
+    }
+}
+
+/// Judges the reply that ends `done`: `Ok(miss)` for a success (a miss is a
+/// GET's nil), `Err` with the reason for a failure. A SET that waited for
+/// replicas succeeds only if its own reply was not an error and `WAIT`
+/// counted at least `wait_replicas` replicas.
+fn reply_outcome(done: &Pending, frame: &BytesFrame, wait_replicas: u64) -> Result<bool, String> {
+    match frame {
+        BytesFrame::Error(msg) => Err(msg.to_string()),
+        _ if done.failed => Err("SET failed before its WAIT".to_string()),
+        BytesFrame::Integer(n) if done.op == Op::Set && wait_replicas > 0 => {
+            if u64::try_from(*n).is_ok_and(|n| n >= wait_replicas) {
+                Ok(false)
+            } else {
+                Err(format!(
+                    "WAIT: {n} of {wait_replicas} replicas acknowledged"
+                ))
+            }
+        }
+        other => Ok(done.op == Op::Get && matches!(other, BytesFrame::Null)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending(op: Op, failed: bool) -> Pending {
+        Pending {
+            sent: Instant::now(),
+            op,
+            waits: false,
+            failed,
+        }
+    }
+
+    #[test]
+    fn a_waited_set_succeeds_only_with_enough_replicas() {
+        let set = pending(Op::Set, false);
+        assert_eq!(reply_outcome(&set, &BytesFrame::Integer(2), 2), Ok(false));
+        assert_eq!(reply_outcome(&set, &BytesFrame::Integer(3), 2), Ok(false));
+        assert!(reply_outcome(&set, &BytesFrame::Integer(1), 2).is_err());
+        assert!(reply_outcome(&pending(Op::Set, true), &BytesFrame::Integer(2), 2).is_err());
+    }
+
+    #[test]
+    fn plain_replies_are_judged_by_kind() {
+        let get = pending(Op::Get, false);
+        assert_eq!(reply_outcome(&get, &BytesFrame::Null, 0), Ok(true));
+        let err = BytesFrame::Error("ERR x".into());
+        assert!(reply_outcome(&get, &err, 0).is_err());
+        let ok = BytesFrame::SimpleString("OK".into());
+        assert_eq!(reply_outcome(&pending(Op::Set, false), &ok, 0), Ok(false));
     }
 }

@@ -91,6 +91,23 @@ pub fn encode(buf: &mut Vec<u8>, op: Op, n: u64, value: &[u8]) {
     }
 }
 
+/// Appends `WAIT replicas timeout_ms`: the request after a SET that makes
+/// Redis answer only once that many replicas have the write.
+pub fn encode_wait(buf: &mut Vec<u8>, replicas: u64, timeout: std::time::Duration) {
+    let mut digits = [0u8; 20];
+    let n = fmt_u64(replicas, &mut digits);
+    buf.extend_from_slice(b"*3\r\n$4\r\nWAIT\r\n$");
+    push_usize(buf, n.len());
+    buf.extend_from_slice(b"\r\n");
+    buf.extend_from_slice(n);
+    let ms = fmt_u64(timeout.as_millis() as u64, &mut digits);
+    buf.extend_from_slice(b"\r\n$");
+    push_usize(buf, ms.len());
+    buf.extend_from_slice(b"\r\n");
+    buf.extend_from_slice(ms);
+    buf.extend_from_slice(b"\r\n");
+}
+
 /// Appends `PING` (used to probe that the address speaks RESP at all).
 pub fn encode_ping(buf: &mut Vec<u8>) {
     buf.extend_from_slice(b"*1\r\n$4\r\nPING\r\n");
@@ -135,6 +152,13 @@ mod tests {
             b,
             b"*3\r\n$3\r\nSET\r\n$6\r\nkey:42\r\n$3\r\nabc\r\n*2\r\n$3\r\nGET\r\n$5\r\nkey:0\r\n"
         );
+    }
+
+    #[test]
+    fn encodes_wait() {
+        let mut b = Vec::new();
+        encode_wait(&mut b, 2, std::time::Duration::from_secs(5));
+        assert_eq!(b, b"*3\r\n$4\r\nWAIT\r\n$1\r\n2\r\n$4\r\n5000\r\n");
     }
 
     #[test]
