@@ -47,83 +47,9 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Cluster, Opts, Raw, encode, frame_len, show};
-
-/// A `redis-server` of our own, killed (by its handle) when dropped.
-struct RedisServer {
-    child: Child,
-    addr: SocketAddr,
-    _dir: tempfile::TempDir,
-}
-
-impl RedisServer {
-    /// Starts `redis-server` on a free port, retrying on a port collision,
-    /// and waits until it answers PING.
-    fn start() -> RedisServer {
-        for _ in 0..5 {
-            let dir = tempfile::Builder::new()
-                .prefix("kvstore-redis-")
-                .tempdir()
-                .expect("create a temporary directory for redis-server");
-            let port = common::free_ports(1)[0];
-            let spawned = Command::new("redis-server")
-                .args(["--port", &port.to_string()])
-                .args(["--bind", "127.0.0.1"])
-                .args(["--save", ""])
-                .args(["--appendonly", "no"])
-                .arg("--dir")
-                .arg(dir.path())
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn();
-            let child = match spawned {
-                Ok(child) => child,
-                Err(e) => panic!(
-                    "cannot run redis-server ({e}); install the redis-server package (CI does)"
-                ),
-            };
-            let addr = SocketAddr::from(([127, 0, 0, 1], port));
-            let mut server = RedisServer {
-                child,
-                addr,
-                _dir: dir,
-            };
-            if server.wait_ready() {
-                return server;
-            }
-            eprintln!("redis-server did not start on port {port}; trying another");
-        }
-        panic!("redis-server did not start");
-    }
-
-    fn wait_ready(&mut self) -> bool {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return false; // exited: most likely the port was taken
-            }
-            if let Ok(mut raw) = Raw::try_connect(self.addr, Duration::from_millis(200))
-                && raw.try_send(&encode(&[b"PING"])).is_ok()
-                && raw.try_read_reply(Duration::from_secs(1)).as_deref() == Ok(b"+PONG\r\n")
-            {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        false
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::{Cluster, Opts, Raw, RedisServer, frame_len, show};
 
 /// One script line.
 #[derive(Debug)]
@@ -532,7 +458,7 @@ fn run_script(path: &Path, redis: SocketAddr, cluster: &Cluster) -> (usize, Vec<
 
 #[test]
 fn same_replies_as_redis() {
-    let redis = RedisServer::start();
+    let redis = RedisServer::start(&["--save", "", "--appendonly", "no"]);
     let cluster = Cluster::start(3, Opts::redis());
     let mut mismatches = Vec::new();
     let mut scripts = 0;

@@ -20,6 +20,7 @@
 //!   friends expose what fault tests check: logs, `INFO replication`,
 //!   `DEBUG DIGEST`. [`Raw::try_connect_from`] connects from a chosen
 //!   local address (so a firewall rule can spare the test's own traffic).
+//! - [`RedisServer`] is a real `redis-server` to compare with.
 //! - Dropping a [`Cluster`] kills every process it started, by its own
 //!   `Child` handle only. If the test is panicking, it first prints the tail
 //!   of every node's log and keeps the directory for inspection.
@@ -491,6 +492,81 @@ impl Drop for Cluster {
                 self.dir.path().display()
             );
         }
+    }
+}
+
+/// A `redis-server` of our own (the Debian package's binary), in a temporary
+/// directory on a free loopback port, killed by its own handle when dropped:
+/// the reference server tests compare against.
+pub struct RedisServer {
+    child: Child,
+    pub addr: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl RedisServer {
+    /// Starts `redis-server` with `args` after its port, address and
+    /// directory (e.g. `--save ""`, `--replicaof`), retrying on a port
+    /// collision, and waits until it answers PING.
+    pub fn start(args: &[&str]) -> RedisServer {
+        for _ in 0..START_ATTEMPTS {
+            let dir = tempfile::Builder::new()
+                .prefix("kvstore-redis-")
+                .tempdir()
+                .expect("create a temporary directory for redis-server");
+            let port = free_ports(1)[0];
+            let spawned = Command::new("redis-server")
+                .args(["--port", &port.to_string()])
+                .args(["--bind", "127.0.0.1"])
+                .arg("--dir")
+                .arg(dir.path())
+                .args(args)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn();
+            let child = match spawned {
+                Ok(child) => child,
+                Err(e) => panic!(
+                    "cannot run redis-server ({e}); install the redis-server package (CI does)"
+                ),
+            };
+            let addr = SocketAddr::from(([127, 0, 0, 1], port));
+            let mut server = RedisServer {
+                child,
+                addr,
+                _dir: dir,
+            };
+            if server.wait_ready() {
+                return server;
+            }
+            eprintln!("redis-server did not start on port {port}; trying another");
+        }
+        panic!("redis-server did not start");
+    }
+
+    fn wait_ready(&mut self) -> bool {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return false; // exited: most likely the port was taken
+            }
+            if let Ok(mut raw) = Raw::try_connect(self.addr, Duration::from_millis(200))
+                && raw.try_send(&encode(&[b"PING"])).is_ok()
+                && raw.try_read_reply(Duration::from_secs(1)).as_deref() == Ok(b"+PONG\r\n")
+            {
+                return true;
+            }
+            thread::sleep(POLL_INTERVAL);
+        }
+        false
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

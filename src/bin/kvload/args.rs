@@ -26,9 +26,9 @@ OPTIONS:
     --duration D            run each level for D instead (10s, 500ms, 2m)
     --concurrency LIST      comma-separated connection counts    [default: 1,2,4,8,16,32,64]
     --preload               SET every key once before the levels so GETs hit
-    --wait-replicas N       send every SET with `WAIT N <timeout>` and count
-                            the pair as one request, successful only if N
-                            replicas acknowledged it: Redis's replicated-write
+    --wait-replicas N       send every SET with `WAIT N <half of --timeout>` and
+                            count the pair as one request, successful only if
+                            N replicas acknowledged it: Redis's replicated-write
                             baseline (a primary with replicas)  [default: 0, off]
     --csv FILE              write all rows as CSV at the end
     --json FILE             write all rows as JSON at the end

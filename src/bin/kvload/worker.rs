@@ -311,7 +311,10 @@ async fn drive(
             encode(&mut sess.wbuf, op, key, &cfg.value);
             let waits = op == Op::Set && cfg.wait_replicas > 0;
             if waits {
-                encode_wait(&mut sess.wbuf, cfg.wait_replicas, cfg.timeout);
+                // Half the reply timeout, so a WAIT that gives up still
+                // answers (with its count) before the connection is judged
+                // stalled.
+                encode_wait(&mut sess.wbuf, cfg.wait_replicas, cfg.timeout / 2);
             }
             sess.inflight.push_back(Pending {
                 sent: Instant::now(),
