@@ -25,6 +25,7 @@
 #   OURS=127.0.0.1:8001   our coordinator; started with scripts/local-cluster.sh
 #                         if nothing listens there, and stopped again at the end
 #   SKIP_BUILD=1          use the already-built target/release/kvload
+#   KVLOAD=PATH           use this kvload binary (implies SKIP_BUILD=1)
 #   BENCH_TMP=target      where the results and Redis data directories go
 #                         (on disk, not tmpfs, so fsync costs what it costs)
 #
@@ -51,11 +52,14 @@ for tool in redis-server redis-cli; do
   command -v "$tool" >/dev/null || die "$tool not found (apt-get install redis-server)"
 done
 
+if [ -n "${KVLOAD:-}" ]; then
+  SKIP_BUILD=1
+fi
 if [ "${SKIP_BUILD:-}" != 1 ]; then
   log "building (cargo build --release --bins)"
   cargo build --release --bins
 fi
-kvload="${CARGO_TARGET_DIR:-$root/target}/release/kvload"
+kvload=${KVLOAD:-${CARGO_TARGET_DIR:-$root/target}/release/kvload}
 [ -x "$kvload" ] || die "$kvload not built"
 
 bench_tmp=${BENCH_TMP:-$root/target}

@@ -5,7 +5,9 @@
 //! What must hold: a preloaded GET run finds every key and counts every
 //! request; `--wait-replicas N` counts a SET only when `WAIT` reports N
 //! replicas, so Redis's replicated baseline in `scripts/bench-vs-redis.sh`
-//! measures acknowledged replicated writes and nothing less.
+//! measures acknowledged replicated writes and nothing less; and that
+//! script, run small, measures our cluster and all three Redis baselines
+//! and prints every ratio.
 
 mod common;
 
@@ -157,4 +159,61 @@ fn wait_replicas_counts_a_set_only_when_enough_replicas_acknowledge() {
         stderr.contains("WAIT: 1 of 2 replicas acknowledged"),
         "kvload should say why: {stderr}"
     );
+}
+
+#[test]
+fn bench_vs_redis_compares_our_cluster_with_every_redis_baseline() {
+    let cluster = Cluster::start(3, Opts::redis());
+    let ours = cluster.coordinator_addr().to_string();
+    let results = tempfile::tempdir().expect("temporary directory");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/bench-vs-redis.sh");
+    let out = Command::new("bash")
+        .arg(script)
+        .env("OURS", &ours)
+        .env("KVLOAD", KVLOAD)
+        .env("BENCH_TMP", results.path())
+        .env("ROUNDS", "1")
+        .env("REQUESTS", "200")
+        .env("LEVELS", "1,4")
+        .env("KEYS", "100")
+        .output()
+        .expect("run scripts/bench-vs-redis.sh");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "bench-vs-redis failed:\n{stdout}\n{stderr}"
+    );
+    assert!(
+        stdout.contains(&format!("ours: {ours}\n")),
+        "our cluster must have been measured, not skipped:\n{stdout}\n{stderr}"
+    );
+    for table in [
+        "== redis-always set ==",
+        "== redis-nopersist set ==",
+        "== redis-wait2 set ==",
+        "== ours set ==",
+        "== ours get ==",
+    ] {
+        assert!(stdout.contains(table), "no {table:?} in:\n{stdout}");
+    }
+    // Each ratio table has a numeric ratio (not "-") for every level.
+    for heading in [
+        "== ratios set: ours / redis-wait2",
+        "== ratios set: ours / redis (",
+        "== ratios get: ours / redis (",
+    ] {
+        let at = stdout
+            .find(heading)
+            .unwrap_or_else(|| panic!("no {heading:?} in:\n{stdout}"));
+        let rows: Vec<&str> = stdout[at..].lines().skip(2).take(2).collect();
+        for (row, level) in rows.iter().zip(["1", "4"]) {
+            let cells: Vec<&str> = row.split_whitespace().collect();
+            assert_eq!(cells.first(), Some(&level), "{heading}: {row:?}");
+            assert!(
+                cells[1].parse::<f64>().is_ok_and(|r| r > 0.0),
+                "{heading}: no ratio in {row:?}"
+            );
+        }
+    }
 }
