@@ -204,7 +204,7 @@ struct LevelResult {
     abandoned: u64,
     stall: Duration,
     first_conn_error: Option<String>,
-    first_error_reply: Option<String>,
+    first_failed_reply: Option<String>,
     elapsed: Duration,
 }
 
@@ -225,8 +225,8 @@ impl LevelResult {
                 self.stall, self.abandoned
             );
         }
-        if let Some(msg) = &self.first_error_reply {
-            eprintln!("kvload: {tag}: error replies, first: -{msg}");
+        if let Some(msg) = &self.first_failed_reply {
+            eprintln!("kvload: {tag}: failed replies, first: {msg}");
         }
         if self.misses > 0 {
             let hint = if expect_misses { " (no --preload)" } else { "" };
@@ -325,7 +325,7 @@ async fn run_level(
         abandoned: level.abandoned.load(Ordering::Relaxed),
         stall: stall_limit(cfg.timeout),
         first_conn_error: take(&level.first_conn_error),
-        first_error_reply: take(&level.first_error_reply),
+        first_failed_reply: take(&level.first_failed_reply),
         elapsed,
     })
 }

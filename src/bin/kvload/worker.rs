@@ -76,7 +76,7 @@ pub struct Level {
     last_reply_ms: AtomicU64,
     /// First examples, kept so a failing run says why, not just how often.
     pub first_conn_error: Mutex<Option<String>>,
-    pub first_error_reply: Mutex<Option<String>>,
+    pub first_failed_reply: Mutex<Option<String>>,
 }
 
 impl Level {
@@ -93,7 +93,7 @@ impl Level {
             epoch: Instant::now(),
             last_reply_ms: AtomicU64::new(0),
             first_conn_error: Mutex::new(None),
-            first_error_reply: Mutex::new(None),
+            first_failed_reply: Mutex::new(None),
         }
     }
 
@@ -144,8 +144,8 @@ impl Level {
         remember(&self.first_conn_error, || format!("{e:#}"));
     }
 
-    fn note_error_reply(&self, msg: &str) {
-        remember(&self.first_error_reply, || msg.to_string());
+    fn note_failed_reply(&self, msg: &str) {
+        remember(&self.first_failed_reply, || msg.to_string());
     }
 }
 
@@ -369,7 +369,7 @@ async fn drive(
                 front.waits = false;
                 if let BytesFrame::Error(msg) = frame {
                     front.failed = true;
-                    level.note_error_reply(&msg);
+                    level.note_failed_reply(&format!("-{msg}"));
                 }
                 continue;
             }
@@ -379,7 +379,7 @@ async fn drive(
             match reply_outcome(&done, &frame, cfg.wait_replicas) {
                 Err(msg) => {
                     errors += 1;
-                    level.note_error_reply(&msg);
+                    level.note_failed_reply(&msg);
                 }
                 Ok(miss) => {
                     ok += 1;
@@ -398,12 +398,13 @@ async fn drive(
 }
 
 /// Judges the reply that ends `done`: `Ok(miss)` for a success (a miss is a
-/// GET's nil), `Err` with the reason for a failure. A SET that waited for
+/// GET's nil), `Err` with the reason for a failure (a server's error reply
+/// as it came, `-` included). A SET that waited for
 /// replicas succeeds only if its own reply was not an error and `WAIT`
 /// counted at least `wait_replicas` replicas.
 fn reply_outcome(done: &Pending, frame: &BytesFrame, wait_replicas: u64) -> Result<bool, String> {
     match frame {
-        BytesFrame::Error(msg) => Err(msg.to_string()),
+        BytesFrame::Error(msg) => Err(format!("-{msg}")),
         _ if done.failed => Err("SET failed before its WAIT".to_string()),
         BytesFrame::Integer(n) if done.op == Op::Set && wait_replicas > 0 => {
             if u64::try_from(*n).is_ok_and(|n| n >= wait_replicas) {
