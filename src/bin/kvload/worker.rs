@@ -2,6 +2,8 @@
 //! `pipeline` requests in flight, time each reply, and on any connection
 //! failure count the in-flight requests as failed, back off briefly and
 //! reconnect — so a benchmark run through a node failure keeps going.
+//! With `--wait-replicas`, a request is a SET and the `WAIT` after it,
+//! judged together when the `WAIT` answers.
 //!
 //! Also owns `Level`, the state the workers of one concurrency level share:
 //! the request budget, the stop flag and the live counters the progress line
@@ -51,8 +53,8 @@ pub struct WorkerConfig {
     pub pipeline: usize,
     pub timeout: Duration,
     pub pick: KeyPick,
-    /// When non-zero, every SET goes out with `WAIT wait_replicas <timeout>`
-    /// and the two replies count as one request.
+    /// When non-zero, every SET goes out with `WAIT wait_replicas
+    /// <timeout / 2>` and the two replies count as one request.
     pub wait_replicas: u64,
 }
 
