@@ -135,12 +135,12 @@ for replica in 1 2; do
     --appendonly yes --appendfsync always --save '' --replicaof 127.0.0.1 "$wait2_port"
 done
 # WAIT 2 fails every request until both replicas have finished their initial sync.
+replicas_online() { [ "$(redis-cli -p "$wait2_port" info replication | grep -c 'state=online')" = 2 ]; }
 for _ in $(seq 1 100); do
-  [ "$(redis-cli -p "$wait2_port" info replication | grep -c 'state=online')" = 2 ] && break
+  replicas_online && break
   sleep 0.1
 done
-[ "$(redis-cli -p "$wait2_port" info replication | grep -c 'state=online')" = 2 ] ||
-  die "redis-wait2: the replicas did not come online"
+replicas_online || die "redis-wait2: the replicas did not come online"
 
 # Our cluster: use it if it is up, otherwise try to start it ourselves.
 ours_host=${OURS%:*}
@@ -283,9 +283,9 @@ ratio_table() {
 }
 
 # paired_ratios WORKLOAD: per level, the median over rounds of ours / redis-always
-# (and ours / redis-wait2 where that baseline ran)
-# throughput taken within each round (the two runs minutes apart at most, so a
-# slow or fast spell of this VM mostly cancels out), with the rounds' range;
+# (and of ours / redis-wait2, where that baseline ran) throughput taken within
+# each round (the runs minutes apart at most, so a slow or fast spell of this
+# VM mostly cancels out), with the rounds' range;
 # and each target's scaling: per round, a level's throughput over the lowest
 # level's, median over rounds.
 paired_ratios() {

@@ -14,7 +14,6 @@ mod common;
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Command, Output};
-use std::time::{Duration, Instant};
 
 use common::{Cluster, Opts, Raw, RedisServer};
 
@@ -102,18 +101,9 @@ fn wait_replicas_counts_a_set_only_when_enough_replicas_acknowledge() {
         &port,
     ]);
     let mut raw = Raw::connect(primary.addr);
-    let deadline = Instant::now() + common::READY_TIMEOUT;
-    loop {
-        let info = String::from_utf8_lossy(&raw.cmd(&[b"INFO", b"replication"])).into_owned();
-        if info.contains("state=online") {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the replica never came online: {info}"
-        );
-        std::thread::sleep(Duration::from_millis(25));
-    }
+    common::wait_until("the replica is online", common::READY_TIMEOUT, || {
+        String::from_utf8_lossy(&raw.cmd(&[b"INFO", b"replication"])).contains("state=online")
+    });
     let dir = tempfile::tempdir().expect("temporary directory");
     let addr = primary.addr.to_string();
     let base = ["--addr", &addr, "--keys", "50", "--requests", "200"];

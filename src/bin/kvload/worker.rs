@@ -363,21 +363,19 @@ async fn drive(
                 Ok(None) => break Ok(()),
                 Err(e) => break Err(anyhow!("undecodable reply: {e:?}")),
             };
-            let Some(front) = sess.inflight.front_mut() else {
+            let Some(mut done) = sess.inflight.pop_front() else {
                 break Err(anyhow!("server sent a reply nobody asked for"));
             };
-            if front.waits {
+            if done.waits {
                 // The SET's reply; the request ends with its WAIT's.
-                front.waits = false;
+                done.waits = false;
                 if let BytesFrame::Error(msg) = frame {
-                    front.failed = true;
+                    done.failed = true;
                     level.note_failed_reply(&format!("-{msg}"));
                 }
+                sess.inflight.push_front(done);
                 continue;
             }
-            let Some(done) = sess.inflight.pop_front() else {
-                break Err(anyhow!("server sent a reply nobody asked for"));
-            };
             match reply_outcome(&done, &frame, cfg.wait_replicas) {
                 Err(msg) => {
                     errors += 1;

@@ -83,11 +83,7 @@ pub fn encode(buf: &mut Vec<u8>, op: Op, n: u64, value: &[u8]) {
     buf.extend_from_slice(num);
     buf.extend_from_slice(b"\r\n");
     if op == Op::Set {
-        buf.push(b'$');
-        push_usize(buf, value.len());
-        buf.extend_from_slice(b"\r\n");
-        buf.extend_from_slice(value);
-        buf.extend_from_slice(b"\r\n");
+        push_bulk(buf, value);
     }
 }
 
@@ -95,22 +91,23 @@ pub fn encode(buf: &mut Vec<u8>, op: Op, n: u64, value: &[u8]) {
 /// Redis answer only once that many replicas have the write.
 pub fn encode_wait(buf: &mut Vec<u8>, replicas: u64, timeout: std::time::Duration) {
     let mut digits = [0u8; 20];
-    let n = fmt_u64(replicas, &mut digits);
-    buf.extend_from_slice(b"*3\r\n$4\r\nWAIT\r\n$");
-    push_usize(buf, n.len());
-    buf.extend_from_slice(b"\r\n");
-    buf.extend_from_slice(n);
-    let ms = fmt_u64(timeout.as_millis() as u64, &mut digits);
-    buf.extend_from_slice(b"\r\n$");
-    push_usize(buf, ms.len());
-    buf.extend_from_slice(b"\r\n");
-    buf.extend_from_slice(ms);
-    buf.extend_from_slice(b"\r\n");
+    buf.extend_from_slice(b"*3\r\n$4\r\nWAIT\r\n");
+    push_bulk(buf, fmt_u64(replicas, &mut digits));
+    push_bulk(buf, fmt_u64(timeout.as_millis() as u64, &mut digits));
 }
 
 /// Appends `PING` (used to probe that the address speaks RESP at all).
 pub fn encode_ping(buf: &mut Vec<u8>) {
     buf.extend_from_slice(b"*1\r\n$4\r\nPING\r\n");
+}
+
+/// Appends `bytes` as one RESP bulk string.
+fn push_bulk(buf: &mut Vec<u8>, bytes: &[u8]) {
+    buf.push(b'$');
+    push_usize(buf, bytes.len());
+    buf.extend_from_slice(b"\r\n");
+    buf.extend_from_slice(bytes);
+    buf.extend_from_slice(b"\r\n");
 }
 
 fn push_usize(buf: &mut Vec<u8>, n: usize) {
