@@ -343,6 +343,34 @@ pub fn outcome_reply(outcome: Outcome, dialect: Dialect) -> Reply {
         ),
         Outcome::Scan { next, keys } => command::keyspace::scan_reply(next, keys),
         Outcome::Aborted => Reply::NilArray,
+        Outcome::Map(pairs) => Reply::Map(
+            pairs
+                .into_iter()
+                .map(|(k, v)| {
+                    (
+                        outcome_reply(k, Dialect::Redis),
+                        outcome_reply(v, Dialect::Redis),
+                    )
+                })
+                .collect(),
+        ),
+        Outcome::Set(items) => Reply::Set(
+            items
+                .into_iter()
+                .map(|o| outcome_reply(o, Dialect::Redis))
+                .collect(),
+        ),
+        Outcome::Pairs(pairs) => Reply::Pairs(
+            pairs
+                .into_iter()
+                .map(|(k, v)| {
+                    (
+                        outcome_reply(k, Dialect::Redis),
+                        outcome_reply(v, Dialect::Redis),
+                    )
+                })
+                .collect(),
+        ),
     }
 }
 
@@ -505,7 +533,7 @@ async fn run<B: Backend>(
                 if watched.iter().any(|(k, _)| *k == key) {
                     continue;
                 }
-                let value = match backend.read(ReadOp::Get { key: key.clone() }).await {
+                let value = match backend.read(ReadOp::Fingerprint { key: key.clone() }).await {
                     Ok(Outcome::Value(value)) => value,
                     Ok(other) => return Some(outcome_reply(other, dialect)),
                     Err(e) => return Some(Reply::Error(e)),

@@ -12,7 +12,9 @@
 //! The number of cases per property is `PROPTEST_CASES` (default 1000).
 
 use bytes::{Bytes, BytesMut};
-use kvstore2pcsystem::command::op::{Effect, ExpireFlags, Expiry, Outcome, ReadOp, WriteOp};
+use kvstore2pcsystem::command::op::{
+    Effect, Entry, ExpireFlags, Expiry, Outcome, ReadOp, Version, WriteOp,
+};
 use kvstore2pcsystem::rpc::codec::{self, CodecError, MAX_FRAME_LEN};
 use kvstore2pcsystem::rpc::message::{LogEntry, ParticipantStatus, Request, Response};
 use proptest::prelude::*;
@@ -31,6 +33,7 @@ fn write_op() -> impl Strategy<Value = WriteOp> {
         prop::collection::vec(bytes(), 0..4).prop_map(|keys| WriteOp::Del { keys }),
         (any::<u64>(), bytes(), any::<i64>()).prop_map(|(now_ms, key, at)| WriteOp::At {
             now_ms,
+            stamp: now_ms ^ 1,
             op: Box::new(WriteOp::Expire {
                 key,
                 when: Expiry::At(at),
@@ -59,10 +62,14 @@ fn log_entry() -> impl Strategy<Value = LogEntry> {
                 prop::option::of(bytes()),
                 prop::option::of(any::<u64>()),
             )
-                .prop_map(|(key, value, expires_at)| Effect {
-                    key,
-                    value,
-                    expires_at,
+                .prop_map(|(key, value, expires_at)| match value {
+                    Some(v) if expires_at == Some(7) => Effect::Element {
+                        key,
+                        version: Version { stamp: 7, seq: 1 },
+                        sub: v.clone(),
+                        value: Some(v),
+                    },
+                    value => Effect::record(&key, value.map(|v| Entry::string(v, expires_at))),
                 }),
             0..3,
         ),

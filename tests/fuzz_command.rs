@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use kvstore2pcsystem::command::connection::{self, ClientState, ServerFacts};
-use kvstore2pcsystem::command::op::{self, Entry, Outcome, Stored, WriteOp};
+use kvstore2pcsystem::command::op::{self, Entry, Outcome, Stored, Version, WriteOp};
 use kvstore2pcsystem::command::server::NodeInfo;
 use kvstore2pcsystem::command::{self, Command, cursor, glob, long_double};
 use kvstore2pcsystem::config::Dialect;
@@ -240,10 +240,23 @@ impl Stored for Replica {
     type Error = Infallible;
 
     fn stored(&self, key: &[u8]) -> Result<Option<Entry>, Infallible> {
-        Ok(self.0.get(key).map(|v| Entry {
-            value: v.clone(),
-            expires_at: self.1.get(key).copied(),
-        }))
+        Ok(self
+            .0
+            .get(key)
+            .map(|v| Entry::string(v.clone(), self.1.get(key).copied())))
+    }
+
+    fn stored_element(&self, _: Version, _: &[u8]) -> Result<Option<Bytes>, Infallible> {
+        Ok(None)
+    }
+
+    fn stored_elements(
+        &self,
+        _: Version,
+        _: &[u8],
+        _: usize,
+    ) -> Result<Vec<(Bytes, Bytes)>, Infallible> {
+        Ok(Vec::new())
     }
 
     fn stored_from(
@@ -268,21 +281,22 @@ fn evaluate(command: &Command, dialect: Dialect) -> Option<Outcome> {
         // A far offset makes Redis (and us) build a value that long: legal,
         // but too slow to do thousands of times here.
         Command::Write(WriteOp::SetRange { offset, .. }) if *offset > 1 << 20 => return None,
-        Command::Write(op) => match op::eval_write(&op.clone().stamp(NOW), &replica) {
+        Command::Write(op) => match op::eval_write(&op.clone().stamp(NOW, 1), &replica) {
             Ok((outcome, effects)) => {
-                // The storage engine (fjall) panics on an empty key or one
-                // over 64 KB: no client command may produce such a write.
+                // The storage engine (fjall) panics on a key over 64 KB
+                // (and the expiry index puts 8 bytes in front): no client
+                // command may produce such a write.
                 for effect in &effects {
                     assert!(
-                        !effect.key.is_empty() && effect.key.len() <= usize::from(u16::MAX),
+                        effect.key().len() <= op::MAX_KEY_LEN,
                         "{op:?} writes a key of {} bytes",
-                        effect.key.len()
+                        effect.key().len()
                     );
                 }
                 outcome
             }
         },
-        Command::Read(op) => match op::eval_read(&op.clone().stamp(NOW), &replica) {
+        Command::Read(op) => match op::eval_read(&op.clone().stamp(NOW), &replica, 0) {
             Ok(outcome) => outcome,
         },
         _ => return None,

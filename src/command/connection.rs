@@ -34,6 +34,8 @@ pub enum SessionCommand {
     Info(super::server::InfoRequest),
     /// `TIME`
     Time,
+    /// `OBJECT HELP`
+    ObjectHelp,
 }
 
 /// Parses a session command whose name and arity are already checked.
@@ -268,6 +270,7 @@ pub fn apply(cmd: SessionCommand, client: &mut ClientState, facts: &dyn ServerFa
         SessionCommand::Client(args) => client_command(&args, client),
         SessionCommand::Command(args) => super::server::command_command(&args),
         SessionCommand::Config(args) => super::server::config_command(&args, facts),
+        SessionCommand::ObjectHelp => super::keyspace::object_help(),
         SessionCommand::Info(request) => {
             // Without the key count, which only the session can fetch.
             super::server::info_reply(&request, &facts.node_info(), None)

@@ -16,7 +16,7 @@
 use bytes::Bytes;
 
 use super::long_double;
-use super::op::{Effect, Evaluated, Outcome, ReadView, WriteOp};
+use super::op::{Effect, Evaluated, Outcome, ReadView, WriteOp, WrongType};
 use super::{CommandError, parse_i64};
 
 /// Redis's error for a stored value that is not a 64-bit integer (the same
@@ -77,7 +77,9 @@ fn arg(args: &[Bytes], i: usize) -> Bytes {
 
 /// Adds `delta` to the integer at `key`: the new value.
 pub fn incrby<V: ReadView>(view: &V, key: &Bytes, delta: i64) -> Result<Evaluated, V::Error> {
-    let old = view.entry(key)?;
+    let Ok(old) = view.string(key)? else {
+        return Ok(WrongType.into());
+    };
     let deadline = old.as_ref().and_then(|e| e.expires_at);
     let current = match old {
         None => 0,
@@ -105,7 +107,9 @@ pub fn incrbyfloat<V: ReadView>(
     key: &Bytes,
     delta: &[u8],
 ) -> Result<Evaluated, V::Error> {
-    let old = view.entry(key)?;
+    let Ok(old) = view.string(key)? else {
+        return Ok(WrongType.into());
+    };
     let deadline = old.as_ref().and_then(|e| e.expires_at);
     let current = match old {
         None => long_double::parse(b"0"),

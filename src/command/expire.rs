@@ -18,7 +18,8 @@
 use bytes::Bytes;
 
 use super::op::{
-    Effect, Evaluated, ExpireFlags, Expiry, Outcome, ReadOp, ReadView, Stored, WriteOp, is_expired,
+    Effect, Entry, Evaluated, ExpireFlags, Expiry, Outcome, ReadOp, ReadView, Stored, WriteOp,
+    is_expired,
 };
 use super::{CommandError, option_name, parse_i64};
 
@@ -130,7 +131,11 @@ pub fn expire<V: ReadView>(
 pub fn persist<V: ReadView>(view: &V, key: &Bytes) -> Result<Evaluated, V::Error> {
     match view.entry(key)? {
         Some(entry) if entry.expires_at.is_some() => {
-            Ok((Outcome::Integer(1), vec![Effect::put(key, entry.value)]))
+            let kept = Entry {
+                value: entry.value,
+                expires_at: None,
+            };
+            Ok((Outcome::Integer(1), vec![Effect::record(key, Some(kept))]))
         }
         _ => Ok((Outcome::Integer(0), Vec::new())),
     }
@@ -171,7 +176,7 @@ pub fn ttl<V: ReadView>(
 pub fn reap<S: Stored>(store: &S, keys: &[Bytes], now: u64) -> Result<Evaluated, S::Error> {
     let mut effects: Vec<Effect> = Vec::new();
     for key in keys {
-        if effects.iter().any(|e| e.key == key) {
+        if effects.iter().any(|e| e.key() == key) {
             continue;
         }
         if let Some(entry) = store.stored(key)?
@@ -200,14 +205,14 @@ mod tests {
     fn at(view: &mut MapView, now: u64, command: &str) -> Outcome {
         match parse(&args(command), Dialect::Redis) {
             Ok(Command::Write(op)) => {
-                let (outcome, effects) = match eval_write(&op.stamp(now), view) {
+                let (outcome, effects) = match eval_write(&op.stamp(now, 1), view) {
                     Ok(x) => x,
                     Err(e) => match e {},
                 };
                 view.apply(&effects);
                 outcome
             }
-            Ok(Command::Read(op)) => match eval_read(&op.stamp(now), view) {
+            Ok(Command::Read(op)) => match eval_read(&op.stamp(now), view, 0) {
                 Ok(x) => x,
                 Err(e) => match e {},
             },
@@ -422,7 +427,7 @@ mod tests {
         let reap = WriteOp::Reap {
             keys: vec![b("a"), b("b"), b("c"), b("a"), b("missing")],
         };
-        let (outcome, effects) = match eval_write(&reap.clone().stamp(NOW), &view) {
+        let (outcome, effects) = match eval_write(&reap.clone().stamp(NOW, 1), &view) {
             Ok(x) => x,
             Err(e) => match e {},
         };
@@ -440,9 +445,10 @@ mod tests {
     fn stamping_fixes_relative_deadlines() {
         let op = parse_expire("expire", &args("expire k 10")).unwrap();
         assert_eq!(
-            op.clone().stamp(NOW),
+            op.clone().stamp(NOW, 1),
             WriteOp::At {
                 now_ms: NOW,
+                stamp: 1,
                 op: Box::new(WriteOp::Expire {
                     key: b("k"),
                     when: Expiry::At(1_700_000_010_000),
@@ -452,8 +458,8 @@ mod tests {
         );
         // Stamping again replaces the time, never nests.
         assert!(matches!(
-            op.stamp(NOW).stamp(NOW + 1),
-            WriteOp::At { now_ms, ref op } if now_ms == NOW + 1 && !matches!(**op, WriteOp::At { .. })
+            op.stamp(NOW, 1).stamp(NOW + 1, 1),
+            WriteOp::At { now_ms, ref op, .. } if now_ms == NOW + 1 && !matches!(**op, WriteOp::At { .. })
         ));
         let read = ReadOp::Ttl {
             key: b("k"),

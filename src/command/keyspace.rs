@@ -1,8 +1,10 @@
 //! Keyspace commands: DEL, UNLINK, EXISTS, TYPE, RENAME, RENAMENX, DBSIZE,
 //! KEYS, SCAN, FLUSHDB and FLUSHALL.
 //!
-//! There is one database and every value is a string, so TYPE answers
-//! `string` or `none`, and UNLINK is DEL (there is no lazy freeing to do).
+//! There is one database. UNLINK is DEL: deleting a collection of any
+//! size writes only its record (its elements are swept later, see
+//! [`crate::storage::value`]), so there is nothing to free lazily.
+//! Also COPY, RANDOMKEY, TOUCH and OBJECT.
 //!
 //! # Iteration
 //!
@@ -24,7 +26,10 @@ use std::collections::HashSet;
 
 use bytes::Bytes;
 
-use super::op::{Effect, Evaluated, Outcome, ReadOp, ReadView, WriteOp, successor};
+use serde::{Deserialize, Serialize};
+
+use super::collection;
+use super::op::{Effect, Evaluated, Kind, Outcome, ReadOp, ReadView, Value, WriteOp, successor};
 use super::{CommandError, cursor, glob, option_name, parse_i64};
 use crate::resp::reply::Reply;
 
@@ -147,13 +152,9 @@ pub fn exists<V: ReadView>(view: &V, keys: &[Bytes]) -> Result<Outcome, V::Error
     Ok(Outcome::Integer(count))
 }
 
-/// TYPE: every value is a string.
+/// TYPE: the value's type, `none` for a missing key.
 pub fn type_of<V: ReadView>(view: &V, key: &Bytes) -> Result<Outcome, V::Error> {
-    let name = if view.contains(key)? {
-        "string"
-    } else {
-        "none"
-    };
+    let name = view.entry(key)?.map_or("none", |e| e.type_name());
     Ok(Outcome::Status(name.to_string()))
 }
 
@@ -179,10 +180,8 @@ pub fn rename<V: ReadView>(
     }
     Ok((
         done,
-        vec![
-            Effect::delete(from),
-            Effect::put_expiring(to, entry.value, entry.expires_at),
-        ],
+        // A collection's header moves; its elements stay where they are.
+        vec![Effect::delete(from), Effect::record(to, Some(entry))],
     ))
 }
 
@@ -240,15 +239,13 @@ pub fn scan<V: ReadView>(
     let start: &[u8] = if &from[..] < prefix { prefix } else { from };
     let count = usize::try_from(count).unwrap_or(usize::MAX).max(1);
     let page = view.keys_from(start, count.saturating_add(1))?;
-    // Every value is a string; any other TYPE filters out everything.
-    let type_ok = type_name.is_none_or(|t| t.eq_ignore_ascii_case(b"string"));
     let mut keys = Vec::new();
     let mut last: Option<&Bytes> = None;
     for key in page.iter().take(count) {
         if !key.starts_with(prefix) {
             return Ok(Outcome::Scan { next: None, keys });
         }
-        if type_ok && pattern.is_none_or(|p| glob::matches(p, key)) {
+        if pattern.is_none_or(|p| glob::matches(p, key)) && has_type(view, key, type_name)? {
             keys.push(key.clone());
         }
         last = Some(key);
@@ -258,6 +255,17 @@ pub fn scan<V: ReadView>(
         _ => None,
     };
     Ok(Outcome::Scan { next, keys })
+}
+
+/// Whether `key` holds a value of type `wanted` (any type when none is
+/// asked for; an unknown type name matches nothing, as in Redis 7.0).
+fn has_type<V: ReadView>(view: &V, key: &[u8], wanted: Option<&[u8]>) -> Result<bool, V::Error> {
+    let Some(wanted) = wanted else {
+        return Ok(true);
+    };
+    Ok(view
+        .entry(key)?
+        .is_some_and(|e| wanted.eq_ignore_ascii_case(e.type_name().as_bytes())))
 }
 
 /// The shortest byte string `b` with `last < b <= next` (for `last <
@@ -282,6 +290,220 @@ pub fn scan_reply(next: Option<Bytes>, keys: Vec<Bytes>) -> Reply {
     ])
 }
 
+/// OBJECT's subcommands that read a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ObjectField {
+    /// OBJECT ENCODING: the encoding Redis 7.0 would use for the value.
+    Encoding,
+    /// OBJECT REFCOUNT.
+    RefCount,
+    /// OBJECT IDLETIME: access times are not tracked, so always 0.
+    IdleTime,
+    /// OBJECT FREQ: refused, as Redis refuses it without an LFU policy.
+    Freq,
+}
+
+/// OBJECT HELP's lines, as Redis 7.0 prints them.
+const OBJECT_HELP: &[&str] = &[
+    "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "ENCODING <key>",
+    "    Return the kind of internal representation used in order to store the value",
+    "    associated with a <key>.",
+    "FREQ <key>",
+    "    Return the access frequency index of the <key>. The returned integer is",
+    "    proportional to the logarithm of the recent access frequency of the key.",
+    "IDLETIME <key>",
+    "    Return the idle time of the <key>, that is the approximated number of",
+    "    seconds elapsed since the last access to the key.",
+    "REFCOUNT <key>",
+    "    Return the number of references of the value associated with the specified",
+    "    <key>.",
+    "HELP",
+    "    Prints this help.",
+];
+
+/// Redis's error for OBJECT FREQ without an LFU eviction policy.
+const NO_LFU: &str = "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.";
+
+/// `OBJECT subcommand \[key\]`: `None` for HELP (answered by the session,
+/// [`object_help`]), the rest read the key.
+pub fn parse_object(args: &[Bytes]) -> Result<Option<ReadOp>, CommandError> {
+    let sub = option_name(&arg(args, 1));
+    let expected = match sub.as_str() {
+        "help" => 2,
+        "encoding" | "refcount" | "idletime" | "freq" => 3,
+        _ => {
+            return Err(CommandError::Other(format!(
+                "ERR unknown subcommand '{}'. Try OBJECT HELP.",
+                String::from_utf8_lossy(&arg(args, 1))
+            )));
+        }
+    };
+    if args.len() != expected {
+        return Err(CommandError::Arity(format!("object|{sub}")));
+    }
+    let field = match (sub.as_str(), args.len()) {
+        ("help", 2) => return Ok(None),
+        ("encoding", 3) => ObjectField::Encoding,
+        ("refcount", 3) => ObjectField::RefCount,
+        ("idletime", 3) => ObjectField::IdleTime,
+        _ => ObjectField::Freq,
+    };
+    Ok(Some(ReadOp::Object {
+        sub: field,
+        key: arg(args, 2),
+    }))
+}
+
+/// OBJECT HELP's reply.
+pub fn object_help() -> Reply {
+    Reply::Array(
+        OBJECT_HELP
+            .iter()
+            .map(|l| Reply::Simple((*l).into()))
+            .collect(),
+    )
+}
+
+/// OBJECT ENCODING / REFCOUNT / IDLETIME / FREQ of `key` (nil if missing).
+pub fn object<V: ReadView>(view: &V, field: ObjectField, key: &Bytes) -> Result<Outcome, V::Error> {
+    let Some(entry) = view.entry(key)? else {
+        return Ok(Outcome::Value(None));
+    };
+    Ok(match field {
+        ObjectField::Encoding => {
+            let name = match &entry.value {
+                Value::String(v) => string_encoding(v),
+                Value::Collection(c) => {
+                    let found = collection::Found {
+                        header: *c,
+                        expires_at: entry.expires_at,
+                    };
+                    match c.kind {
+                        Kind::Hash if super::hash::is_listpack(view, &found)? => "listpack",
+                        Kind::Hash => "hashtable",
+                        Kind::Set => super::set::encoding(view, &found)?,
+                    }
+                }
+            };
+            Outcome::Value(Some(Bytes::from_static(name.as_bytes())))
+        }
+        ObjectField::RefCount => match &entry.value {
+            // Redis shares the objects of small integers.
+            Value::String(v) if parse_i64(v).is_ok_and(|n| (0..10_000).contains(&n)) => {
+                Outcome::Integer(i64::from(i32::MAX))
+            }
+            _ => Outcome::Integer(1),
+        },
+        ObjectField::IdleTime => Outcome::Integer(0),
+        ObjectField::Freq => Outcome::Error(NO_LFU.into()),
+    })
+}
+
+/// The encoding Redis 7.0 gives a string of these bytes when it is set:
+/// `int` for a 64-bit integer in canonical form (up to 20 characters),
+/// `embstr` up to 44 bytes, `raw` beyond. (Redis also turns a string that
+/// APPEND or SETRANGE touched into `raw`; we judge by the bytes.)
+fn string_encoding(value: &[u8]) -> &'static str {
+    if value.len() <= 20 && parse_i64(value).is_ok() {
+        "int"
+    } else if value.len() <= 44 {
+        "embstr"
+    } else {
+        "raw"
+    }
+}
+
+/// `COPY source destination \[DB destination-db\] \[REPLACE\]`. There is one
+/// database: `DB 0` is accepted, any other refused as Redis refuses a DB
+/// out of range.
+pub fn parse_copy(args: &[Bytes]) -> Result<WriteOp, CommandError> {
+    let mut replace = false;
+    let mut i = 3;
+    while let Some(opt) = args.get(i) {
+        match option_name(opt).as_str() {
+            "replace" => replace = true,
+            "db" if args.get(i + 1).is_some() => {
+                let db = parse_i64(&arg(args, i + 1))?;
+                if db != 0 {
+                    return Err(CommandError::Other("ERR DB index is out of range".into()));
+                }
+                i += 1;
+            }
+            _ => return Err(CommandError::Syntax),
+        }
+        i += 1;
+    }
+    Ok(WriteOp::Copy {
+        from: arg(args, 1),
+        to: arg(args, 2),
+        replace,
+    })
+}
+
+/// COPY: `:1` and the destination a copy of the source (a collection gets
+/// a new incarnation with a copy of every element: O(N), as in Redis), `:0`
+/// if the source is missing or the destination exists without REPLACE.
+pub fn copy<V: ReadView>(
+    view: &V,
+    from: &Bytes,
+    to: &Bytes,
+    replace: bool,
+) -> Result<Evaluated, V::Error> {
+    let Some(entry) = view.entry(from)? else {
+        return Ok((Outcome::Integer(0), Vec::new()));
+    };
+    if from == to {
+        return Ok((
+            Outcome::Error("ERR source and destination objects are the same".into()),
+            Vec::new(),
+        ));
+    }
+    if !replace && view.contains(to)? {
+        return Ok((Outcome::Integer(0), Vec::new()));
+    }
+    let effects = match &entry.value {
+        Value::String(_) => vec![Effect::record(to, Some(entry))],
+        Value::Collection(c) => {
+            let found = collection::Found {
+                header: *c,
+                expires_at: entry.expires_at,
+            };
+            let mut change = collection::Change::fresh(view, to, c.kind);
+            for (member, value) in collection::all_members(view, Some(&found))? {
+                change.put(view, &member, value)?;
+            }
+            change.keep_deadline(entry.expires_at);
+            change.finish(view)
+        }
+    };
+    Ok((Outcome::Integer(1), effects))
+}
+
+/// RANDOMKEY: a live key drawn uniformly (O(N): the keys are counted
+/// first), or nil.
+pub fn random_key<V: ReadView>(view: &V) -> Result<Outcome, V::Error> {
+    let total = view.count()?;
+    if total == 0 {
+        return Ok(Outcome::Value(None));
+    }
+    let mut skip = view.random() % total;
+    let mut start = Bytes::new();
+    loop {
+        let page = view.keys_from(&start, PAGE)?;
+        let Some(last) = page.last() else {
+            return Ok(Outcome::Value(None));
+        };
+        match usize::try_from(skip).ok().and_then(|i| page.get(i)) {
+            Some(key) => return Ok(Outcome::Value(Some(key.clone()))),
+            None => {
+                skip -= page.len() as u64;
+                start = successor(last);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
@@ -293,7 +515,7 @@ mod tests {
 
     fn read(view: &MapView, command: &str) -> Outcome {
         match crate::command::parse(&args(command), Dialect::Redis).unwrap() {
-            crate::command::Command::Read(op) => eval_read(&op, view).unwrap(),
+            crate::command::Command::Read(op) => eval_read(&op, view, 0).unwrap(),
             other => panic!("{other:?}"),
         }
     }
@@ -425,7 +647,7 @@ mod tests {
         let mut steps = 0;
         loop {
             let op = parse_scan(&args(&format!("scan {cursor}{options}"))).unwrap();
-            let Outcome::Scan { next, keys } = eval_read(&op, view).unwrap() else {
+            let Outcome::Scan { next, keys } = eval_read(&op, view, 0).unwrap() else {
                 panic!("not a scan outcome");
             };
             seen.extend(keys.iter().map(|k| String::from_utf8(k.to_vec()).unwrap()));
@@ -474,7 +696,7 @@ mod tests {
         let mut step = 0;
         loop {
             let op = parse_scan(&args(&format!("scan {cursor} count 13"))).unwrap();
-            let Outcome::Scan { next, keys } = eval_read(&op, &view).unwrap() else {
+            let Outcome::Scan { next, keys } = eval_read(&op, &view, 0).unwrap() else {
                 panic!()
             };
             seen.extend(keys);
@@ -505,7 +727,7 @@ mod tests {
         let op = parse_scan(&args("scan 0 count 10")).unwrap();
         let Outcome::Scan {
             next: Some(next), ..
-        } = eval_read(&op, &view).unwrap()
+        } = eval_read(&op, &view, 0).unwrap()
         else {
             panic!()
         };
@@ -514,7 +736,7 @@ mod tests {
         // As if the table slot were lost: the hint "lon" is the bound.
         let lost = cursor ^ (1 << 1);
         let op = parse_scan(&args(&format!("scan {lost} count 10"))).unwrap();
-        let Outcome::Scan { keys, .. } = eval_read(&op, &view).unwrap() else {
+        let Outcome::Scan { keys, .. } = eval_read(&op, &view, 0).unwrap() else {
             panic!()
         };
         assert_eq!(keys.first(), Some(&b("longprefix:000")));

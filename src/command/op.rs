@@ -39,12 +39,13 @@
 //! Variants are only ever appended (never reordered), because ops and
 //! outcomes are encoded by position.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::{counter, expire, keyspace, string};
+use super::{counter, expire, hash, keyspace, set, string};
 
 /// The condition of `SET ... NX|XX`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,13 +56,126 @@ pub enum SetCondition {
     Present,
 }
 
-/// A stored value and its deadline.
+/// What a key holds and its deadline: its one record in the store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
-    /// The value.
-    pub value: Bytes,
+    /// The value: a string, or a collection's header.
+    pub value: Value,
     /// When the key expires (unix milliseconds), if it does.
     pub expires_at: Option<u64>,
+}
+
+impl Entry {
+    /// A string entry.
+    pub fn string(value: Bytes, expires_at: Option<u64>) -> Entry {
+        Entry {
+            value: Value::String(value),
+            expires_at,
+        }
+    }
+
+    /// The collection header, if this is a collection of `kind`.
+    pub fn collection(&self, kind: Kind) -> Option<&Collection> {
+        match &self.value {
+            Value::Collection(c) if c.kind == kind => Some(c),
+            _ => None,
+        }
+    }
+
+    /// Redis's name of this value's type (`TYPE`).
+    pub fn type_name(&self) -> &'static str {
+        match &self.value {
+            Value::String(_) => "string",
+            Value::Collection(c) => c.kind.name(),
+        }
+    }
+}
+
+/// A key's value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Value {
+    /// A string, stored whole in the key's record.
+    String(Bytes),
+    /// A hash or set: the header; the elements are records of their own
+    /// ([`crate::storage::value`]).
+    Collection(Collection),
+}
+
+/// The header of a collection: which incarnation holds its elements, and
+/// how many there are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Collection {
+    /// Hash, set, ...
+    pub kind: Kind,
+    /// The incarnation whose element records are this collection's.
+    pub version: Version,
+    /// The number of elements (never 0: an emptied collection is deleted).
+    pub len: u64,
+    /// The stamp of the last transaction that wrote it, so that WATCH sees
+    /// any write, even one that leaves the same elements.
+    pub touched: u64,
+}
+
+/// The collection types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Kind {
+    /// HSET and friends.
+    Hash,
+    /// SADD and friends.
+    Set,
+}
+
+impl Kind {
+    /// Redis's name of the type.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Hash => "hash",
+            Kind::Set => "set",
+        }
+    }
+}
+
+/// One incarnation of a collection: the stamp of the transaction that
+/// created it (its txid, unique across coordinator restarts and the same on
+/// every replica) and a sequence number among the incarnations that
+/// transaction created. Never reused, so a new incarnation of a key never
+/// sees an old one's elements.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
+pub struct Version {
+    /// The creating transaction's stamp.
+    pub stamp: u64,
+    /// Which of that transaction's new incarnations.
+    pub seq: u32,
+}
+
+/// A string key's value and deadline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StrEntry {
+    /// The value.
+    pub value: Bytes,
+    /// Its deadline, if it has one.
+    pub expires_at: Option<u64>,
+}
+
+/// A command met a key holding another type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WrongType;
+
+/// Redis's error for a command on a key of another type.
+pub const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
+
+impl From<WrongType> for Outcome {
+    fn from(_: WrongType) -> Outcome {
+        Outcome::Error(WRONGTYPE.to_string())
+    }
+}
+
+impl From<WrongType> for (Outcome, Vec<Effect>) {
+    fn from(_: WrongType) -> Evaluated {
+        (Outcome::Error(WRONGTYPE.to_string()), Vec::new())
+    }
 }
 
 /// The expiry a write gives a key.
@@ -254,12 +368,30 @@ pub enum WriteOp {
         keys: Vec<Bytes>,
     },
     /// An op stamped with the coordinator's current time (unix
-    /// milliseconds), at which it is evaluated on every replica.
+    /// milliseconds), at which it is evaluated on every replica, and with
+    /// its transaction's id, which names the collections it creates and
+    /// seeds its random choices ([`ReadView::new_version`],
+    /// [`ReadView::random`]).
     At {
         /// The coordinator's clock when it sent the op.
         now_ms: u64,
+        /// The transaction's stamp (its txid).
+        stamp: u64,
         /// The op.
         op: Box<WriteOp>,
+    },
+    /// A hash command that writes.
+    Hash(hash::HashWrite),
+    /// A set command that writes.
+    Sets(set::SetWrite),
+    /// COPY source destination \[REPLACE\]: `:1` if copied.
+    Copy {
+        /// The source key.
+        from: Bytes,
+        /// The destination key.
+        to: Bytes,
+        /// REPLACE: overwrite an existing destination.
+        replace: bool,
     },
 }
 
@@ -294,7 +426,9 @@ impl WriteOp {
             WriteOp::MSet { pairs } | WriteOp::MSetNx { pairs } => {
                 pairs.iter().map(|(k, _)| k).collect()
             }
-            WriteOp::Rename { from, to, .. } => vec![from, to],
+            WriteOp::Rename { from, to, .. } | WriteOp::Copy { from, to, .. } => vec![from, to],
+            WriteOp::Hash(op) => op.keys(),
+            WriteOp::Sets(op) => op.keys(),
             WriteOp::Flush => Vec::new(),
             WriteOp::Multi { watched, steps } => watched
                 .iter()
@@ -324,16 +458,18 @@ impl WriteOp {
         }
     }
 
-    /// This op as the coordinator sends it at `now_ms`: every relative
-    /// deadline made absolute, and the time attached ([`WriteOp::At`]), so
-    /// that every replica evaluates it at the same moment.
-    pub fn stamp(self, now_ms: u64) -> WriteOp {
+    /// This op as the coordinator sends it at `now_ms` in transaction
+    /// `stamp`: every relative deadline made absolute, and the time and
+    /// stamp attached ([`WriteOp::At`]), so that every replica evaluates it
+    /// at the same moment and makes the same choices.
+    pub fn stamp(self, now_ms: u64, stamp: u64) -> WriteOp {
         let op = match self {
             WriteOp::At { op, .. } => *op,
             op => op,
         };
         WriteOp::At {
             now_ms,
+            stamp,
             op: Box::new(op.resolve(now_ms)),
         }
     }
@@ -466,6 +602,24 @@ pub enum ReadOp {
         /// The read.
         op: Box<ReadOp>,
     },
+    /// What WATCH remembers of a key ([`fingerprint`]).
+    Fingerprint {
+        /// The key.
+        key: Bytes,
+    },
+    /// A hash command that only reads.
+    Hash(hash::HashRead),
+    /// A set command that only reads.
+    Sets(set::SetRead),
+    /// OBJECT ENCODING|REFCOUNT|IDLETIME|FREQ key.
+    Object {
+        /// Which subcommand.
+        sub: keyspace::ObjectField,
+        /// The key.
+        key: Bytes,
+    },
+    /// RANDOMKEY: a random live key, or nil.
+    RandomKey,
 }
 
 impl ReadOp {
@@ -477,7 +631,12 @@ impl ReadOp {
             | ReadOp::StrLen { key }
             | ReadOp::GetRange { key, .. }
             | ReadOp::Type { key }
+            | ReadOp::Fingerprint { key }
+            | ReadOp::Object { key, .. }
             | ReadOp::Ttl { key, .. } => vec![key],
+            ReadOp::Hash(op) => op.keys(),
+            ReadOp::Sets(op) => op.keys(),
+            ReadOp::RandomKey => Vec::new(),
             ReadOp::MGet { keys } | ReadOp::Exists { keys } => keys.iter().collect(),
             ReadOp::Keys { .. } | ReadOp::Scan { .. } | ReadOp::DbSize | ReadOp::KeyspaceStats => {
                 Vec::new()
@@ -504,9 +663,11 @@ impl ReadOp {
     /// transaction is prepared-but-unapplied on the replica serving it.
     pub fn reads_everything(&self) -> bool {
         match self {
-            ReadOp::Keys { .. } | ReadOp::Scan { .. } | ReadOp::DbSize | ReadOp::KeyspaceStats => {
-                true
-            }
+            ReadOp::Keys { .. }
+            | ReadOp::Scan { .. }
+            | ReadOp::DbSize
+            | ReadOp::KeyspaceStats
+            | ReadOp::RandomKey => true,
             ReadOp::Batch { ops } => ops.iter().any(ReadOp::reads_everything),
             ReadOp::At { op, .. } => op.reads_everything(),
             _ => false,
@@ -541,64 +702,93 @@ pub enum Outcome {
     /// EXEC of a transaction whose WATCHed keys changed: nothing ran
     /// (a nil array).
     Aborted,
+    /// Field/value pairs (HGETALL): a map in RESP3, a flat array in RESP2.
+    Map(Vec<(Outcome, Outcome)>),
+    /// An unordered collection (SMEMBERS): a set in RESP3, an array in
+    /// RESP2.
+    Set(Vec<Outcome>),
+    /// Pairs (HRANDFIELD WITHVALUES): a flat array in RESP2, an array of
+    /// two-element arrays in RESP3.
+    Pairs(Vec<(Outcome, Outcome)>),
 }
 
-/// One resolved key write: the value to store (with its deadline), or
-/// `None` to delete.
+/// One resolved write: a user key's record put or deleted, or one element
+/// record of a collection's incarnation put or deleted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Effect {
-    /// The key written.
-    pub key: Bytes,
-    /// The new value, or `None` for a delete.
-    pub value: Option<Bytes>,
-    /// The new value's deadline (unix milliseconds), if it has one.
-    pub expires_at: Option<u64>,
+pub enum Effect {
+    /// The record of `key`: `Some` to store, `None` to delete.
+    Key {
+        /// The user key.
+        key: Bytes,
+        /// Its new record.
+        entry: Option<Entry>,
+    },
+    /// An element record of `key`'s incarnation `version`.
+    Element {
+        /// The user key that owns it (what a lock covers).
+        key: Bytes,
+        /// The incarnation.
+        version: Version,
+        /// The subkey: a tag byte, then the field or member.
+        sub: Bytes,
+        /// The element's value (empty for a set member), `None` to delete.
+        value: Option<Bytes>,
+    },
 }
 
 impl Effect {
-    /// Stores `value` under `key`, without a deadline.
+    /// Stores the string `value` under `key`, without a deadline.
     pub fn put(key: &Bytes, value: Bytes) -> Effect {
         Effect::put_expiring(key, value, None)
     }
 
-    /// Stores `value` under `key` with deadline `expires_at`.
+    /// Stores the string `value` under `key` with deadline `expires_at`.
     pub fn put_expiring(key: &Bytes, value: Bytes, expires_at: Option<u64>) -> Effect {
-        Effect {
-            key: key.clone(),
-            value: Some(value),
-            expires_at,
-        }
+        Effect::record(key, Some(Entry::string(value, expires_at)))
     }
 
     /// Deletes `key`.
     pub fn delete(key: &Bytes) -> Effect {
-        Effect {
+        Effect::record(key, None)
+    }
+
+    /// Stores (or deletes) `key`'s record.
+    pub fn record(key: &Bytes, entry: Option<Entry>) -> Effect {
+        Effect::Key {
             key: key.clone(),
-            value: None,
-            expires_at: None,
+            entry,
         }
     }
 
-    /// The entry this effect leaves, `None` for a delete.
-    pub fn entry(&self) -> Option<Entry> {
-        self.value.as_ref().map(|value| Entry {
-            value: value.clone(),
-            expires_at: self.expires_at,
-        })
+    /// The user key this effect writes (for an element, its owner).
+    pub fn key(&self) -> &Bytes {
+        match self {
+            Effect::Key { key, .. } | Effect::Element { key, .. } => key,
+        }
     }
 
-    fn from_entry(key: Bytes, entry: Option<Entry>) -> Effect {
-        match entry {
-            Some(e) => Effect {
+    /// The key's record this effect leaves, if it writes one (`Some(None)`
+    /// for a delete).
+    pub fn entry(&self) -> Option<Option<&Entry>> {
+        match self {
+            Effect::Key { entry, .. } => Some(entry.as_ref()),
+            Effect::Element { .. } => None,
+        }
+    }
+
+    /// Whether this effect stores something under an unstorable name.
+    fn unstorable(&self) -> Option<&'static str> {
+        match self {
+            Effect::Key {
                 key,
-                value: Some(e.value),
-                expires_at: e.expires_at,
-            },
-            None => Effect {
-                key,
-                value: None,
-                expires_at: None,
-            },
+                entry: Some(_),
+            } => unstorable_key(key),
+            Effect::Element {
+                sub,
+                value: Some(_),
+                ..
+            } => unstorable_subkey(sub),
+            _ => None,
         }
     }
 }
@@ -624,14 +814,25 @@ pub trait Stored {
         start: &[u8],
         limit: usize,
     ) -> Result<Vec<(Bytes, Option<u64>)>, Self::Error>;
+
+    /// The element record `sub` of incarnation `version`.
+    fn stored_element(&self, version: Version, sub: &[u8]) -> Result<Option<Bytes>, Self::Error>;
+
+    /// Up to `limit` element records of `version` with subkey `>= from`, in
+    /// ascending subkey order. Must not allocate in proportion to `limit`.
+    fn stored_elements(
+        &self,
+        version: Version,
+        from: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Bytes, Bytes)>, Self::Error>;
 }
 
 /// Read access to a replica's live data at one moment, as the command
 /// families see it: a key whose deadline has passed does not exist.
 ///
-/// Keys are ordered bytewise (as fjall orders them). `now`, `entry`,
-/// `keys_from` and `stored_keys_from` are required; the rest have defaults
-/// built on them.
+/// Keys and subkeys are ordered bytewise (as fjall orders them). The
+/// methods without a body are required; the rest are built on them.
 pub trait ReadView {
     /// The error a read can fail with (storage errors).
     type Error;
@@ -650,9 +851,40 @@ pub trait ReadView {
     /// deletes those too).
     fn stored_keys_from(&self, start: &[u8], limit: usize) -> Result<Vec<Bytes>, Self::Error>;
 
-    /// The current value of `key`.
-    fn get(&self, key: &[u8]) -> Result<Option<Bytes>, Self::Error> {
-        Ok(self.entry(key)?.map(|e| e.value))
+    /// The element record `sub` of incarnation `version`.
+    fn element(&self, version: Version, sub: &[u8]) -> Result<Option<Bytes>, Self::Error>;
+
+    /// Up to `limit` element records of `version` with subkey `>= from`.
+    fn elements(
+        &self,
+        version: Version,
+        from: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Bytes, Bytes)>, Self::Error>;
+
+    /// A fresh incarnation for a collection this evaluation creates: the
+    /// same on every replica that evaluates the same op, never one in use.
+    fn new_version(&self) -> Version;
+
+    /// The stamp of the evaluating transaction (0 for a plain read).
+    fn stamp(&self) -> u64;
+
+    /// The next number of this evaluation's pseudo-random sequence: seeded
+    /// by the stamp for a write, so every replica makes the same random
+    /// choices (SPOP); by the replica for a plain read.
+    fn random(&self) -> u64;
+
+    /// The live string at `key`, `Ok(None)` if missing, `Err(WrongType)` if
+    /// the key holds another type.
+    fn string(&self, key: &[u8]) -> Result<Result<Option<StrEntry>, WrongType>, Self::Error> {
+        Ok(match self.entry(key)? {
+            None => Ok(None),
+            Some(Entry {
+                value: Value::String(value),
+                expires_at,
+            }) => Ok(Some(StrEntry { value, expires_at })),
+            Some(_) => Err(WrongType),
+        })
     }
 
     /// Whether `key` exists.
@@ -707,6 +939,31 @@ pub trait ReadView {
         let avg_ttl = ttl_sum.checked_div(u128::from(expires)).unwrap_or(0);
         Ok((keys, expires, u64::try_from(avg_ttl).unwrap_or(u64::MAX)))
     }
+
+    /// Every element record of `version` whose subkey starts with `prefix`
+    /// (a tag), in order, visited a page at a time; `visit` returns false
+    /// to stop early.
+    fn each_element(
+        &self,
+        version: Version,
+        prefix: &[u8],
+        mut visit: impl FnMut(&Bytes, &Bytes) -> bool,
+    ) -> Result<(), Self::Error> {
+        const PAGE: usize = 1024;
+        let mut from = Bytes::copy_from_slice(prefix);
+        loop {
+            let page = self.elements(version, &from, PAGE)?;
+            for (sub, value) in &page {
+                if !sub.starts_with(prefix) || !visit(sub, value) {
+                    return Ok(());
+                }
+            }
+            match page.last() {
+                Some((last, _)) if page.len() == PAGE => from = successor(last),
+                _ => return Ok(()),
+            }
+        }
+    }
 }
 
 /// Visits every item `fetch` lists from the first key on, a page at a
@@ -735,12 +992,30 @@ pub fn is_expired(expires_at: Option<u64>, now: u64) -> bool {
 }
 
 /// The live view of stored data at one moment: keys whose deadline has
-/// passed are hidden.
+/// passed are hidden. It also hands out the evaluation's fresh versions
+/// and random numbers.
 pub struct Live<'a, S> {
     /// The stored data.
     pub base: &'a S,
     /// The moment (unix milliseconds).
     pub now: u64,
+    stamp: u64,
+    next_seq: Cell<u32>,
+    rng: Cell<u64>,
+}
+
+impl<'a, S> Live<'a, S> {
+    /// The view of `base` at `now`, for a transaction stamped `stamp`, its
+    /// random sequence seeded with `seed`.
+    pub fn new(base: &'a S, now: u64, stamp: u64, seed: u64) -> Live<'a, S> {
+        Live {
+            base,
+            now,
+            stamp,
+            next_seq: Cell::new(0),
+            rng: Cell::new(seed),
+        }
+    }
 }
 
 /// How many stored keys [`Live`] reads at a time while skipping expired ones.
@@ -803,6 +1078,42 @@ impl<S: Stored> ReadView for Live<'_, S> {
             .map(|(k, _)| k)
             .collect())
     }
+
+    fn element(&self, version: Version, sub: &[u8]) -> Result<Option<Bytes>, S::Error> {
+        self.base.stored_element(version, sub)
+    }
+
+    fn elements(
+        &self,
+        version: Version,
+        from: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Bytes, Bytes)>, S::Error> {
+        self.base.stored_elements(version, from, limit)
+    }
+
+    fn new_version(&self) -> Version {
+        let seq = self.next_seq.get();
+        self.next_seq.set(seq.wrapping_add(1));
+        Version {
+            stamp: self.stamp,
+            seq,
+        }
+    }
+
+    fn stamp(&self) -> u64 {
+        self.stamp
+    }
+
+    fn random(&self) -> u64 {
+        // splitmix64: small, fast, and the same everywhere.
+        let state = self.rng.get().wrapping_add(0x9e37_79b9_7f4a_7c15);
+        self.rng.set(state);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
 }
 
 /// The smallest key greater than `key`: `key` followed by a zero byte.
@@ -813,20 +1124,25 @@ pub fn successor(key: &[u8]) -> Bytes {
     Bytes::from(next)
 }
 
-/// The longest key the storage engine holds (fjall refuses longer ones).
-pub const MAX_KEY_LEN: usize = 65535;
+/// The longest key the store holds: fjall's limit (65535 bytes) less the
+/// deadline that prefixes a key in the expiry index.
+pub const MAX_KEY_LEN: usize = 65535 - 8;
 
-/// Why a key cannot be stored, if it cannot: fjall holds neither an empty
-/// key nor one longer than [`MAX_KEY_LEN`] (and would bring the replica
-/// down trying), where Redis takes both.
+/// The longest subkey (tag and field or member) the store holds: fjall's
+/// limit less the version that prefixes it.
+pub const MAX_SUBKEY_LEN: usize = 65535 - 12;
+
+/// Why a key cannot be stored, if it cannot: fjall holds no key longer than
+/// [`MAX_KEY_LEN`] (and would bring the replica down trying), where Redis
+/// takes keys up to 512 MB.
 pub fn unstorable_key(key: &[u8]) -> Option<&'static str> {
-    if key.is_empty() {
-        Some("ERR empty keys are not supported")
-    } else if key.len() > MAX_KEY_LEN {
-        Some("ERR keys longer than 65535 bytes are not supported")
-    } else {
-        None
-    }
+    (key.len() > MAX_KEY_LEN).then_some("ERR keys longer than 65527 bytes are not supported")
+}
+
+/// Why a field or member cannot be stored, if it cannot.
+pub fn unstorable_subkey(sub: &[u8]) -> Option<&'static str> {
+    (sub.len() > MAX_SUBKEY_LEN)
+        .then_some("ERR fields and members longer than 65522 bytes are not supported")
 }
 
 /// The error of an op that only the coordinator's own machinery sends
@@ -835,19 +1151,19 @@ const MISPLACED: &str = "ERR this operation cannot be nested";
 
 /// Evaluates a write op against stored data: its outcome and the effects
 /// committing it applies. A stamped op ([`WriteOp::At`]) is evaluated at
-/// its time, any other at time 0. An op that would store a key the storage
-/// engine cannot hold ([`unstorable_key`]) fails as a whole, writing
-/// nothing.
+/// its time, with its stamp; any other at time 0 with stamp 0. An op that
+/// would store a key the storage engine cannot hold ([`unstorable_key`])
+/// fails as a whole, writing nothing.
 pub fn eval_write<S: Stored>(op: &WriteOp, store: &S) -> Result<Evaluated, S::Error> {
-    let (now, op) = match op {
-        WriteOp::At { now_ms, op } => (*now_ms, op.as_ref()),
-        op => (0, op),
+    let (now, stamp, op) = match op {
+        WriteOp::At { now_ms, stamp, op } => (*now_ms, *stamp, op.as_ref()),
+        op => (0, 0, op),
     };
-    let view = Live { base: store, now };
+    let view = Live::new(store, now, stamp, stamp);
     match op {
         WriteOp::Multi { watched, steps } => {
             for (key, value) in watched {
-                if view.get(key)? != *value {
+                if fingerprint(view.entry(key)?.as_ref()) != *value {
                     return Ok((Outcome::Aborted, Vec::new()));
                 }
             }
@@ -858,16 +1174,24 @@ pub fn eval_write<S: Stored>(op: &WriteOp, store: &S) -> Result<Evaluated, S::Er
     }
 }
 
+/// What WATCH remembers of a key: its whole record (value or collection
+/// header, and deadline), `None` for a missing key. A collection's header
+/// changes with every write to it ([`Collection::touched`]).
+pub fn fingerprint(entry: Option<&Entry>) -> Option<Bytes> {
+    entry.map(crate::storage::value::encode_entry)
+}
+
 /// The error of a MULTI inside a MULTI (the session never sends one).
 const NESTED_MULTI: &str = "ERR MULTI calls can not be nested";
 
 /// Evaluates MULTI's steps in order against `view` plus the writes of the
 /// steps before, and returns every step's outcome and the combined effects
-/// (the last write of each key).
+/// (the last write of each key and element).
 fn eval_multi<V: ReadView>(steps: &[Step], view: &V) -> Result<Evaluated, V::Error> {
     let mut pending = Overlay {
         base: view,
         writes: BTreeMap::new(),
+        elements: BTreeMap::new(),
     };
     let mut outcomes = Vec::with_capacity(steps.len());
     for step in steps {
@@ -875,8 +1199,7 @@ fn eval_multi<V: ReadView>(steps: &[Step], view: &V) -> Result<Evaluated, V::Err
             Step::Write(w) => {
                 let (outcome, effects) = eval_single(w, &pending)?;
                 for e in effects {
-                    let entry = e.entry();
-                    pending.writes.insert(e.key, entry);
+                    pending.lay(e);
                 }
                 outcome
             }
@@ -884,12 +1207,7 @@ fn eval_multi<V: ReadView>(steps: &[Step], view: &V) -> Result<Evaluated, V::Err
         };
         outcomes.push(outcome);
     }
-    let effects = pending
-        .writes
-        .into_iter()
-        .map(|(key, entry)| Effect::from_entry(key, entry))
-        .collect();
-    Ok((Outcome::Array(outcomes), effects))
+    Ok((Outcome::Array(outcomes), pending.into_effects()))
 }
 
 /// A view with a transaction's earlier writes laid over it. (A write never
@@ -899,9 +1217,46 @@ struct Overlay<'a, V> {
     base: &'a V,
     /// Key to its pending entry (`None`: deleted).
     writes: BTreeMap<Bytes, Option<Entry>>,
+    /// (Version, subkey) to the owning key and the pending value.
+    elements: BTreeMap<(Version, Bytes), (Bytes, Option<Bytes>)>,
 }
 
 impl<V: ReadView> Overlay<'_, V> {
+    /// Lays one more effect over the view.
+    fn lay(&mut self, effect: Effect) {
+        match effect {
+            Effect::Key { key, entry } => {
+                self.writes.insert(key, entry);
+            }
+            Effect::Element {
+                key,
+                version,
+                sub,
+                value,
+            } => {
+                self.elements.insert((version, sub), (key, value));
+            }
+        }
+    }
+
+    /// The pending writes as effects, one per key and per element.
+    fn into_effects(self) -> Vec<Effect> {
+        let keys = self
+            .writes
+            .into_iter()
+            .map(|(key, entry)| Effect::Key { key, entry });
+        let elements = self
+            .elements
+            .into_iter()
+            .map(|((version, sub), (key, value))| Effect::Element {
+                key,
+                version,
+                sub,
+                value,
+            });
+        keys.chain(elements).collect()
+    }
+
     /// Merges the base's keys from `start` (fetched by `fetch`) with the
     /// pending writes.
     fn merged(
@@ -953,17 +1308,73 @@ impl<V: ReadView> ReadView for Overlay<'_, V> {
     fn stored_keys_from(&self, start: &[u8], limit: usize) -> Result<Vec<Bytes>, V::Error> {
         self.merged(start, limit, |n| self.base.stored_keys_from(start, n))
     }
+
+    fn element(&self, version: Version, sub: &[u8]) -> Result<Option<Bytes>, V::Error> {
+        match self.elements.get(&(version, Bytes::copy_from_slice(sub))) {
+            Some((_, pending)) => Ok(pending.clone()),
+            None => self.base.element(version, sub),
+        }
+    }
+
+    fn elements(
+        &self,
+        version: Version,
+        from: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Bytes, Bytes)>, V::Error> {
+        let lo = (version, Bytes::copy_from_slice(from));
+        let hi = (
+            Version {
+                stamp: version.stamp,
+                seq: version.seq.wrapping_add(1),
+            },
+            Bytes::new(),
+        );
+        let pending: Vec<(&Bytes, &Option<Bytes>)> = if version.seq == u32::MAX {
+            self.elements
+                .range(lo..)
+                .take_while(|((v, _), _)| *v == version)
+                .map(|((_, sub), (_, value))| (sub, value))
+                .collect()
+        } else {
+            self.elements
+                .range(lo..hi)
+                .map(|((_, sub), (_, value))| (sub, value))
+                .collect()
+        };
+        let deleted = pending.iter().filter(|(_, v)| v.is_none()).count();
+        let base = self
+            .base
+            .elements(version, from, limit.saturating_add(deleted))?;
+        let mut merged: BTreeMap<Bytes, Bytes> = base
+            .into_iter()
+            .filter(|(sub, _)| !self.elements.contains_key(&(version, sub.clone())))
+            .collect();
+        for (sub, value) in pending {
+            if let Some(value) = value {
+                merged.insert(sub.clone(), value.clone());
+            }
+        }
+        Ok(merged.into_iter().take(limit).collect())
+    }
+
+    fn new_version(&self) -> Version {
+        self.base.new_version()
+    }
+
+    fn stamp(&self) -> u64 {
+        self.base.stamp()
+    }
+
+    fn random(&self) -> u64 {
+        self.base.random()
+    }
 }
 
 /// Evaluates one command (a MULTI inside a MULTI is an error).
 fn eval_single<V: ReadView>(op: &WriteOp, view: &V) -> Result<Evaluated, V::Error> {
     let (outcome, effects) = eval_write_unchecked(op, view)?;
-    // (Such a key never exists, so only a write of one can come up here.)
-    let unstorable = effects
-        .iter()
-        .filter(|e| e.value.is_some())
-        .find_map(|e| unstorable_key(&e.key));
-    match unstorable {
+    match effects.iter().find_map(Effect::unstorable) {
         Some(problem) => Ok((Outcome::Error(problem.to_string()), Vec::new())),
         None => Ok((outcome, effects)),
     }
@@ -999,6 +1410,9 @@ fn eval_write_unchecked<V: ReadView>(op: &WriteOp, view: &V) -> Result<Evaluated
         WriteOp::Flush => keyspace::flush(view),
         WriteOp::Expire { key, when, flags } => expire::expire(view, key, *when, *flags),
         WriteOp::Persist { key } => expire::persist(view, key),
+        WriteOp::Hash(op) => hash::eval_write(op, view),
+        WriteOp::Sets(op) => set::eval_write(op, view),
+        WriteOp::Copy { from, to, replace } => keyspace::copy(view, from, to, *replace),
         WriteOp::Multi { .. } => Ok((Outcome::Error(NESTED_MULTI.to_string()), Vec::new())),
         WriteOp::Reap { .. } | WriteOp::At { .. } => {
             Ok((Outcome::Error(MISPLACED.to_string()), Vec::new()))
@@ -1007,19 +1421,21 @@ fn eval_write_unchecked<V: ReadView>(op: &WriteOp, view: &V) -> Result<Evaluated
 }
 
 /// Evaluates a read op against stored data: a stamped read
-/// ([`ReadOp::At`]) at its time, any other at time 0.
-pub fn eval_read<S: Stored>(op: &ReadOp, store: &S) -> Result<Outcome, S::Error> {
+/// ([`ReadOp::At`]) at its time, any other at time 0. `seed` seeds the
+/// random choices of SRANDMEMBER and friends (a read is served by one
+/// replica, which picks it).
+pub fn eval_read<S: Stored>(op: &ReadOp, store: &S, seed: u64) -> Result<Outcome, S::Error> {
     let (now, op) = match op {
         ReadOp::At { now_ms, op } => (*now_ms, op.as_ref()),
         op => (0, op),
     };
-    eval_live_read(op, &Live { base: store, now })
+    eval_live_read(op, &Live::new(store, now, 0, seed))
 }
 
 /// Evaluates a read op against a live view.
 fn eval_live_read<V: ReadView>(op: &ReadOp, view: &V) -> Result<Outcome, V::Error> {
     match op {
-        ReadOp::Get { key } => Ok(Outcome::Value(view.get(key)?)),
+        ReadOp::Get { key } => string::get(view, key),
         ReadOp::MGet { keys } => string::mget(view, keys),
         ReadOp::StrLen { key } => string::strlen(view, key),
         ReadOp::GetRange { key, start, end } => string::getrange(view, key, *start, *end),
@@ -1050,6 +1466,11 @@ fn eval_live_read<V: ReadView>(op: &ReadOp, view: &V) -> Result<Outcome, V::Erro
                 .map(|op| eval_live_read(op, view))
                 .collect::<Result<_, _>>()?,
         )),
+        ReadOp::Fingerprint { key } => Ok(Outcome::Value(fingerprint(view.entry(key)?.as_ref()))),
+        ReadOp::Hash(op) => hash::eval_read(op, view),
+        ReadOp::Sets(op) => set::eval_read(op, view),
+        ReadOp::Object { sub, key } => keyspace::object(view, *sub, key),
+        ReadOp::RandomKey => keyspace::random_key(view),
         ReadOp::At { .. } => Ok(Outcome::Error(MISPLACED.to_string())),
     }
 }
@@ -1062,7 +1483,7 @@ pub(crate) mod testing {
 
     use bytes::Bytes;
 
-    use super::{Effect, Entry, Stored};
+    use super::{Collection, Effect, Entry, Stored, Value, Version};
 
     /// A request's arguments from a space-separated line.
     pub fn args(s: &str) -> Vec<Bytes> {
@@ -1087,10 +1508,15 @@ pub(crate) mod testing {
         outcome
     }
 
-    /// A replica's data as ordered maps: values, and the deadlines of the
-    /// keys that have one.
+    /// A replica's data as ordered maps: string values, the deadlines of
+    /// the keys that have one, collection headers, and element records.
     #[derive(Debug, Default, Clone)]
-    pub struct MapView(pub BTreeMap<Bytes, Bytes>, pub BTreeMap<Bytes, u64>);
+    pub struct MapView(
+        pub BTreeMap<Bytes, Bytes>,
+        pub BTreeMap<Bytes, u64>,
+        pub BTreeMap<Bytes, Collection>,
+        pub BTreeMap<(Version, Bytes), Bytes>,
+    );
 
     impl MapView {
         /// A view holding `pairs`.
@@ -1101,20 +1527,46 @@ pub(crate) mod testing {
                     .map(|(k, v)| (b(k), b(v)))
                     .collect::<BTreeMap<_, _>>(),
                 BTreeMap::new(),
+                BTreeMap::new(),
+                BTreeMap::new(),
             )
         }
 
         /// Applies committed effects.
         pub fn apply(&mut self, effects: &[Effect]) {
             for e in effects {
-                match &e.value {
-                    Some(v) => self.0.insert(e.key.clone(), v.clone()),
-                    None => self.0.remove(&e.key),
-                };
-                match e.expires_at {
-                    Some(at) => self.1.insert(e.key.clone(), at),
-                    None => self.1.remove(&e.key),
-                };
+                match e {
+                    Effect::Key { key, entry } => {
+                        self.0.remove(key);
+                        self.1.remove(key);
+                        self.2.remove(key);
+                        if let Some(entry) = entry {
+                            match &entry.value {
+                                Value::String(v) => self.0.insert(key.clone(), v.clone()),
+                                Value::Collection(c) => {
+                                    self.2.insert(key.clone(), *c);
+                                    None
+                                }
+                            };
+                            if let Some(at) = entry.expires_at {
+                                self.1.insert(key.clone(), at);
+                            }
+                        }
+                    }
+                    Effect::Element {
+                        version,
+                        sub,
+                        value,
+                        ..
+                    } => match value {
+                        Some(v) => {
+                            self.3.insert((*version, sub.clone()), v.clone());
+                        }
+                        None => {
+                            self.3.remove(&(*version, sub.clone()));
+                        }
+                    },
+                }
             }
         }
     }
@@ -1122,8 +1574,13 @@ pub(crate) mod testing {
     impl Stored for MapView {
         type Error = Infallible;
         fn stored(&self, key: &[u8]) -> Result<Option<Entry>, Infallible> {
-            Ok(self.0.get(key).map(|value| Entry {
-                value: value.clone(),
+            let value = match (self.0.get(key), self.2.get(key)) {
+                (Some(v), _) => Value::String(v.clone()),
+                (None, Some(c)) => Value::Collection(*c),
+                (None, None) => return Ok(None),
+            };
+            Ok(Some(Entry {
+                value,
                 expires_at: self.1.get(key).copied(),
             }))
         }
@@ -1132,11 +1589,39 @@ pub(crate) mod testing {
             start: &[u8],
             limit: usize,
         ) -> Result<Vec<(Bytes, Option<u64>)>, Infallible> {
-            Ok(self
+            let from = || (std::ops::Bound::Included(start), std::ops::Bound::Unbounded);
+            let mut keys: Vec<&Bytes> = self
                 .0
-                .range::<[u8], _>((std::ops::Bound::Included(start), std::ops::Bound::Unbounded))
+                .range::<[u8], _>(from())
+                .map(|(k, _)| k)
+                .chain(self.2.range::<[u8], _>(from()).map(|(k, _)| k))
+                .collect();
+            keys.sort();
+            Ok(keys
+                .into_iter()
                 .take(limit)
-                .map(|(k, _)| (k.clone(), self.1.get(k).copied()))
+                .map(|k| (k.clone(), self.1.get(k).copied()))
+                .collect())
+        }
+        fn stored_element(
+            &self,
+            version: Version,
+            sub: &[u8],
+        ) -> Result<Option<Bytes>, Infallible> {
+            Ok(self.3.get(&(version, Bytes::copy_from_slice(sub))).cloned())
+        }
+        fn stored_elements(
+            &self,
+            version: Version,
+            from: &[u8],
+            limit: usize,
+        ) -> Result<Vec<(Bytes, Bytes)>, Infallible> {
+            Ok(self
+                .3
+                .range((version, Bytes::copy_from_slice(from))..)
+                .take_while(|((v, _), _)| *v == version)
+                .take(limit)
+                .map(|((_, sub), value)| (sub.clone(), value.clone()))
                 .collect())
         }
     }
@@ -1161,7 +1646,7 @@ mod tests {
         let (outcome, effects) = eval_write(&op, &view).unwrap();
         assert_eq!(outcome, Outcome::Integer(2));
         assert_eq!(effects.len(), 2);
-        assert!(effects.iter().all(|e| e.value.is_none()));
+        assert!(effects.iter().all(|e| e.entry() == Some(None)));
     }
 
     #[test]
@@ -1176,10 +1661,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(outcome, Outcome::Ok);
-        assert_eq!(effects[0].value, Some(b("w")));
-        let read = eval_read(&ReadOp::Get { key: b("k") }, &view).unwrap();
+        assert_eq!(effects[0], Effect::put(&b("k"), b("w")));
+        let read = eval_read(&ReadOp::Get { key: b("k") }, &view, 0).unwrap();
         assert_eq!(read, Outcome::Value(Some(b("v"))));
-        let missing = eval_read(&ReadOp::Get { key: b("x") }, &view).unwrap();
+        let missing = eval_read(&ReadOp::Get { key: b("x") }, &view, 0).unwrap();
         assert_eq!(missing, Outcome::Value(None));
     }
 
@@ -1187,7 +1672,8 @@ mod tests {
     fn keys_the_store_cannot_hold_are_refused() {
         let view = MapView::default();
         let long = Bytes::from(vec![b'k'; MAX_KEY_LEN + 1]);
-        for key in [Bytes::new(), long] {
+        {
+            let key = long;
             let op = WriteOp::MSet {
                 pairs: vec![(b("ok"), b("1")), (key.clone(), b("2"))],
             };
@@ -1204,6 +1690,12 @@ mod tests {
             value: b("v"),
         };
         assert_eq!(eval_write(&op, &view).unwrap().0, Outcome::Ok);
+        // The empty key is a key like any other, as in Redis.
+        let empty = WriteOp::Set {
+            key: Bytes::new(),
+            value: b("v"),
+        };
+        assert_eq!(eval_write(&empty, &view).unwrap().0, Outcome::Ok);
     }
 
     #[test]
@@ -1212,13 +1704,10 @@ mod tests {
         for i in 0..10_000 {
             view.0.insert(b(&format!("k{i}")), b("v"));
         }
-        let live = Live {
-            base: &view,
-            now: 0,
-        };
+        let live = Live::new(&view, 0, 0, 0);
         assert_eq!(live.count().unwrap(), 10_000);
         assert_eq!(
-            eval_read(&ReadOp::DbSize, &view).unwrap(),
+            eval_read(&ReadOp::DbSize, &view, 0).unwrap(),
             Outcome::Integer(10_000)
         );
     }
@@ -1245,14 +1734,14 @@ mod tests {
             Outcome::Integer(3_000),
         ]);
         let read = ReadOp::KeyspaceStats.stamp(1_000);
-        assert_eq!(eval_read(&read, &view).unwrap(), stats);
+        assert_eq!(eval_read(&read, &view, 0).unwrap(), stats);
         let multi = WriteOp::Multi {
             watched: Vec::new(),
             steps: vec![Step::Read(ReadOp::KeyspaceStats)],
         };
-        let (outcome, _) = eval_write(&multi.stamp(1_000), &view).unwrap();
+        let (outcome, _) = eval_write(&multi.stamp(1_000, 1), &view).unwrap();
         assert_eq!(outcome, Outcome::Array(vec![stats]));
-        let empty = eval_read(&ReadOp::KeyspaceStats, &MapView::default()).unwrap();
+        let empty = eval_read(&ReadOp::KeyspaceStats, &MapView::default(), 0).unwrap();
         let zero = Outcome::Integer(0);
         assert_eq!(
             empty,
@@ -1346,7 +1835,7 @@ mod tests {
                 }),
             ],
         }
-        .stamp(now);
+        .stamp(now, 1);
         // Stamping made the queued relative deadline absolute.
         let WriteOp::At { op: inner, .. } = &op else {
             panic!("{op:?}")
@@ -1421,7 +1910,7 @@ mod tests {
             })]
         };
         let changed = WriteOp::Multi {
-            watched: vec![(b("w"), Some(b("1")))],
+            watched: vec![(b("w"), watched("1"))],
             steps: incr(),
         };
         assert_eq!(changed.keys(), vec![&b("w"), &b("w")]);
@@ -1430,12 +1919,17 @@ mod tests {
             (Outcome::Aborted, Vec::new())
         );
         let same = WriteOp::Multi {
-            watched: vec![(b("w"), Some(b("2"))), (b("none"), None)],
+            watched: vec![(b("w"), watched("2")), (b("none"), None)],
             steps: incr(),
         };
         let (outcome, effects) = eval_write(&same, &view).unwrap();
         assert_eq!(outcome, Outcome::Array(vec![Outcome::Integer(3)]));
         assert_eq!(effects, vec![Effect::put(&b("w"), b("3"))]);
+    }
+
+    /// What WATCH remembers of a string key holding `value`.
+    fn watched(value: &str) -> Option<Bytes> {
+        fingerprint(Some(&Entry::string(b(value), None)))
     }
 
     #[test]
@@ -1448,21 +1942,14 @@ mod tests {
         for i in 0..10 {
             writes.insert(b(&format!("k{i:02}")), None);
         }
-        let new = || {
-            Some(Entry {
-                value: b("new"),
-                expires_at: None,
-            })
-        };
+        let new = || Some(Entry::string(b("new"), None));
         writes.insert(b("k05x"), new());
         writes.insert(b("k15"), new());
-        let live = Live {
-            base: &base,
-            now: 0,
-        };
+        let live = Live::new(&base, 0, 0, 0);
         let overlay = Overlay {
             base: &live,
             writes,
+            elements: BTreeMap::new(),
         };
         let page = overlay.keys_from(b"", 3).unwrap();
         assert_eq!(page, vec![b("k05x"), b("k10"), b("k11")]);

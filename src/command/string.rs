@@ -34,7 +34,10 @@ use std::collections::HashSet;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::op::{Effect, Evaluated, Expiry, Outcome, ReadOp, ReadView, SetCondition, WriteOp};
+use super::op::{
+    Effect, Entry, Evaluated, Expiry, Outcome, ReadOp, ReadView, SetCondition, Value, WriteOp,
+    WrongType,
+};
 use super::{CommandError, option_name, parse_i64};
 use crate::config::Dialect;
 
@@ -341,7 +344,12 @@ pub fn set_with<V: ReadView>(
         None => false,
     };
     let old_deadline = old.as_ref().and_then(|e| e.expires_at);
-    let old_value = if get { old.map(|e| e.value) } else { None };
+    // SET overwrites a key of any type, but GET can only answer a string.
+    let old_value = match old.map(|e| e.value) {
+        Some(Value::String(v)) if get => Some(v),
+        Some(Value::Collection(_)) if get => return Ok(WrongType.into()),
+        _ => None,
+    };
     if blocked {
         return Ok((Outcome::Value(old_value), Vec::new()));
     }
@@ -353,14 +361,14 @@ pub fn set_with<V: ReadView>(
     let effect = match expiry {
         None | Some(Expiry::Persist) => Effect::put(key, value.clone()),
         Some(Expiry::Keep) => Effect::put_expiring(key, value.clone(), old_deadline),
-        Some(when) => expiring(view, key, value.clone(), when),
+        Some(when) => expiring(view, key, Value::String(value.clone()), when),
     };
     Ok((reply, vec![effect]))
 }
 
 /// Stores `value` under `key` with deadline `when` (relative ones counted
 /// from the view's time), or deletes the key if that deadline has passed.
-pub fn expiring<V: ReadView>(view: &V, key: &Bytes, value: Bytes, when: Expiry) -> Effect {
+pub fn expiring<V: ReadView>(view: &V, key: &Bytes, value: Value, when: Expiry) -> Effect {
     let now = view.now();
     let at = match when.resolve(now) {
         Expiry::At(at) => at,
@@ -368,7 +376,13 @@ pub fn expiring<V: ReadView>(view: &V, key: &Bytes, value: Bytes, when: Expiry) 
         Expiry::Keep | Expiry::Persist | Expiry::In(_) => i64::MAX,
     };
     match u64::try_from(at) {
-        Ok(at) if at > now => Effect::put_expiring(key, value, Some(at)),
+        Ok(at) if at > now => Effect::record(
+            key,
+            Some(Entry {
+                value,
+                expires_at: Some(at),
+            }),
+        ),
         _ => Effect::delete(key),
     }
 }
@@ -380,14 +394,22 @@ pub fn getex<V: ReadView>(
     key: &Bytes,
     expiry: Option<Expiry>,
 ) -> Result<Evaluated, V::Error> {
-    let Some(entry) = view.entry(key)? else {
+    let Ok(entry) = view.string(key)? else {
+        return Ok(WrongType.into());
+    };
+    let Some(entry) = entry else {
         return Ok((Outcome::Value(None), Vec::new()));
     };
     let effects = match expiry {
         None | Some(Expiry::Keep) => Vec::new(),
         Some(Expiry::Persist) if entry.expires_at.is_none() => Vec::new(),
         Some(Expiry::Persist) => vec![Effect::put(key, entry.value.clone())],
-        Some(when) => vec![expiring(view, key, entry.value.clone(), when)],
+        Some(when) => vec![expiring(
+            view,
+            key,
+            Value::String(entry.value.clone()),
+            when,
+        )],
     };
     Ok((Outcome::Value(Some(entry.value)), effects))
 }
@@ -402,7 +424,10 @@ pub fn setnx<V: ReadView>(view: &V, key: &Bytes, value: &Bytes) -> Result<Evalua
 
 /// GETDEL: the value, and its deletion.
 pub fn getdel<V: ReadView>(view: &V, key: &Bytes) -> Result<Evaluated, V::Error> {
-    let old = view.get(key)?;
+    let Ok(old) = view.string(key)? else {
+        return Ok(WrongType.into());
+    };
+    let old = old.map(|e| e.value);
     let effects = if old.is_some() {
         vec![Effect::delete(key)]
     } else {
@@ -434,18 +459,30 @@ pub fn msetnx<V: ReadView>(view: &V, pairs: &[(Bytes, Bytes)]) -> Result<Evaluat
     Ok((Outcome::Integer(1), mset_effects(pairs)))
 }
 
-/// MGET: each value or nil.
+/// GET: the string, nil if missing, WRONGTYPE for another type.
+pub fn get<V: ReadView>(view: &V, key: &Bytes) -> Result<Outcome, V::Error> {
+    Ok(match view.string(key)? {
+        Ok(value) => Outcome::Value(value.map(|e| e.value)),
+        Err(wrong) => wrong.into(),
+    })
+}
+
+/// MGET: each value or nil (nil, not an error, for a key of another type,
+/// as in Redis).
 pub fn mget<V: ReadView>(view: &V, keys: &[Bytes]) -> Result<Outcome, V::Error> {
     let mut values = Vec::with_capacity(keys.len());
     for key in keys {
-        values.push(Outcome::Value(view.get(key)?));
+        let value = view.string(key)?.ok().flatten().map(|e| e.value);
+        values.push(Outcome::Value(value));
     }
     Ok(Outcome::Array(values))
 }
 
 /// APPEND: creates the key (even with an empty value) or extends it.
 pub fn append<V: ReadView>(view: &V, key: &Bytes, value: &Bytes) -> Result<Evaluated, V::Error> {
-    let old = view.entry(key)?;
+    let Ok(old) = view.string(key)? else {
+        return Ok(WrongType.into());
+    };
     let deadline = old.as_ref().and_then(|e| e.expires_at);
     let new = match old.map(|e| e.value) {
         None => value.clone(),
@@ -468,7 +505,10 @@ pub fn append<V: ReadView>(view: &V, key: &Bytes, value: &Bytes) -> Result<Evalu
 
 /// STRLEN: 0 for a missing key.
 pub fn strlen<V: ReadView>(view: &V, key: &Bytes) -> Result<Outcome, V::Error> {
-    let len = view.get(key)?.map_or(0, |v| v.len());
+    let Ok(value) = view.string(key)? else {
+        return Ok(WrongType.into());
+    };
+    let len = value.map_or(0, |e| e.value.len());
     Ok(Outcome::Integer(length(len)))
 }
 
@@ -482,7 +522,10 @@ pub fn getrange<V: ReadView>(
     end: i64,
 ) -> Result<Outcome, V::Error> {
     let empty = Outcome::Value(Some(Bytes::new()));
-    let Some(value) = view.get(key)? else {
+    let Ok(value) = view.string(key)? else {
+        return Ok(WrongType.into());
+    };
+    let Some(value) = value.map(|e| e.value) else {
         return Ok(empty);
     };
     if start < 0 && end < 0 && start > end {
@@ -516,7 +559,9 @@ pub fn setrange<V: ReadView>(
     offset: u64,
     value: &Bytes,
 ) -> Result<Evaluated, V::Error> {
-    let old = view.entry(key)?;
+    let Ok(old) = view.string(key)? else {
+        return Ok(WrongType.into());
+    };
     let deadline = old.as_ref().and_then(|e| e.expires_at);
     let old = old.map(|e| e.value);
     if value.is_empty() {
@@ -767,7 +812,7 @@ mod tests {
         assert_eq!(view.0.get(&b("c")), Some(&b("5")));
         let mget = parse_mget(&args("mget a x c")).unwrap();
         assert_eq!(
-            eval_read(&mget, &view).unwrap(),
+            eval_read(&mget, &view, 0).unwrap(),
             Outcome::Array(vec![
                 Outcome::Value(Some(b("3"))),
                 Outcome::Value(None),
@@ -793,7 +838,12 @@ mod tests {
         );
         assert_eq!(view.0.get(&b("e")), Some(&Bytes::new()));
         let strlen = |k: &str| {
-            eval_read(&parse_strlen(&args(&format!("strlen {k}"))).unwrap(), &view).unwrap()
+            eval_read(
+                &parse_strlen(&args(&format!("strlen {k}"))).unwrap(),
+                &view,
+                0,
+            )
+            .unwrap()
         };
         assert_eq!(strlen("k"), Outcome::Integer(11));
         assert_eq!(strlen("nope"), Outcome::Integer(0));
@@ -804,7 +854,7 @@ mod tests {
         let view = MapView::of(&[("s", "This is a string"), ("e", "")]);
         let range = |s: &str| {
             let op = parse_getrange(&args(s)).unwrap();
-            match eval_read(&op, &view).unwrap() {
+            match eval_read(&op, &view, 0).unwrap() {
                 Outcome::Value(Some(v)) => String::from_utf8(v.to_vec()).unwrap(),
                 other => panic!("{other:?}"),
             }

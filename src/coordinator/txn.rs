@@ -200,7 +200,7 @@ impl Coordinator {
         let timeout = self.answer_timeout(op.locks_everything());
         // Stamped once the key locks are held, so that a later write on
         // these keys never carries an earlier time.
-        let op = op.stamp(crate::command::unix_time_ms());
+        let op = op.stamp(crate::command::unix_time_ms(), txid);
         // Its record is synced while the participants prepare.
         let (index, logged) = self.decisions.begin(txid)?;
         let prepare = Request::Prepare { txid, op };

@@ -106,6 +106,22 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         }
     });
 
+    // Sweeps the elements of dead collection versions: busy while there is
+    // garbage, idle otherwise. Per node, invisible to clients.
+    let sweeper = node.replica.clone();
+    tokio::spawn(async move {
+        loop {
+            match sweeper.sweep_garbage(SWEEP_BUDGET).await {
+                Ok(n) if n >= SWEEP_BUDGET => tokio::task::yield_now().await,
+                Ok(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+                Err(e) => {
+                    tracing::warn!("garbage sweep failed: {e}");
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                }
+            }
+        }
+    });
+
     loop {
         let (stream, peer) = crate::net::accept(&listener).await;
         let node = node.clone();
@@ -116,6 +132,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         });
     }
 }
+
+/// Element records one garbage sweep deletes at most (one batch).
+const SWEEP_BUDGET: usize = 10_000;
 
 async fn serve_connection(mut stream: TcpStream, node: Arc<Node>) -> anyhow::Result<()> {
     let mut first = [0u8; 1];

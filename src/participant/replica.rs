@@ -42,7 +42,7 @@
 //! ([`crate::command::op`]). Only a direct client read on the participant's
 //! own port is stamped with the participant's clock (see [`super`]).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -51,11 +51,12 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::command::op::{self, Effect, Entry, Outcome, ReadOp, Stored, WriteOp};
+use crate::command::op::{self, Effect, Entry, Outcome, ReadOp, Stored, Value, Version, WriteOp};
 use crate::rpc::message::{LogEntry, ParticipantStatus};
 use crate::storage::{
     Batch, DataSnapshot, StorageError, Store, Submitted, blocking, decode_u64, encode_u64, value,
 };
+use fjall::Readable;
 
 const META_WATERMARK: &str = "watermark";
 const META_MAX_TXID: &str = "max_txid";
@@ -87,11 +88,14 @@ struct Staged {
     index: IndexChanges,
 }
 
-/// Changes to the `expires` index.
+/// Changes to the `expires` index, and the collection versions a commit
+/// leaves without a record pointing at them (to note as garbage, see
+/// [`crate::storage::value`]).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct IndexChanges {
     remove: Vec<Bytes>,
     add: Vec<Bytes>,
+    garbage: Vec<Version>,
 }
 
 impl IndexChanges {
@@ -116,6 +120,98 @@ impl IndexChanges {
         for k in &self.add {
             store.index_deadline(batch, k.clone());
         }
+        for v in &self.garbage {
+            batch.put(
+                &store.garbage,
+                value::encode_version(*v).to_vec(),
+                Bytes::new(),
+            );
+        }
+    }
+
+    /// What applying `effects` (the last write of each record, in any
+    /// order) to `store` as it is now changes in the index, and which
+    /// collection versions it kills: those of the records it replaces and
+    /// those it writes elements of, unless a record it writes (or, for an
+    /// owner it leaves alone, the stored record) still points at them.
+    fn of(store: &Store, effects: &[Effect]) -> Result<IndexChanges, StorageError> {
+        let mut changes = IndexChanges::default();
+        let mut candidates = BTreeSet::new();
+        let mut alive = HashSet::new();
+        let mut written_keys = HashSet::new();
+        for e in effects {
+            if let Effect::Key { key, entry } = e {
+                let (old_deadline, old_version) = store.deadline_and_version(key)?;
+                changes.note(key, old_deadline, entry.as_ref().and_then(|e| e.expires_at));
+                candidates.extend(old_version);
+                if let Some(Entry {
+                    value: Value::Collection(c),
+                    ..
+                }) = entry
+                {
+                    alive.insert(c.version);
+                }
+                written_keys.insert(key);
+            }
+        }
+        for e in effects {
+            if let Effect::Element { key, version, .. } = e
+                && !candidates.contains(version)
+            {
+                let still_stored = !written_keys.contains(key)
+                    && store.deadline_and_version(key)?.1 == Some(*version);
+                if !still_stored {
+                    candidates.insert(*version);
+                }
+            }
+        }
+        changes.garbage = candidates
+            .into_iter()
+            .filter(|v| !alive.contains(v))
+            .collect();
+        Ok(changes)
+    }
+}
+
+/// What a write effect addresses: two effects with the same target in one
+/// store batch would share a sequence number, so only the last is kept.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Target {
+    Key(Bytes),
+    Element(Version, Bytes),
+}
+
+fn target(effect: &Effect) -> Target {
+    match effect {
+        Effect::Key { key, .. } => Target::Key(key.clone()),
+        Effect::Element { version, sub, .. } => Target::Element(*version, sub.clone()),
+    }
+}
+
+/// Adds one effect's write to `batch`.
+fn write_effect(store: &Store, effect: &Effect, batch: &mut Batch) {
+    match effect {
+        Effect::Key {
+            key,
+            entry: Some(entry),
+        } => store.put_record(batch, key, entry),
+        Effect::Key { key, entry: None } => batch.remove(&store.data, value::data_key(key)),
+        Effect::Element {
+            version,
+            sub,
+            value: Some(v),
+            ..
+        } => batch.put(
+            &store.elements,
+            value::element_key(*version, sub),
+            v.clone(),
+        ),
+        Effect::Element {
+            version,
+            sub,
+            value: None,
+            ..
+        } => batch.remove(&store.elements, value::element_key(*version, sub)),
     }
 }
 
@@ -175,11 +271,11 @@ impl State {
 
     fn unlock(&mut self, txid: u64, effects: &[Effect]) {
         for e in effects {
-            if let Some((owner, notify)) = self.locked.get(&e.key)
+            if let Some((owner, notify)) = self.locked.get(e.key())
                 && *owner == txid
             {
                 notify.notify_waiters();
-                self.locked.remove(&e.key);
+                self.locked.remove(e.key());
             }
         }
     }
@@ -194,6 +290,8 @@ pub struct Replica {
     /// The coordinator connection whose transactions we accept (see
     /// [`Replica::claim`]).
     current_connection: Arc<std::sync::atomic::AtomicU64>,
+    /// Seeds the random choices of reads (each read takes the next).
+    read_seed: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Evaluation's view of the stored data: one snapshot per evaluation, so a
@@ -211,6 +309,17 @@ impl Stored for DataView<'_> {
     ) -> Result<Vec<(Bytes, Option<u64>)>, StorageError> {
         self.0.stored_from(start, limit)
     }
+    fn stored_element(&self, version: Version, sub: &[u8]) -> Result<Option<Bytes>, StorageError> {
+        self.0.element(version, sub)
+    }
+    fn stored_elements(
+        &self,
+        version: Version,
+        from: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Bytes, Bytes)>, StorageError> {
+        self.0.elements_from(version, from, limit)
+    }
 }
 
 fn corrupt(keyspace: &'static str, e: impl std::fmt::Display) -> StorageError {
@@ -220,15 +329,15 @@ fn corrupt(keyspace: &'static str, e: impl std::fmt::Display) -> StorageError {
     }
 }
 
-/// Keeps only the last effect on each key (`MSET k 1 k 2` writes `k` once):
-/// writes in one store batch share a sequence number, so a key must appear
-/// in it once.
-fn last_write_per_key(effects: Vec<Effect>) -> Vec<Effect> {
-    let mut seen = std::collections::HashSet::new();
+/// Keeps only the last effect on each key and element (`MSET k 1 k 2`
+/// writes `k` once): writes in one store batch share a sequence number, so
+/// a target must appear in it once.
+fn last_write_per_target(effects: Vec<Effect>) -> Vec<Effect> {
+    let mut seen = HashSet::new();
     let mut kept: Vec<Effect> = effects
         .into_iter()
         .rev()
-        .filter(|e| seen.insert(e.key.clone()))
+        .filter(|e| seen.insert(target(e)))
         .collect();
     kept.reverse();
     kept
@@ -244,17 +353,14 @@ fn stage(
     batch: &mut Batch,
 ) -> Result<Outcome, ReplicaError> {
     let (outcome, effects) = op::eval_write(op, &DataView(store.data_snapshot()))?;
-    let effects = last_write_per_key(effects);
-    let mut index = IndexChanges::default();
-    for e in &effects {
-        index.note(&e.key, store.deadline(&e.key)?, e.expires_at);
-    }
+    let effects = last_write_per_target(effects);
+    let index = IndexChanges::of(store, &effects)?;
     let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(staged) = s.prepared.get(&txid) {
         return Ok(staged.outcome.clone());
     }
     for e in &effects {
-        if let Some((owner, _)) = s.locked.get(&e.key) {
+        if let Some((owner, _)) = s.locked.get(e.key()) {
             return Err(ReplicaError::Locked(*owner));
         }
     }
@@ -282,7 +388,7 @@ fn stage(
     batch.put(&store.prepared, encode_u64(txid).to_vec(), record);
     for e in &staged.effects {
         s.locked
-            .insert(e.key.clone(), (txid, Arc::new(Notify::new())));
+            .insert(e.key().clone(), (txid, Arc::new(Notify::new())));
     }
     s.prepared.insert(txid, staged);
     Ok(outcome)
@@ -293,6 +399,9 @@ impl Replica {
     /// `meta`, advanced over the retained log above it and the highest
     /// committed txid), and in-doubt prepared transactions.
     pub fn recover(store: Store, log_retention: u64) -> Result<Replica, ReplicaError> {
+        if store.legacy_log()? {
+            legacy::rewrite(&store)?;
+        }
         let mut state = State {
             watermark: store.meta_u64(META_WATERMARK)?,
             max_txid: store.meta_u64(META_MAX_TXID)?,
@@ -318,7 +427,7 @@ impl Replica {
             for e in &staged.effects {
                 state
                     .locked
-                    .insert(e.key.clone(), (txid, Arc::new(Notify::new())));
+                    .insert(e.key().clone(), (txid, Arc::new(Notify::new())));
             }
             state.max_txid = state.max_txid.max(txid);
             state.prepared.insert(txid, staged);
@@ -335,6 +444,9 @@ impl Replica {
             state: Arc::new(Mutex::new(state)),
             log_retention,
             current_connection: Arc::default(),
+            read_seed: Arc::new(std::sync::atomic::AtomicU64::new(
+                crate::command::unix_time_ms(),
+            )),
         })
     }
 
@@ -542,14 +654,7 @@ impl Replica {
     fn entry_batch(&self, entry: &LogEntry) -> Result<Batch, ReplicaError> {
         let mut batch = Batch::new();
         for e in &entry.effects {
-            match &e.value {
-                Some(v) => batch.put(
-                    &self.store.data,
-                    e.key.clone(),
-                    value::encode(v, e.expires_at),
-                ),
-                None => batch.remove(&self.store.data, e.key.clone()),
-            }
+            write_effect(&self.store, e, &mut batch);
         }
         self.log_entry_writes(entry, &mut batch)?;
         Ok(batch)
@@ -634,10 +739,14 @@ impl Replica {
             self.wait_unlocked(&op.keys(), wait_limit).await?;
         }
         let store = self.store.clone();
+        // The random choices of a read (SRANDMEMBER) are this replica's own.
+        let seed = self
+            .read_seed
+            .fetch_add(0x9e37_79b9_7f4a_7c15, std::sync::atomic::Ordering::Relaxed);
         Ok(self
             .store
             .reader
-            .run(move || op::eval_read(&op, &DataView(store.data_snapshot())))
+            .run(move || op::eval_read(&op, &DataView(store.data_snapshot()), seed))
             .await??)
     }
 
@@ -678,31 +787,23 @@ impl Replica {
         // Within one fjall batch every write shares a sequence number, so a
         // key written by several entries must appear once, with its last
         // value.
-        let mut last: HashMap<Bytes, Option<Entry>> = HashMap::new();
-        for entry in &entries {
-            for e in &entry.effects {
-                last.insert(e.key.clone(), e.entry());
-            }
-        }
-        // The index entries to swap: a target is not live while it catches
-        // up, so nothing else writes its data between this read and the
-        // batch.
+        let all: Vec<Effect> = entries
+            .iter()
+            .flat_map(|e| e.effects.iter().cloned())
+            .collect();
+        let last = last_write_per_target(all);
+        // The index entries to swap and the versions killed: a target is
+        // not live while it catches up, so nothing else writes its data
+        // between this read and the batch.
         let store = self.store.clone();
         let (last, index) = blocking(move || {
-            let mut index = IndexChanges::default();
-            for (key, entry) in &last {
-                let new = entry.as_ref().and_then(|e| e.expires_at);
-                index.note(key, store.deadline(key)?, new);
-            }
+            let index = IndexChanges::of(&store, &last)?;
             Ok((last, index))
         })
         .await?;
         let mut batch = Batch::new();
-        for (key, entry) in last {
-            match entry {
-                Some(e) => batch.put(&self.store.data, key, value::encode(&e.value, e.expires_at)),
-                None => batch.remove(&self.store.data, key),
-            }
+        for e in &last {
+            write_effect(&self.store, e, &mut batch);
         }
         index.write(&self.store, &mut batch);
         for entry in &entries {
@@ -760,9 +861,12 @@ impl Replica {
         s.visible = s.visible.max(watermark);
     }
 
-    /// Catch-up source: up to `limit` pairs after `after`, with the
-    /// watermark read before the scan (so replaying above it afterwards
-    /// covers every write the scan might have missed).
+    /// Catch-up source: up to `limit` records after stream position
+    /// `after`, with the watermark read before the scan (so replaying above
+    /// it afterwards covers every write the scan might have missed). The
+    /// stream is every user key's record, then every element record of a
+    /// version not known to be garbage, each under a position that says
+    /// which (see the `stream` module).
     pub async fn scan(
         &self,
         after: Option<Bytes>,
@@ -770,25 +874,7 @@ impl Replica {
     ) -> Result<(Vec<(Bytes, Bytes)>, u64), ReplicaError> {
         let watermark = self.state().visible;
         let store = self.store.clone();
-        let pairs = blocking(move || {
-            let mut out = Vec::new();
-            let iter = match &after {
-                Some(k) => store.data.range::<&[u8], _>((
-                    std::ops::Bound::Excluded(k.as_ref()),
-                    std::ops::Bound::Unbounded,
-                )),
-                None => store.data.iter(),
-            };
-            for kv in iter {
-                if out.len() >= limit as usize {
-                    break;
-                }
-                let (k, v) = kv.into_inner().map_err(StorageError::from)?;
-                out.push((Bytes::copy_from_slice(&k), Bytes::copy_from_slice(&v)));
-            }
-            Ok(out)
-        })
-        .await?;
+        let pairs = blocking(move || stream::read(&store, after, limit as usize)).await?;
         Ok((pairs, watermark))
     }
 
@@ -802,6 +888,8 @@ impl Replica {
         let mut batch = Batch::new();
         if reset {
             batch.clear(&self.store.data);
+            batch.clear(&self.store.elements);
+            batch.clear(&self.store.garbage);
             batch.clear(&self.store.expires);
             batch.clear(&self.store.log);
             batch.clear(&self.store.txids);
@@ -811,14 +899,8 @@ impl Replica {
             s.applied_above.clear();
             self.checkpoint(&s, &mut batch);
         }
-        // Stored bytes as the source holds them, header and all; the
-        // index is rebuilt from the headers.
-        for (k, v) in pairs {
-            if let Some(at) = value::deadline(&v)? {
-                self.store
-                    .index_deadline(&mut batch, value::index_key(at, &k));
-            }
-            batch.put(&self.store.data, k, v);
+        for (position, stored) in pairs {
+            stream::install(&self.store, &position, stored, &mut batch)?;
         }
         if let Some(w) = finish {
             let mut s = self.state();
@@ -846,10 +928,12 @@ impl Replica {
         Ok(())
     }
 
-    /// FNV-1a digest of every key and stored value (header with the
-    /// deadline included, so replicas agree only if their deadlines do) in
-    /// key order, the key count and the watermark. Expired keys not yet
-    /// removed count: they are still stored.
+    /// FNV-1a digest of every key and stored record (header with the
+    /// deadline included, so replicas agree only if their deadlines do)
+    /// and, after a collection's record, every element of its version, in
+    /// key order; the key count and the watermark. Expired keys not yet
+    /// removed count: they are still stored. Elements of dead versions do
+    /// not: each node sweeps those in its own time.
     pub async fn digest(&self) -> Result<(u64, u64, u64), ReplicaError> {
         let watermark = self.state().visible;
         let store = self.store.clone();
@@ -864,16 +948,63 @@ impl Replica {
                     }
                 }
             };
-            for kv in store.data.iter() {
+            let snapshot = store.db.snapshot();
+            for kv in snapshot.iter(&store.data) {
                 let (k, v) = kv.into_inner().map_err(StorageError::from)?;
                 feed(&k);
                 feed(&v);
                 keys += 1;
+                if let Some(version) = value::version_of(&v)? {
+                    let prefix = value::encode_version(version);
+                    for kv in snapshot.prefix(&store.elements, prefix) {
+                        let (ek, ev) = kv.into_inner().map_err(StorageError::from)?;
+                        feed(&ek[prefix.len()..]);
+                        feed(&ev);
+                    }
+                }
             }
             Ok((hash, keys))
         })
         .await?;
         Ok((digest, keys, watermark))
+    }
+
+    /// Deletes up to `budget` element records of versions noted as garbage,
+    /// and each note once its version has no element left; returns how
+    /// many records went. Touches only records no key points at (a version
+    /// is never reused), so it runs on each node in its own time and may
+    /// stop anywhere: a note stays until its version is empty.
+    pub async fn sweep_garbage(&self, budget: usize) -> Result<usize, ReplicaError> {
+        let store = self.store.clone();
+        let batch = blocking(move || {
+            let mut batch = Batch::new();
+            let mut removed = 0usize;
+            for kv in store.garbage.iter() {
+                let note = kv.key().map_err(StorageError::from)?;
+                let mut left = false;
+                for element in store.elements.prefix(&note) {
+                    if removed >= budget {
+                        left = true;
+                        break;
+                    }
+                    let k = element.key().map_err(StorageError::from)?;
+                    batch.remove(&store.elements, Bytes::copy_from_slice(&k));
+                    removed += 1;
+                }
+                if left {
+                    break;
+                }
+                batch.remove(&store.garbage, Bytes::copy_from_slice(&note));
+            }
+            batch.relaxed();
+            Ok((batch, removed))
+        })
+        .await?;
+        let (batch, removed) = batch;
+        if !batch.is_empty() {
+            self.store.writer.write(batch).await?;
+        }
+        Ok(removed)
     }
 
     /// Up to `limit` stored keys whose deadline is before `now_ms` (unix
@@ -924,6 +1055,193 @@ impl Replica {
         .await?;
         self.store.writer.write(batch).await?;
         self.state().log_floor = new_floor;
+        Ok(())
+    }
+}
+
+/// The snapshot stream's positions: `0 ++ data key` for a user key's
+/// record, `1 ++ element key` for an element record, so one ordered
+/// stream carries both (records first).
+mod stream {
+    use std::ops::Bound;
+
+    use bytes::Bytes;
+
+    use super::corrupt;
+    use crate::storage::{Batch, StorageError, Store, value};
+
+    const RECORD: u8 = 0;
+    const ELEMENT: u8 = 1;
+
+    fn position(tag: u8, key: &[u8]) -> Bytes {
+        let mut out = Vec::with_capacity(key.len() + 1);
+        out.push(tag);
+        out.extend_from_slice(key);
+        Bytes::from(out)
+    }
+
+    /// Up to `limit` stream items after position `after` (`None`: from the
+    /// start). Elements of versions noted as garbage are skipped.
+    pub fn read(
+        store: &Store,
+        after: Option<Bytes>,
+        limit: usize,
+    ) -> Result<Vec<(Bytes, Bytes)>, StorageError> {
+        let after = after.unwrap_or_default();
+        let (phase, from) = match after.split_first() {
+            None => (RECORD, None),
+            Some((tag, rest)) => (*tag, Some(rest)),
+        };
+        let mut out = Vec::new();
+        let range = |from: Option<&[u8]>| match from {
+            Some(k) => (Bound::Excluded(k.to_vec()), Bound::Unbounded),
+            None => (Bound::Unbounded, Bound::Unbounded),
+        };
+        if phase == RECORD {
+            for kv in store.data.range(range(from)) {
+                if out.len() >= limit {
+                    return Ok(out);
+                }
+                let (k, v) = kv.into_inner()?;
+                out.push((position(RECORD, &k), Bytes::copy_from_slice(&v)));
+            }
+        }
+        let from = if phase == ELEMENT { from } else { None };
+        let mut known: Option<(Vec<u8>, bool)> = None;
+        for kv in store.elements.range(range(from)) {
+            if out.len() >= limit {
+                break;
+            }
+            let (k, v) = kv.into_inner()?;
+            let version = k.get(..value::VERSION_LEN).unwrap_or(&k);
+            let dead = match &known {
+                Some((seen, dead)) if seen.as_slice() == version => *dead,
+                _ => {
+                    let dead = store.garbage.contains_key(version)?;
+                    known = Some((version.to_vec(), dead));
+                    dead
+                }
+            };
+            if !dead {
+                out.push((position(ELEMENT, &k), Bytes::copy_from_slice(&v)));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Adds one stream item to `batch` (a record's deadline to the index).
+    pub fn install(
+        store: &Store,
+        position: &[u8],
+        stored: Bytes,
+        batch: &mut Batch,
+    ) -> Result<(), StorageError> {
+        match position.split_first() {
+            Some((&RECORD, key)) => {
+                if let Some(at) = value::deadline(&stored)? {
+                    store.index_deadline(batch, value::index_key(at, &value::user_key(key)));
+                }
+                store.put_stored_record(batch, Bytes::copy_from_slice(key), stored);
+                Ok(())
+            }
+            Some((&ELEMENT, key)) => {
+                batch.put(&store.elements, Bytes::copy_from_slice(key), stored);
+                Ok(())
+            }
+            _ => Err(corrupt("snapshot stream", "unknown stream position")),
+        }
+    }
+}
+
+/// The log and prepared records of layout 1 (strings only), rewritten in
+/// the current form once, at the first start after the data directory was
+/// migrated ([`Store::legacy_log`]), so nothing a peer may still need is
+/// dropped.
+mod legacy {
+    use bytes::Bytes;
+    use serde::Deserialize;
+
+    use super::{IndexChanges, ReplicaError, Staged, corrupt};
+    use crate::command::op::{Effect, Entry, Outcome};
+    use crate::rpc::message::LogEntry;
+    use crate::storage::{StorageError, Store};
+
+    #[derive(Deserialize)]
+    struct OldEffect {
+        key: Bytes,
+        value: Option<Bytes>,
+        expires_at: Option<u64>,
+    }
+
+    #[derive(Deserialize)]
+    struct OldEntry {
+        index: u64,
+        txid: u64,
+        effects: Vec<OldEffect>,
+    }
+
+    #[derive(Deserialize)]
+    struct OldIndex {
+        remove: Vec<Bytes>,
+        add: Vec<Bytes>,
+    }
+
+    #[derive(Deserialize)]
+    struct OldStaged {
+        outcome: Outcome,
+        effects: Vec<OldEffect>,
+        index: OldIndex,
+    }
+
+    fn effects(old: Vec<OldEffect>) -> Vec<Effect> {
+        old.into_iter()
+            .map(|e| Effect::Key {
+                key: e.key,
+                entry: e.value.map(|v| Entry::string(v, e.expires_at)),
+            })
+            .collect()
+    }
+
+    /// Rewrites every retained log entry and prepared record, and clears
+    /// the flag, in one synced batch (a crash before it lands leaves the
+    /// old records and the flag, and the next start does it again).
+    pub fn rewrite(store: &Store) -> Result<(), ReplicaError> {
+        let mut batch = store.db.batch();
+        let mut entries = 0u64;
+        for kv in store.log.iter() {
+            let (k, v) = kv.into_inner().map_err(StorageError::from)?;
+            let old: OldEntry = postcard::from_bytes(&v).map_err(|e| corrupt("log", e))?;
+            let entry = LogEntry {
+                index: old.index,
+                txid: old.txid,
+                effects: effects(old.effects),
+            };
+            let record = postcard::to_allocvec(&entry).map_err(|e| corrupt("log", e))?;
+            batch.insert(&store.log, k.as_ref(), record);
+            entries += 1;
+        }
+        for kv in store.prepared.iter() {
+            let (k, v) = kv.into_inner().map_err(StorageError::from)?;
+            let old: OldStaged = postcard::from_bytes(&v).map_err(|e| corrupt("prepared", e))?;
+            let staged = Staged {
+                outcome: old.outcome,
+                effects: effects(old.effects),
+                index: IndexChanges {
+                    remove: old.index.remove,
+                    add: old.index.add,
+                    garbage: Vec::new(),
+                },
+            };
+            let record = postcard::to_allocvec(&staged).map_err(|e| corrupt("prepared", e))?;
+            batch.insert(&store.prepared, k.as_ref(), record);
+        }
+        batch.remove(&store.meta, "legacy_log");
+        batch.commit().map_err(StorageError::from)?;
+        store
+            .db
+            .persist(fjall::PersistMode::SyncAll)
+            .map_err(StorageError::from)?;
+        tracing::info!(entries, "rewrote the retained log in layout 2");
         Ok(())
     }
 }

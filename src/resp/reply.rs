@@ -96,6 +96,9 @@ pub enum Reply {
     Map(Vec<(Reply, Reply)>),
     /// An unordered collection (`SMEMBERS`); an array in RESP2.
     Set(Vec<Reply>),
+    /// Pairs (`HRANDFIELD ... WITHVALUES`): an array of two-element arrays
+    /// in RESP3, a flat array in RESP2.
+    Pairs(Vec<(Reply, Reply)>),
     Double(f64),
     /// `#t`/`#f` in RESP3, `:1`/`:0` in RESP2.
     Boolean(bool),
@@ -174,6 +177,20 @@ impl Reply {
                 for (key, value) in pairs {
                     key.encode_redis(protocol, out);
                     value.encode_redis(protocol, out);
+                }
+            }
+            Reply::Pairs(pairs) => {
+                put_len(
+                    out,
+                    b'*',
+                    pairs.len().saturating_mul(if resp3 { 1 } else { 2 }),
+                );
+                for (first, second) in pairs {
+                    if resp3 {
+                        put_len(out, b'*', 2);
+                    }
+                    first.encode_redis(protocol, out);
+                    second.encode_redis(protocol, out);
                 }
             }
             Reply::Double(d) => put_double(out, *d, resp3),

@@ -64,7 +64,7 @@ pub const MAGIC: [u8; 4] = *b"\x00KV2";
 /// reads ([`crate::command::op::ReadOp::Batch`]), 5 deciding early (an
 /// ABORT voids its index), 6 INFO's keyspace statistics
 /// ([`crate::command::op::ReadOp::KeyspaceStats`]).
-pub const PROTOCOL_VERSION: u16 = 6;
+pub const PROTOCOL_VERSION: u16 = 7;
 /// Handshake status: accepted.
 pub const STATUS_OK: u16 = 0;
 /// Handshake status: the listener speaks another protocol version.

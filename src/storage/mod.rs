@@ -1,10 +1,11 @@
 //! Everything a node keeps on disk, in one fjall database per node.
 //!
-//! Keyspaces (fjall's partitions) separate the kinds of state: user data,
-//! the index of deadlines, the prepared-transaction records, the retained
-//! commit log, the txid → index map of committed transactions, and small
-//! metadata values. A user value is stored with a header that carries its
-//! deadline, if it has one ([`value`] explains the layout and why). All
+//! Keyspaces (fjall's partitions) separate the kinds of state: user keys'
+//! records, the elements of collections, the versions of dead collections
+//! waiting to be swept, the index of deadlines, the prepared-transaction
+//! records, the retained commit log, the txid → index map of committed
+//! transactions, and small metadata values. [`value`] explains the layout
+//! of user data and why. All
 //! writes go through the [`writer::Writer`], a dedicated thread that commits
 //! each submitted batch atomically and then makes a whole group of them
 //! durable with one fsync. Reads go straight to fjall, from blocking
@@ -25,7 +26,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use bytes::Bytes;
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, Readable};
 
-use crate::command::op::Entry;
+use crate::command::op::{Entry, Version};
 use crate::config::FsyncPolicy;
 pub use reader::Reader;
 pub use writer::{Batch, Submitted, Writer};
@@ -35,9 +36,14 @@ const BLOCK_CACHE_BYTES: u64 = 32 * 1024 * 1024;
 /// Largest memtable of one keyspace before it is flushed to a table.
 const MEMTABLE_BYTES: u64 = 8 * 1024 * 1024;
 /// The layout of stored values ([`value`]); written in `meta` when a node
-/// first opens its store.
-const DATA_FORMAT: u64 = 1;
+/// first opens its store. 1: strings only, keys stored as they are. 2:
+/// collections, zero-led keys escaped, log entries with typed effects.
+const DATA_FORMAT: u64 = 2;
 const META_DATA_FORMAT: &str = "data_format";
+/// Set in `meta` by the migration from layout 1 until the replica has
+/// rewritten its log and prepared records in the new form
+/// ([`Store::legacy_log`]).
+const META_LEGACY_LOG: &str = "legacy_log";
 
 /// Journal kept before memtables are forced to flush.
 const MAX_JOURNAL_BYTES: u64 = 128 * 1024 * 1024;
@@ -64,7 +70,7 @@ pub enum StorageError {
     TaskFailed(String),
     /// The data directory was written by a version with another layout.
     #[error(
-        "the data directory holds values in layout {found}, this version reads layout {DATA_FORMAT} (values with expiry headers): move it away to start afresh"
+        "the data directory holds values in layout {found}, this version reads layouts 1 and {DATA_FORMAT}: move it away to start afresh (a participant then catches up from the others)"
     )]
     OldFormat {
         /// The layout found (0: from before layouts were recorded).
@@ -77,8 +83,12 @@ pub enum StorageError {
 pub struct Store {
     /// The fjall database.
     pub db: Database,
-    /// User data: key → header and value ([`value`]).
+    /// User data: key → its record ([`value`]).
     pub data: Keyspace,
+    /// The elements of collections: version and subkey → value.
+    pub elements: Keyspace,
+    /// Versions whose elements no record points at any more, to sweep.
+    pub garbage: Keyspace,
     /// Participant: `deadline ++ key` → empty, for every key with a
     /// deadline ([`value`]).
     pub expires: Keyspace,
@@ -95,12 +105,13 @@ pub struct Store {
     pub writer: Writer,
     /// The read thread.
     pub reader: Reader,
-    /// False while no key of this store has ever had a deadline (since it
-    /// was opened with an empty `expires` index): then [`Store::deadline`]
-    /// answers without a lookup, which spares writes a read per key when
-    /// nobody uses expiry. Set by [`Store::index_deadline`] before the
-    /// batch that writes a deadline is submitted, so it is never late.
-    deadlines_used: Arc<AtomicBool>,
+    /// False while no key of this store has ever had a deadline or held a
+    /// collection (since it was opened with an empty `expires` index and no
+    /// elements): then [`Store::deadline_and_version`] answers without a
+    /// lookup, which spares plain string writes a read per key. Set by
+    /// [`Store::index_deadline`] and [`Store::put_record`] before the batch
+    /// is submitted, so it is never late.
+    records_used: Arc<AtomicBool>,
 }
 
 impl Store {
@@ -117,6 +128,8 @@ impl Store {
             .open()?;
         let options = || KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE_BYTES);
         let data = db.keyspace("data", options)?;
+        let elements = db.keyspace("elements", options)?;
+        let garbage = db.keyspace("garbage", options)?;
         let expires = db.keyspace("expires", options)?;
         let prepared = db.keyspace("prepared", options)?;
         let log = db.keyspace("log", options)?;
@@ -136,16 +149,18 @@ impl Store {
             reader,
             db,
             data,
+            elements,
+            garbage,
             expires,
             prepared,
             log,
             txids,
             meta,
             writer,
-            deadlines_used: Arc::new(AtomicBool::new(false)),
+            records_used: Arc::new(AtomicBool::new(false)),
         };
-        if !store.expires.is_empty()? {
-            store.deadlines_used.store(true, Ordering::SeqCst);
+        if !store.expires.is_empty()? || !store.elements.is_empty()? {
+            store.records_used.store(true, Ordering::SeqCst);
         }
         match store.meta_u64(META_DATA_FORMAT)? {
             DATA_FORMAT => {}
@@ -160,9 +175,49 @@ impl Store {
                 // synced one (an empty store loses nothing if it is not).
                 drop(store.writer.submit(batch)?);
             }
+            1 => store.migrate_from_strings_only()?,
             found => return Err(StorageError::OldFormat { found }),
         }
         Ok(store)
+    }
+
+    /// Moves a layout-1 store (strings only, keys as they are) to the
+    /// current layout in one atomic, synced batch: keys that start with a
+    /// zero byte get their escape ([`value::data_key`]); every other record
+    /// already reads the same. The replica rewrites its log and prepared
+    /// records afterwards ([`Store::legacy_log`]). A crash before the batch
+    /// lands leaves layout 1, and the next start migrates again.
+    fn migrate_from_strings_only(&self) -> Result<(), StorageError> {
+        // Straight through fjall, synced, before any writer job exists: the
+        // replica reads the result as soon as this returns.
+        let mut batch = self.db.batch();
+        let mut moved = 0u64;
+        for kv in self.data.range::<&[u8], _>(&[0u8][..]..&[1u8][..]) {
+            let (k, v) = kv.into_inner()?;
+            batch.remove(&self.data, k.as_ref());
+            batch.insert(&self.data, value::data_key(&k).as_ref(), v.as_ref());
+            moved += 1;
+        }
+        batch.insert(&self.meta, META_LEGACY_LOG, encode_u64(1));
+        batch.insert(&self.meta, META_DATA_FORMAT, encode_u64(DATA_FORMAT));
+        batch.commit()?;
+        self.db.persist(fjall::PersistMode::SyncAll)?;
+        tracing::info!(
+            moved,
+            "migrated the data directory from layout 1 to layout 2"
+        );
+        Ok(())
+    }
+
+    /// Whether this store was migrated from layout 1 and its log and
+    /// prepared records are still in the old form.
+    pub fn legacy_log(&self) -> Result<bool, StorageError> {
+        Ok(self.meta_u64(META_LEGACY_LOG)? == 1)
+    }
+
+    /// Notes in `batch` that the log and prepared records are rewritten.
+    pub fn clear_legacy_log(&self, batch: &mut Batch) {
+        batch.remove(&self.meta, META_LEGACY_LOG);
     }
 
     /// Reads a u64 stored under `name` in the meta keyspace (0 if absent).
@@ -176,29 +231,56 @@ impl Store {
         }
     }
 
-    /// The stored deadline of a user key, if it exists and has one.
-    pub fn deadline(&self, key: &[u8]) -> Result<Option<u64>, StorageError> {
-        if !storable_key(key) || !self.deadlines_used.load(Ordering::SeqCst) {
-            return Ok(None);
+    /// The stored deadline of a user key and the collection version its
+    /// record points at, if it exists and has them: what a write that
+    /// replaces the record must retire (its index entry, its elements).
+    pub fn deadline_and_version(
+        &self,
+        key: &[u8],
+    ) -> Result<(Option<u64>, Option<Version>), StorageError> {
+        if !storable_key(key) || !self.records_used.load(Ordering::SeqCst) {
+            return Ok((None, None));
         }
-        match self.data.get(key)? {
-            Some(v) => value::deadline(&v),
-            None => Ok(None),
+        match self.data.get(value::data_key(key))? {
+            Some(v) => Ok((value::deadline(&v)?, value::version_of(&v)?)),
+            None => Ok((None, None)),
         }
     }
 
     /// Adds an entry ([`value::index_key`]) to the `expires` index in
     /// `batch`. The only way index entries are written, so that
-    /// [`Store::deadline`] knows deadlines are in use.
+    /// [`Store::deadline_and_version`] knows deadlines are in use.
     pub fn index_deadline(&self, batch: &mut Batch, index_key: Bytes) {
-        self.deadlines_used.store(true, Ordering::SeqCst);
+        self.records_used.store(true, Ordering::SeqCst);
         batch.put(&self.expires, index_key, Bytes::new());
+    }
+
+    /// Stores a user key's record in `batch` (the only way records are
+    /// written, so that [`Store::deadline_and_version`] knows collections
+    /// are in use once one is).
+    pub fn put_record(&self, batch: &mut Batch, key: &[u8], entry: &Entry) {
+        if entry.expires_at.is_some()
+            || !matches!(entry.value, crate::command::op::Value::String(_))
+        {
+            self.records_used.store(true, Ordering::SeqCst);
+        }
+        batch.put(&self.data, value::data_key(key), value::encode_entry(entry));
+    }
+
+    /// Stores a record as stored bytes (a snapshot stream's), noting what
+    /// it holds as [`Store::put_record`] does.
+    pub fn put_stored_record(&self, batch: &mut Batch, data_key: Bytes, stored: Bytes) {
+        if stored.first().is_some_and(|h| *h != 0) {
+            self.records_used.store(true, Ordering::SeqCst);
+        }
+        batch.put(&self.data, data_key, stored);
     }
 
     /// The user data as of now, frozen: see [`DataSnapshot`].
     pub fn data_snapshot(&self) -> DataSnapshot<'_> {
         DataSnapshot {
             data: &self.data,
+            elements: &self.elements,
             at: self.db.snapshot(),
         }
     }
@@ -211,6 +293,7 @@ impl Store {
 /// the versions it needs until it is dropped.
 pub struct DataSnapshot<'a> {
     data: &'a Keyspace,
+    elements: &'a Keyspace,
     at: fjall::Snapshot,
 }
 
@@ -221,7 +304,7 @@ impl DataSnapshot<'_> {
             return Ok(None);
         }
         self.at
-            .get(self.data, key)?
+            .get(self.data, value::data_key(key))?
             .map(|v| value::decode(&v))
             .transpose()
     }
@@ -234,16 +317,49 @@ impl DataSnapshot<'_> {
         limit: usize,
     ) -> Result<Vec<(Bytes, Option<u64>)>, StorageError> {
         let mut keys = Vec::new();
-        for guard in self.at.range(self.data, start..).take(limit) {
+        for guard in self
+            .at
+            .range(self.data, value::data_key(start)..)
+            .take(limit)
+        {
             let (k, v) = guard.into_inner()?;
-            keys.push((Bytes::copy_from_slice(&k), value::deadline(&v)?));
+            keys.push((value::user_key(&k), value::deadline(&v)?));
         }
         Ok(keys)
     }
-}
 
-/// Longest key fjall stores.
-pub const MAX_KEY_LEN: usize = u16::MAX as usize;
+    /// One element record.
+    pub fn element(&self, version: Version, sub: &[u8]) -> Result<Option<Bytes>, StorageError> {
+        let key = value::element_key(version, sub);
+        if key.len() > u16::MAX as usize {
+            return Ok(None);
+        }
+        Ok(self
+            .at
+            .get(self.elements, key)?
+            .map(|v| Bytes::copy_from_slice(&v)))
+    }
+
+    /// Up to `limit` element records of `version` from subkey `from` on.
+    pub fn elements_from(
+        &self,
+        version: Version,
+        from: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Bytes, Bytes)>, StorageError> {
+        let start = value::element_key(version, from);
+        let prefix = value::encode_version(version);
+        let mut out = Vec::new();
+        for guard in self.at.range(self.elements, start..).take(limit) {
+            let (k, v) = guard.into_inner()?;
+            let Some(sub) = k.strip_prefix(&prefix[..]) else {
+                break;
+            };
+            out.push((Bytes::copy_from_slice(sub), Bytes::copy_from_slice(&v)));
+        }
+        Ok(out)
+    }
+}
 
 /// Runs long fjall work (scans) on the blocking pool, off the async
 /// workers, and returns its result (in the calling task in the simulation,
@@ -259,11 +375,12 @@ pub async fn blocking<T: Send + 'static>(
         .map_err(|e| StorageError::TaskFailed(e.to_string()))?
 }
 
-/// Whether fjall can hold `key` at all (it asserts on empty keys and keys
-/// over [`MAX_KEY_LEN`]). A key it cannot hold cannot exist, so reads of one
-/// answer "missing" and writes of one are refused before they get here.
+/// Whether the store can hold user key `key` at all (fjall asserts on keys
+/// over its limit, and the expiry index puts a deadline in front of a key).
+/// A key it cannot hold cannot exist, so reads of one answer "missing" and
+/// writes of one are refused before they get here.
 pub fn storable_key(key: &[u8]) -> bool {
-    !key.is_empty() && key.len() <= MAX_KEY_LEN
+    key.len() <= crate::command::op::MAX_KEY_LEN
 }
 
 /// Big-endian, so that keyspace order is numeric order.
@@ -288,7 +405,11 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(dir.path(), FsyncPolicy::No).expect("open");
         let put = |batch: &mut Batch, k: &str, v: &str| {
-            batch.put(&store.data, k.to_owned(), value::encode(v.as_bytes(), None));
+            store.put_record(
+                batch,
+                k.as_bytes(),
+                &Entry::string(Bytes::copy_from_slice(v.as_bytes()), None),
+            );
         };
         let mut first = Batch::new();
         put(&mut first, "a", "1");
@@ -302,8 +423,12 @@ mod tests {
         store.writer.write(transfer).await.expect("write");
         let after = store.data_snapshot();
 
-        let read =
-            |s: &DataSnapshot<'_>, k: &str| s.entry(k.as_bytes()).expect("read").map(|e| e.value);
+        let read = |s: &DataSnapshot<'_>, k: &str| {
+            s.entry(k.as_bytes()).expect("read").map(|e| match e.value {
+                crate::command::op::Value::String(v) => v,
+                other => panic!("{other:?}"),
+            })
+        };
         assert_eq!(read(&before, "a").as_deref(), Some(&b"1"[..]));
         assert_eq!(read(&before, "b").as_deref(), Some(&b"1"[..]));
         assert_eq!(read(&after, "a").as_deref(), Some(&b"0"[..]));

@@ -314,6 +314,202 @@ def errors_map_to_exceptions():
     expect(r.get("py:s"), b"abc", "a failed INCR changed nothing")
 
 
+@check
+def hashes_and_sets():
+    r = client()
+    r.delete("py:h", "py:h2", "py:hbig", "py:s1", "py:s2", "py:s3", "py:sbig", "py:sd", "py:sdst")
+    # Hashes
+    expect(r.hset("py:h", mapping={"a": "1", "b": "2", "c": b"\x00\xff"}), 3, "HSET mapping")
+    expect(r.hset("py:h", "a", "10"), 0, "HSET an existing field")
+    expect(r.hset("py:h", items=["d", "4", "e", "5"]), 2, "HSET items")
+    expect(r.hsetnx("py:h", "a", "x"), False, "HSETNX on an existing field")
+    expect(r.hgetall("py:h"), {b"a": b"10", b"b": b"2", b"c": b"\x00\xff", b"d": b"4", b"e": b"5"}, "HGETALL")
+    expect(r.hgetall("py:missing"), {}, "HGETALL missing")
+    expect(r.hget("py:h", "a"), b"10", "HGET")
+    expect(r.hget("py:h", "zz"), None, "HGET missing field")
+    expect(r.hmget("py:h", ["a", "zz", "c"]), [b"10", None, b"\x00\xff"], "HMGET")
+    expect(r.hincrby("py:h", "a", 5), 15, "HINCRBY")
+    expect(r.hincrby("py:h", "n", -3), -3, "HINCRBY a new field")
+    expect(r.hincrbyfloat("py:h", "f", 10.5), 10.5, "HINCRBYFLOAT")
+    expect(r.hincrbyfloat("py:h", "f", "0.25"), 10.75, "HINCRBYFLOAT again")
+    expect(r.hget("py:h", "f"), b"10.75", "HINCRBYFLOAT's stored text")
+    expect(r.hlen("py:h"), 7, "HLEN")
+    expect(r.hexists("py:h", "b"), True, "HEXISTS")
+    expect(r.hexists("py:h", "zz"), False, "HEXISTS missing")
+    expect(r.hstrlen("py:h", "c"), 2, "HSTRLEN")
+    expect(sorted(r.hkeys("py:h")), [b"a", b"b", b"c", b"d", b"e", b"f", b"n"], "HKEYS")
+    expect(sorted(r.hvals("py:h")), sorted([b"15", b"2", b"\x00\xff", b"4", b"5", b"10.75", b"-3"]), "HVALS")
+    expect(r.hdel("py:h", "d", "e", "zz"), 2, "HDEL")
+    expect(r.hlen("py:h"), 5, "HLEN after HDEL")
+    expect(r.hrandfield("py:missing"), None, "HRANDFIELD missing")
+    expect(sorted(r.hrandfield("py:h", 10)), [b"a", b"b", b"c", b"f", b"n"], "HRANDFIELD count >= size")
+    r.hset("py:h2", "only", "v")
+    expect(r.hrandfield("py:h2", -3), [b"only"] * 3, "HRANDFIELD negative count")
+    expect(r.hrandfield("py:h2", 1, withvalues=True), [b"only", b"v"], "HRANDFIELD WITHVALUES")
+    big = {f"field:{i}".encode(): str(i).encode() for i in range(300)}
+    r.hset("py:hbig", mapping=big)
+    expect(dict(r.hscan_iter("py:hbig", count=7)), big, "hscan_iter over 300 fields")
+    expect(dict(r.hscan_iter("py:hbig", match="field:1?")),
+           {f"field:1{i}".encode(): f"1{i}".encode() for i in range(10)}, "hscan_iter MATCH")
+    expect(r.hdel("py:h2", "only"), 1, "HDEL the last field")
+    expect(r.exists("py:h2"), 0, "a hash without fields is gone")
+    r.set("py:str", "v")
+    for call in [lambda: r.hset("py:str", "f", "v"), lambda: r.hgetall("py:str"),
+                 lambda: r.sadd("py:str", "m"), lambda: r.smembers("py:str"),
+                 lambda: r.get("py:h")]:
+        try:
+            call()
+        except redis.ResponseError as e:
+            expect(str(e), "WRONGTYPE Operation against a key holding the wrong kind of value", "WRONGTYPE")
+        else:
+            raise AssertionError("no WRONGTYPE error")
+    try:
+        r.hincrby("py:h", "c", 1)
+        raise AssertionError("HINCRBY of a binary value succeeded")
+    except redis.ResponseError as e:
+        expect(str(e), "hash value is not an integer", "HINCRBY error")
+    try:
+        r.hincrbyfloat("py:h", "c", 1)
+        raise AssertionError("HINCRBYFLOAT of a binary value succeeded")
+    except redis.ResponseError as e:
+        expect(str(e), "hash value is not a float", "HINCRBYFLOAT error")
+    expect(r.type("py:h"), b"hash", "TYPE hash")
+
+    # Sets
+    expect(r.sadd("py:s1", "a", "b", "c", "a"), 3, "SADD with a repeat")
+    expect(r.sadd("py:s1", "a"), 0, "SADD an existing member")
+    expect(r.smembers("py:s1"), {b"a", b"b", b"c"}, "SMEMBERS as a set")
+    expect(r.smembers("py:missing"), set(), "SMEMBERS missing")
+    expect(r.sismember("py:s1", "a"), True, "SISMEMBER")
+    expect(r.sismember("py:s1", "z"), False, "SISMEMBER missing member")
+    expect(r.smismember("py:s1", ["a", "z", "c"]), [True, False, True], "SMISMEMBER")
+    expect(r.scard("py:s1"), 3, "SCARD")
+    expect(r.srem("py:s1", "c", "z"), 1, "SREM")
+    r.sadd("py:s2", "b", "c", "d")
+    r.sadd("py:s3", "b", "x")
+    expect(r.sinter("py:s1", "py:s2"), {b"b"}, "SINTER")
+    expect(r.sunion("py:s1", "py:s2", "py:s3"), {b"a", b"b", b"c", b"d", b"x"}, "SUNION")
+    expect(r.sdiff("py:s2", "py:s1"), {b"c", b"d"}, "SDIFF")
+    expect(r.sinter("py:s1", "py:missing"), set(), "SINTER with a missing key")
+    expect(r.sinterstore("py:sd", ["py:s1", "py:s2", "py:s3"]), 1, "SINTERSTORE")
+    expect(r.smembers("py:sd"), {b"b"}, "SINTERSTORE result")
+    expect(r.sunionstore("py:sd", ["py:s1", "py:s3"]), 3, "SUNIONSTORE")
+    expect(r.smembers("py:sd"), {b"a", b"b", b"x"}, "SUNIONSTORE result")
+    expect(r.sdiffstore("py:sd", ["py:s2", "py:s1"]), 2, "SDIFFSTORE")
+    expect(r.smembers("py:sd"), {b"c", b"d"}, "SDIFFSTORE result")
+    expect(r.sdiffstore("py:sd", ["py:s1", "py:s1"]), 0, "SDIFFSTORE empty")
+    expect(r.exists("py:sd"), 0, "an empty STORE result deletes the destination")
+    expect(r.sintercard(2, ["py:s2", "py:s3"]), 1, "SINTERCARD")
+    expect(r.sintercard(1, ["py:s2"], limit=2), 2, "SINTERCARD LIMIT")
+    expect(r.sintercard(1, ["py:s2"], limit=0), 3, "SINTERCARD LIMIT 0")
+    expect(r.smove("py:s3", "py:sdst", "x"), True, "SMOVE")
+    expect(r.smove("py:s3", "py:sdst", "x"), False, "SMOVE of a missing member")
+    expect(r.smove("py:s3", "py:sdst", "b"), True, "SMOVE the last member")
+    expect(r.exists("py:s3"), 0, "SMOVE emptied the source")
+    expect(r.smembers("py:sdst"), {b"b", b"x"}, "SMOVE destination")
+    expect(r.srandmember("py:missing"), None, "SRANDMEMBER missing")
+    picked = r.srandmember("py:sdst", -5)
+    expect((len(picked), set(picked) <= {b"b", b"x"}), (5, True), "SRANDMEMBER -5 (repeats allowed)")
+    expect(sorted(r.srandmember("py:sdst", 10)), [b"b", b"x"], "SRANDMEMBER count >= size")
+    expect(r.spop("py:missing"), None, "SPOP missing")
+    popped = r.spop("py:sdst")
+    if popped not in (b"b", b"x"):
+        raise AssertionError(f"SPOP: {popped!r}")
+    expect(r.scard("py:sdst"), 1, "SCARD after SPOP")
+    expect(len(r.spop("py:sdst", 5)), 1, "SPOP count >= size")
+    expect(r.exists("py:sdst"), 0, "SPOP emptied the set")
+    want = {f"m:{i}".encode() for i in range(300)}
+    r.sadd("py:sbig", *want)
+    expect(set(r.sscan_iter("py:sbig", count=9)), want, "sscan_iter over 300 members")
+    expect(set(r.sscan_iter("py:sbig", match="m:2?")), {f"m:2{i}".encode() for i in range(10)}, "sscan_iter MATCH")
+    ints = {str(i).encode() for i in range(100)}
+    r.sadd("py:sints", *ints)
+    expect(set(r.sscan_iter("py:sints", count=5)), ints, "sscan_iter over an integer set")
+    expect(r.type("py:s1"), b"set", "TYPE set")
+
+    # A pipeline mixing them
+    p = r.pipeline(transaction=False)
+    p.hset("py:ph", mapping={"x": "1"}).sadd("py:ps", "a", "b").hincrby("py:ph", "x", 2)
+    p.hgetall("py:ph").scard("py:ps").sismember("py:ps", "a").srem("py:ps", "a", "b")
+    p.exists("py:ps").hdel("py:ph", "x").exists("py:ph")
+    expect(p.execute(), [1, 2, 3, {b"x": b"3"}, 2, True, 2, 0, 1, 0], "mixed pipeline")
+    p = r.pipeline(transaction=True)
+    p.sadd("py:ps", "m").hset("py:ph", "f", "v").smembers("py:ps").hget("py:ph", "f")
+    p.sadd("py:ph", "oops").hlen("py:ph")
+    results = p.execute(raise_on_error=False)
+    expect(results[:4], [1, 1, {b"m"}, b"v"], "MULTI/EXEC with hashes and sets")
+    if not isinstance(results[4], redis.ResponseError):
+        raise AssertionError(f"EXEC item 4: want WRONGTYPE, got {results[4]!r}")
+    expect(results[5], 1, "EXEC item 5")
+
+    # WATCH on a hash that another connection changes: EXEC aborts
+    r.delete("py:hw")
+    r.hset("py:hw", "n", "1")
+    with r.pipeline() as pipe:
+        pipe.watch("py:hw")
+        n = int(pipe.hget("py:hw", "n"))
+        client().hincrby("py:hw", "n", 10)
+        pipe.multi()
+        pipe.hset("py:hw", "n", n + 1)
+        try:
+            pipe.execute()
+            raise AssertionError("EXEC after the watched hash changed succeeded")
+        except redis.WatchError:
+            pass
+    expect(r.hget("py:hw", "n"), b"11", "the aborted transaction wrote nothing")
+    # Unchanged, the same transaction commits.
+    with r.pipeline() as pipe:
+        pipe.watch("py:hw")
+        n = int(pipe.hget("py:hw", "n"))
+        pipe.multi()
+        pipe.hset("py:hw", "n", n + 1)
+        expect(pipe.execute(), [0], "EXEC with the watched hash unchanged")
+    expect(r.hget("py:hw", "n"), b"12", "the transaction committed")
+    # Deleting the watched hash's last field (the key goes) aborts too.
+    with r.pipeline() as pipe:
+        pipe.watch("py:hw")
+        client().hdel("py:hw", "n")
+        pipe.multi()
+        pipe.hset("py:hw", "late", "1")
+        try:
+            pipe.execute()
+            raise AssertionError("EXEC after the watched hash was deleted succeeded")
+        except redis.WatchError:
+            pass
+    expect(r.exists("py:hw"), 0, "the watched hash stays deleted")
+    # A watched set changed by SREM aborts; the transaction helper retries.
+    r.sadd("py:sw", "a", "b")
+    attempts = []
+
+    def move(pipe):
+        attempts.append(1)
+        members = pipe.smembers("py:sw")
+        if len(attempts) == 1:
+            client().srem("py:sw", "b")
+        pipe.multi()
+        pipe.sadd("py:sw2", *sorted(members))
+
+    r.transaction(move, "py:sw")
+    expect(len(attempts), 2, "attempts (the first EXEC aborts)")
+    expect(r.smembers("py:sw2"), {b"a"}, "the retried transaction saw the SREM")
+    r.delete("py:h", "py:hbig", "py:s1", "py:s2", "py:sbig", "py:sints", "py:sw", "py:sw2", "py:str",
+             "py:ph", "py:ps")
+
+
+@check
+def hashes_and_sets_resp3():
+    r = client(protocol=3)
+    r.delete("py:r3h", "py:r3s")
+    expect(r.hset("py:r3h", mapping={"a": "1", "b": "2"}), 2, "RESP3 HSET")
+    expect(r.hgetall("py:r3h"), {b"a": b"1", b"b": b"2"}, "RESP3 HGETALL (a map)")
+    expect(r.hincrbyfloat("py:r3h", "f", 1.5), 1.5, "RESP3 HINCRBYFLOAT")
+    expect(r.sadd("py:r3s", "x", "y"), 2, "RESP3 SADD")
+    expect(r.smembers("py:r3s"), {b"x", b"y"}, "RESP3 SMEMBERS (a set)")
+    expect(r.sunion("py:r3s", "py:missing"), {b"x", b"y"}, "RESP3 SUNION")
+    expect(r.smismember("py:r3s", ["x", "z"]), [True, False], "RESP3 SMISMEMBER")
+    r.delete("py:r3h", "py:r3s")
+
+
 def main():
     print(f"redis-py {redis.__version__}, python {sys.version.split()[0]}")
     for fn in CHECKS:
