@@ -929,6 +929,20 @@ mod tests {
                 })),
             }
         );
+        // Redis compares BYTE and BIT as C strings: a NUL ends them
+        // (redis-server 7.0.15: `BITCOUNT s 0 0 "bit\0z"` counts bit 0).
+        let mut request = args("bitcount k 0 0 x");
+        request[4] = Bytes::from_static(b"bit\0z");
+        assert!(matches!(
+            parse_bitcount(&request).unwrap(),
+            BitRead::BitCount {
+                range: Some(Ok(BitRange {
+                    unit: BitUnit::Bit,
+                    ..
+                })),
+                ..
+            }
+        ));
         assert_eq!(
             parse_bitcount(&args("bitcount k 1")).unwrap(),
             BitRead::BitCount {
