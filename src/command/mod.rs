@@ -16,6 +16,7 @@
 //! with, and for the parser's range check of a relative deadline (as Redis
 //! makes it), never for evaluation.
 
+pub mod bits;
 pub mod collection;
 pub mod connection;
 pub mod counter;
