@@ -16,12 +16,14 @@
 //! with, and for the parser's range check of a relative deadline (as Redis
 //! makes it), never for evaluation.
 
+pub mod bitfield;
 pub mod connection;
 pub mod counter;
 pub mod cursor;
 pub mod expire;
 pub mod glob;
 pub mod keyspace;
+pub mod lcs;
 pub mod long_double;
 pub mod op;
 pub mod server;
