@@ -16,6 +16,7 @@
 //! with, and for the parser's range check of a relative deadline (as Redis
 //! makes it), never for evaluation.
 
+pub mod bitfield;
 pub mod bits;
 pub mod collection;
 pub mod connection;
@@ -25,6 +26,7 @@ pub mod expire;
 pub mod glob;
 pub mod hash;
 pub mod keyspace;
+pub mod lcs;
 pub mod long_double;
 pub mod op;
 pub mod server;
