@@ -278,11 +278,11 @@ fn unknown_command_and_wrong_arity_errors_match_redis() {
     );
     // A Redis command of a data type we lack says so, on the coordinator
     // and on a participant's own port alike.
-    let unsupported = b"-ERR unsupported command 'HSET': hashes are not implemented by this \
-        server (it stores strings only; see the README's command list)\r\n";
-    assert_reply(&raw.cmd(&[b"HSET", b"h", b"f", b"v"]), unsupported);
+    let unsupported = b"-ERR unsupported command 'LPUSH': lists are not implemented by this \
+        server (see the README's command list)\r\n";
+    assert_reply(&raw.cmd(&[b"LPUSH", b"l", b"v"]), unsupported);
     assert_reply(
-        &c.raw_participant(0).cmd(&[b"HSET", b"h", b"f", b"v"]),
+        &c.raw_participant(0).cmd(&[b"LPUSH", b"l", b"v"]),
         unsupported,
     );
     assert_reply(
@@ -485,10 +485,11 @@ fn no_live_participant_fails_at_once_and_a_full_restart_keeps_data() {
     }
 }
 
-/// fjall cannot hold an empty key or one over 64 KiB. Reads of such keys
-/// answer "missing" on every path, writes get a clear error, and the nodes
-/// keep serving (a read of a 70 000-byte key once killed the participant's
-/// read thread for good).
+/// fjall cannot hold a key over 64 KiB (less the expiry index's 8 bytes).
+/// Reads of such keys answer "missing" on every path, writes get a clear
+/// error, and the nodes keep serving (a read of a 70 000-byte key once
+/// killed the participant's read thread for good). The empty key is a key
+/// like any other, as in Redis.
 #[test]
 fn keys_the_store_cannot_hold_are_refused_without_harming_the_nodes() {
     let c = cluster();
@@ -500,11 +501,14 @@ fn keys_the_store_cannot_hold_are_refused_without_harming_the_nodes() {
     assert_reply(&raw.cmd(&[b"DEL", &long, b""]), b":0\r\n");
     assert_reply(
         &raw.cmd(&[b"SET", &long, b"v"]),
-        b"-ERR keys longer than 65535 bytes are not supported\r\n",
+        b"-ERR keys longer than 65527 bytes are not supported\r\n",
     );
+    assert_reply(&raw.cmd(&[b"SET", b"", b"v"]), b"+OK\r\n");
+    assert_reply(&raw.cmd(&[b"GET", b""]), b"$1\r\nv\r\n");
+    let longest = vec![b'k'; 65_527];
     assert_reply(
-        &raw.cmd(&[b"SET", b"", b"v"]),
-        b"-ERR empty keys are not supported\r\n",
+        &raw.cmd(&[b"SET", &longest, b"v", b"EX", b"100"]),
+        b"+OK\r\n",
     );
     // Directly at a participant too.
     let mut direct = c.raw_participant(0);

@@ -225,6 +225,14 @@ const TABLE: &[(&str, i32)] = &[
     ("randomkey", 1),
     ("object", -2),
     ("touch", -2),
+    ("getbit", 3),
+    ("setbit", 4),
+    ("bitcount", -2),
+    ("bitpos", -3),
+    ("bitop", -4),
+    ("bitfield", -2),
+    ("bitfield_ro", -2),
+    ("lcs", -3),
 ];
 
 /// Parses a request (`args[0]` is the command name). The Lab dialect also
@@ -303,6 +311,20 @@ pub fn parse(args: &[Bytes], dialect: Dialect) -> Result<Command, CommandError> 
             set::parse_read(name, args).map(|op| Command::Read(ReadOp::Sets(op)))
         }
         "copy" => write(keyspace::parse_copy(args)),
+        "getbit" => bits::parse_getbit(args).map(|op| Command::Read(ReadOp::Bits(op))),
+        "bitcount" => bits::parse_bitcount(args).map(|op| Command::Read(ReadOp::Bits(op))),
+        "bitpos" => bits::parse_bitpos(args).map(|op| Command::Read(ReadOp::Bits(op))),
+        "setbit" => bits::parse_setbit(args).map(|op| Command::Write(WriteOp::Bits(op))),
+        "bitop" => bits::parse_bitop(args).map(|op| Command::Write(WriteOp::Bits(op))),
+        "bitfield" | "bitfield_ro" => {
+            let op = bitfield::parse_bitfield(args, name == "bitfield_ro")?;
+            Ok(if op.writes() {
+                Command::Write(WriteOp::BitField(op))
+            } else {
+                Command::Read(ReadOp::BitField(op))
+            })
+        }
+        "lcs" => lcs::parse_lcs(args).map(|op| Command::Read(ReadOp::Lcs(op))),
         "randomkey" => Ok(Command::Read(ReadOp::RandomKey)),
         "touch" => read(keyspace::parse_exists(args)),
         "object" => match keyspace::parse_object(args)? {
@@ -418,15 +440,8 @@ const UNSUPPORTED: &[(&str, &[&str])] = &[
         ],
     ),
     (
-        "bitmaps, HyperLogLogs and geo indexes",
+        "HyperLogLogs and geo indexes",
         &[
-            "setbit",
-            "getbit",
-            "bitcount",
-            "bitpos",
-            "bitop",
-            "bitfield",
-            "bitfield_ro",
             "pfadd",
             "pfcount",
             "pfmerge",

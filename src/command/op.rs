@@ -45,7 +45,7 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::{counter, expire, hash, keyspace, set, string};
+use super::{bitfield, bits, counter, expire, hash, keyspace, lcs, set, string};
 
 /// The condition of `SET ... NX|XX`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -384,6 +384,10 @@ pub enum WriteOp {
     Hash(hash::HashWrite),
     /// A set command that writes.
     Sets(set::SetWrite),
+    /// SETBIT and BITOP.
+    Bits(bits::BitWrite),
+    /// BITFIELD with a SET or INCRBY.
+    BitField(bitfield::BitField),
     /// COPY source destination \[REPLACE\]: `:1` if copied.
     Copy {
         /// The source key.
@@ -429,6 +433,12 @@ impl WriteOp {
             WriteOp::Rename { from, to, .. } | WriteOp::Copy { from, to, .. } => vec![from, to],
             WriteOp::Hash(op) => op.keys(),
             WriteOp::Sets(op) => op.keys(),
+            WriteOp::Bits(op) => {
+                let mut keys = op.sources();
+                keys.push(op.target());
+                keys
+            }
+            WriteOp::BitField(op) => vec![&op.key],
             WriteOp::Flush => Vec::new(),
             WriteOp::Multi { watched, steps } => watched
                 .iter()
@@ -620,6 +630,12 @@ pub enum ReadOp {
     },
     /// RANDOMKEY: a random live key, or nil.
     RandomKey,
+    /// GETBIT, BITCOUNT, BITPOS.
+    Bits(bits::BitRead),
+    /// BITFIELD_RO, and BITFIELD with only GETs.
+    BitField(bitfield::BitField),
+    /// LCS key1 key2 \[options\].
+    Lcs(lcs::Lcs),
 }
 
 impl ReadOp {
@@ -636,6 +652,9 @@ impl ReadOp {
             | ReadOp::Ttl { key, .. } => vec![key],
             ReadOp::Hash(op) => op.keys(),
             ReadOp::Sets(op) => op.keys(),
+            ReadOp::Bits(op) => vec![op.key()],
+            ReadOp::BitField(op) => vec![&op.key],
+            ReadOp::Lcs(op) => vec![&op.a, &op.b],
             ReadOp::RandomKey => Vec::new(),
             ReadOp::MGet { keys } | ReadOp::Exists { keys } => keys.iter().collect(),
             ReadOp::Keys { .. } | ReadOp::Scan { .. } | ReadOp::DbSize | ReadOp::KeyspaceStats => {
@@ -1413,6 +1432,8 @@ fn eval_write_unchecked<V: ReadView>(op: &WriteOp, view: &V) -> Result<Evaluated
         WriteOp::Hash(op) => hash::eval_write(op, view),
         WriteOp::Sets(op) => set::eval_write(op, view),
         WriteOp::Copy { from, to, replace } => keyspace::copy(view, from, to, *replace),
+        WriteOp::Bits(op) => string::bit_write(view, op),
+        WriteOp::BitField(op) => string::bitfield(view, op),
         WriteOp::Multi { .. } => Ok((Outcome::Error(NESTED_MULTI.to_string()), Vec::new())),
         WriteOp::Reap { .. } | WriteOp::At { .. } => {
             Ok((Outcome::Error(MISPLACED.to_string()), Vec::new()))
@@ -1471,6 +1492,9 @@ fn eval_live_read<V: ReadView>(op: &ReadOp, view: &V) -> Result<Outcome, V::Erro
         ReadOp::Sets(op) => set::eval_read(op, view),
         ReadOp::Object { sub, key } => keyspace::object(view, *sub, key),
         ReadOp::RandomKey => keyspace::random_key(view),
+        ReadOp::Bits(op) => string::bit_read(view, op),
+        ReadOp::BitField(op) => Ok(string::bitfield(view, op)?.0),
+        ReadOp::Lcs(op) => string::lcs(view, op),
         ReadOp::At { .. } => Ok(Outcome::Error(MISPLACED.to_string())),
     }
 }

@@ -34,6 +34,9 @@ use std::collections::HashSet;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+use super::bitfield::BitField;
+use super::bits::{BitRead, BitWrite};
+use super::lcs::{Lcs, LcsReply};
 use super::op::{
     Effect, Entry, Evaluated, Expiry, Outcome, ReadOp, ReadView, SetCondition, Value, WriteOp,
     WrongType,
@@ -603,6 +606,95 @@ fn length(len: usize) -> i64 {
 
 fn error(text: &str) -> Evaluated {
     (Outcome::Error(text.to_string()), Vec::new())
+}
+
+/// GETBIT, BITCOUNT, BITPOS ([`super::bits`]): WRONGTYPE for another type,
+/// then the command's own evaluation.
+pub fn bit_read<V: ReadView>(view: &V, op: &BitRead) -> Result<Outcome, V::Error> {
+    let Ok(value) = view.string(op.key())? else {
+        return Ok(WrongType.into());
+    };
+    Ok(op.eval(value.as_ref().map(|e| &e.value[..])))
+}
+
+/// SETBIT and BITOP ([`super::bits`]). SETBIT keeps the key's deadline and
+/// writes nothing when the bit was already so (Redis does not count that
+/// as a change, so WATCH holds); BITOP's destination loses its deadline, or
+/// is deleted for an empty result.
+pub fn bit_write<V: ReadView>(view: &V, op: &BitWrite) -> Result<Evaluated, V::Error> {
+    let mut values = Vec::new();
+    for key in op.sources() {
+        let Ok(value) = view.string(key)? else {
+            return Ok(WrongType.into());
+        };
+        values.push(value);
+    }
+    let inputs: Vec<Option<&[u8]>> = values
+        .iter()
+        .map(|v| v.as_ref().map(|e| &e.value[..]))
+        .collect();
+    let (outcome, new) = op.eval(&inputs);
+    if matches!(outcome, Outcome::Error(_)) {
+        return Ok((outcome, Vec::new()));
+    }
+    let target = op.target();
+    let effects = match (op, new) {
+        (BitWrite::SetBit { .. }, Some(new)) => match values.first().cloned().flatten() {
+            Some(old) if old.value == new => Vec::new(),
+            old => vec![Effect::put_expiring(
+                target,
+                new,
+                old.and_then(|e| e.expires_at),
+            )],
+        },
+        (BitWrite::BitOp { .. }, Some(new)) => vec![Effect::put(target, new)],
+        (BitWrite::BitOp { .. }, None) if view.contains(target)? => vec![Effect::delete(target)],
+        _ => Vec::new(),
+    };
+    Ok((outcome, effects))
+}
+
+/// BITFIELD and BITFIELD_RO ([`super::bitfield`]): the key keeps its
+/// deadline.
+pub fn bitfield<V: ReadView>(view: &V, op: &BitField) -> Result<Evaluated, V::Error> {
+    let Ok(old) = view.string(&op.key)? else {
+        return Ok(WrongType.into());
+    };
+    let (outcome, new) = op.eval(old.as_ref().map(|e| &e.value[..]));
+    let effects = match new {
+        Some(new) => vec![Effect::put_expiring(
+            &op.key,
+            new,
+            old.and_then(|e| e.expires_at),
+        )],
+        None => Vec::new(),
+    };
+    Ok((outcome, effects))
+}
+
+/// LCS ([`super::lcs`]): both keys must hold strings (Redis's own error
+/// text, not WRONGTYPE); IDX's reply is a map (flat in RESP2).
+pub fn lcs<V: ReadView>(view: &V, op: &Lcs) -> Result<Outcome, V::Error> {
+    let (Ok(a), Ok(b)) = (view.string(&op.a)?, view.string(&op.b)?) else {
+        return Ok(Outcome::Error(
+            "ERR The specified keys must contain string values".into(),
+        ));
+    };
+    let outcome = op.eval(
+        a.as_ref().map(|e| &e.value[..]),
+        b.as_ref().map(|e| &e.value[..]),
+    );
+    Ok(match (op.reply, outcome) {
+        (LcsReply::Idx, Outcome::Array(items)) if items.len() % 2 == 0 => {
+            let mut pairs = Vec::with_capacity(items.len() / 2);
+            let mut items = items.into_iter();
+            while let (Some(k), Some(v)) = (items.next(), items.next()) {
+                pairs.push((k, v));
+            }
+            Outcome::Map(pairs)
+        }
+        (_, other) => other,
+    })
 }
 
 #[cfg(test)]
