@@ -912,6 +912,9 @@ mod tests {
         fn config_values(&self) -> Vec<(&'static str, String)> {
             vec![("maxclients", "10".into())]
         }
+        fn runtime_config(&self) -> &server::RuntimeConfig {
+            server::RuntimeConfig::process_wide()
+        }
         fn node_info(&self) -> server::NodeInfo {
             server::NodeInfo::default()
         }

@@ -45,6 +45,9 @@ impl ServerFacts for Facts {
     fn config_values(&self) -> Vec<(&'static str, String)> {
         vec![("maxclients", "10000".into()), ("save", String::new())]
     }
+    fn runtime_config(&self) -> &kvstore2pcsystem::command::server::RuntimeConfig {
+        kvstore2pcsystem::command::server::RuntimeConfig::process_wide()
+    }
     fn node_info(&self) -> NodeInfo {
         NodeInfo {
             replication: vec![("role".into(), "master".into())],

@@ -318,7 +318,7 @@ pub fn scan_members<V: ReadView>(
     let mut examined = 0usize;
     let mut last: Option<Bytes> = None;
     let mut next = None;
-    view.each_element(version, &member_sub(&from), |sub, value| {
+    view.each_element_from(version, &[TAG_MEMBER], &member_sub(&from), |sub, value| {
         if !sub.starts_with(&[TAG_MEMBER]) {
             return false;
         }

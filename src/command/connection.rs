@@ -36,6 +36,8 @@ pub enum SessionCommand {
     Time,
     /// `OBJECT HELP`
     ObjectHelp,
+    /// A command whose answer is a fixed status (`FUNCTION FLUSH`: `+OK`).
+    Fixed(&'static str),
 }
 
 /// Parses a session command whose name and arity are already checked.
@@ -248,6 +250,8 @@ pub trait ServerFacts {
     fn role(&self) -> &'static str;
     /// CONFIG GET values we expose: (name, value).
     fn config_values(&self) -> Vec<(&'static str, String)>;
+    /// What CONFIG SET changed on this node.
+    fn runtime_config(&self) -> &super::server::RuntimeConfig;
     /// What INFO reports about this node (all but the key count, which
     /// the session fetches from the backend).
     fn node_info(&self) -> super::server::NodeInfo;
@@ -271,6 +275,7 @@ pub fn apply(cmd: SessionCommand, client: &mut ClientState, facts: &dyn ServerFa
         SessionCommand::Command(args) => super::server::command_command(&args),
         SessionCommand::Config(args) => super::server::config_command(&args, facts),
         SessionCommand::ObjectHelp => super::keyspace::object_help(),
+        SessionCommand::Fixed(status) => Reply::Simple(status.into()),
         SessionCommand::Info(request) => {
             // Without the key count, which only the session can fetch.
             super::server::info_reply(&request, &facts.node_info(), None)
@@ -357,6 +362,9 @@ mod tests {
         }
         fn config_values(&self) -> Vec<(&'static str, String)> {
             Vec::new()
+        }
+        fn runtime_config(&self) -> &super::super::server::RuntimeConfig {
+            super::super::server::RuntimeConfig::process_wide()
         }
         fn node_info(&self) -> super::super::server::NodeInfo {
             Default::default()

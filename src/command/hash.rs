@@ -156,6 +156,14 @@ impl HashWrite {
 }
 
 impl HashRead {
+    /// Whether it reads every field (see [`super::op::ReadOp::is_heavy`]).
+    pub fn is_heavy(&self) -> bool {
+        matches!(
+            self,
+            HashRead::All { .. } | HashRead::RandField { .. } | HashRead::Scan { .. }
+        )
+    }
+
     /// The key read.
     pub fn keys(&self) -> Vec<&Bytes> {
         match self {
@@ -459,4 +467,89 @@ pub fn is_listpack<V: ReadView>(view: &V, found: &Found) -> Result<bool, V::Erro
         },
     )?;
     Ok(small)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::command::op::testing::{MapView, args, b};
+    use crate::command::op::{Outcome, eval_read, eval_write};
+    use crate::command::{Command, cursor, parse};
+    use crate::config::Dialect;
+
+    /// Runs `line` at a fixed time in transaction `stamp`, applying its
+    /// effects.
+    fn run(view: &mut MapView, stamp: u64, line: &str) -> Outcome {
+        match parse(&args(line), Dialect::Redis).expect("parses") {
+            Command::Write(op) => {
+                let (outcome, effects) = eval_write(&op.stamp(1, stamp), view).expect("eval");
+                view.apply(&effects);
+                outcome
+            }
+            Command::Read(op) => eval_read(&op.stamp(1), view, 0).expect("eval"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn repeated_fields_count_once_and_the_last_field_takes_the_key() {
+        let mut v = MapView::default();
+        assert_eq!(run(&mut v, 1, "HSET h f 1 f 2 g 3"), Outcome::Integer(2));
+        assert_eq!(run(&mut v, 2, "HLEN h"), Outcome::Integer(2));
+        assert_eq!(run(&mut v, 2, "HGET h f"), Outcome::Value(Some(b("2"))));
+        assert_eq!(run(&mut v, 3, "HDEL h f g f"), Outcome::Integer(2));
+        assert_eq!(run(&mut v, 4, "EXISTS h"), Outcome::Integer(0));
+        // Gone for good: a new hash under the name is a new incarnation
+        // that sees none of the old one's fields.
+        assert!(v.3.len() == 2, "the old elements stay until swept");
+        assert_eq!(run(&mut v, 5, "HSET h x 1"), Outcome::Integer(1));
+        assert_eq!(run(&mut v, 6, "HGET h f"), Outcome::Value(None));
+        assert_eq!(run(&mut v, 6, "HLEN h"), Outcome::Integer(1));
+    }
+
+    #[test]
+    fn hscan_pages_through_a_big_hash_once() {
+        let mut v = MapView::default();
+        let mut line = String::from("HSET h");
+        for i in 0..300 {
+            line.push_str(&format!(" field:{i} {i}"));
+        }
+        run(&mut v, 1, &line);
+        let mut seen = Vec::new();
+        let mut cursor = 0u64;
+        loop {
+            let Outcome::Scan { next, keys } = run(&mut v, 2, &format!("HSCAN h {cursor} COUNT 7"))
+            else {
+                panic!("not a scan")
+            };
+            assert!(keys.len() <= 14);
+            seen.extend(keys.chunks(2).map(|p| p[0].clone()));
+            match next {
+                Some(bound) => cursor = cursor::encode(&bound),
+                None => break,
+            }
+        }
+        assert_eq!(seen.len(), 300);
+        seen.dedup();
+        assert_eq!(seen.len(), 300);
+    }
+
+    #[test]
+    fn wrong_types_and_counters() {
+        let mut v = MapView::of(&[("s", "x")]);
+        assert!(
+            matches!(run(&mut v, 1, "HSET s f v"), Outcome::Error(e) if e.starts_with("WRONGTYPE"))
+        );
+        assert!(
+            matches!(run(&mut v, 1, "HGET s f"), Outcome::Error(e) if e.starts_with("WRONGTYPE"))
+        );
+        assert_eq!(run(&mut v, 1, "HINCRBY h n 5"), Outcome::Integer(5));
+        assert_eq!(
+            run(&mut v, 2, "HINCRBYFLOAT h n 0.5"),
+            Outcome::Value(Some(b("5.5")))
+        );
+        assert!(
+            matches!(run(&mut v, 3, "HINCRBY h n 1"), Outcome::Error(e) if e == "ERR hash value is not an integer")
+        );
+        assert!(matches!(run(&mut v, 3, "GET h"), Outcome::Error(e) if e.starts_with("WRONGTYPE")));
+    }
 }

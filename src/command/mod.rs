@@ -233,6 +233,7 @@ const TABLE: &[(&str, i32)] = &[
     ("bitfield", -2),
     ("bitfield_ro", -2),
     ("lcs", -3),
+    ("function", -2),
 ];
 
 /// Parses a request (`args[0]` is the command name). The Lab dialect also
@@ -325,6 +326,7 @@ pub fn parse(args: &[Bytes], dialect: Dialect) -> Result<Command, CommandError> 
             })
         }
         "lcs" => lcs::parse_lcs(args).map(|op| Command::Read(ReadOp::Lcs(op))),
+        "function" => server::parse_function(args).map(Command::Session),
         "randomkey" => Ok(Command::Read(ReadOp::RandomKey)),
         "touch" => read(keyspace::parse_exists(args)),
         "object" => match keyspace::parse_object(args)? {

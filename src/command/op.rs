@@ -677,6 +677,28 @@ impl ReadOp {
         }
     }
 
+    /// Whether this read may take long (it walks a whole collection, the
+    /// keyspace, or a long string): a replica runs it on the blocking pool
+    /// rather than the read thread, so it never holds up other clients'
+    /// point reads.
+    pub fn is_heavy(&self) -> bool {
+        match self {
+            ReadOp::Hash(op) => op.is_heavy(),
+            ReadOp::Sets(op) => op.is_heavy(),
+            ReadOp::Keys { .. }
+            | ReadOp::Scan { .. }
+            | ReadOp::DbSize
+            | ReadOp::KeyspaceStats
+            | ReadOp::RandomKey
+            | ReadOp::Object { .. }
+            | ReadOp::Lcs(_)
+            | ReadOp::Bits(_) => true,
+            ReadOp::Batch { ops } => ops.iter().any(ReadOp::is_heavy),
+            ReadOp::At { op, .. } => op.is_heavy(),
+            _ => false,
+        }
+    }
+
     /// Whether this op reads keys it cannot name in advance (KEYS, SCAN,
     /// DBSIZE, INFO's counts): to stay linearizable it must wait until no
     /// transaction is prepared-but-unapplied on the replica serving it.
@@ -966,10 +988,22 @@ pub trait ReadView {
         &self,
         version: Version,
         prefix: &[u8],
+        visit: impl FnMut(&Bytes, &Bytes) -> bool,
+    ) -> Result<(), Self::Error> {
+        self.each_element_from(version, prefix, prefix, visit)
+    }
+
+    /// As [`each_element`](Self::each_element), starting at subkey `from`
+    /// (`>= prefix`) rather than at the first.
+    fn each_element_from(
+        &self,
+        version: Version,
+        prefix: &[u8],
+        from: &[u8],
         mut visit: impl FnMut(&Bytes, &Bytes) -> bool,
     ) -> Result<(), Self::Error> {
         const PAGE: usize = 1024;
-        let mut from = Bytes::copy_from_slice(prefix);
+        let mut from = Bytes::copy_from_slice(from.max(prefix));
         loop {
             let page = self.elements(version, &from, PAGE)?;
             for (sub, value) in &page {

@@ -37,6 +37,25 @@ pub fn parse_debug(args: &[Bytes]) -> Result<Command, CommandError> {
     }
 }
 
+/// `FUNCTION FLUSH [ASYNC|SYNC]`: there are no functions (scripting is not
+/// supported), so there is nothing to flush and the answer is `+OK`, which
+/// lets test suites and tools that clean up with it run. Every other
+/// FUNCTION subcommand gets the unsupported-command error.
+pub fn parse_function(args: &[Bytes]) -> Result<super::connection::SessionCommand, CommandError> {
+    let sub = super::option_name(&args[1]);
+    match (sub.as_str(), args.get(2..).unwrap_or_default()) {
+        ("flush", []) => Ok(super::connection::SessionCommand::Fixed("OK")),
+        ("flush", [mode]) if matches!(super::option_name(mode).as_str(), "async" | "sync") => {
+            Ok(super::connection::SessionCommand::Fixed("OK"))
+        }
+        ("flush", [_]) => Err(CommandError::Other(
+            "ERR FUNCTION FLUSH only supports SYNC|ASYNC option".into(),
+        )),
+        ("flush", _) => Err(CommandError::Arity("function|flush".into())),
+        _ => Err(super::unknown(args)),
+    }
+}
+
 /// Redis's reply to WAIT on a replica (what a participant is to its clients).
 pub const WAIT_ON_REPLICA_ERROR: &str = "ERR WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated.";
 
@@ -130,7 +149,8 @@ pub fn config_command(args: &[Bytes], facts: &dyn ServerFacts) -> Reply {
         .unwrap_or_default();
     match sub.as_str() {
         "get" if args.len() >= 2 => {
-            let values = facts.config_values();
+            let mut values = facts.config_values();
+            values.extend(facts.runtime_config().values());
             let mut out = Vec::new();
             for (name, value) in &values {
                 if args[1..].iter().any(|p| glob_match(p, name.as_bytes())) {
@@ -140,7 +160,15 @@ pub fn config_command(args: &[Bytes], facts: &dyn ServerFacts) -> Reply {
             Reply::Map(out)
         }
         "get" => Reply::error("ERR wrong number of arguments for 'config|get' command"),
-        "set" | "resetstat" | "rewrite" => Reply::error(format!(
+        "set" if args.len() >= 3 && args.len() % 2 == 1 => match facts
+            .runtime_config()
+            .set(&args[1..], &facts.config_values())
+        {
+            Ok(()) => Reply::ok(),
+            Err(e) => Reply::Error(e),
+        },
+        "set" => Reply::error("ERR wrong number of arguments for 'config|set' command"),
+        "resetstat" | "rewrite" => Reply::error(format!(
             "ERR CONFIG {} is not supported: configuration comes from the config file",
             sub.to_ascii_uppercase()
         )),
@@ -148,6 +176,152 @@ pub fn config_command(args: &[Bytes], facts: &dyn ServerFacts) -> Reply {
             "ERR unknown subcommand '{}'. Try CONFIG HELP.",
             String::from_utf8_lossy(args.first().map_or(&b""[..], |b| b))
         )),
+    }
+}
+
+/// How CONFIG SET checks a parameter's value.
+#[derive(Debug, Clone, Copy)]
+enum Knob {
+    /// An integer.
+    Int,
+    /// `yes` or `no`.
+    Bool,
+    /// Anything.
+    Text,
+}
+
+/// Parameters CONFIG SET accepts and CONFIG GET reports back, with their
+/// Redis 7.0 defaults. None changes what this server does: they tune
+/// Redis's memory encodings, eviction, lazy freeing, snapshots and
+/// diagnostics, which have no counterpart here (every write is already
+/// durable, nothing is evicted). Test suites and clients set them as a
+/// matter of course, so they are taken, not refused. What the config file
+/// fixes (`appendfsync`, `maxclients`, `timeout`, limits, the port) stays
+/// fixed: CONFIG SET of it is refused, as Redis refuses an immutable one.
+const KNOBS: &[(&str, Knob, &str)] = &[
+    ("hash-max-listpack-entries", Knob::Int, "128"),
+    ("hash-max-listpack-value", Knob::Int, "64"),
+    ("hash-max-ziplist-entries", Knob::Int, "128"),
+    ("hash-max-ziplist-value", Knob::Int, "64"),
+    ("set-max-intset-entries", Knob::Int, "512"),
+    ("list-max-listpack-size", Knob::Int, "-2"),
+    ("list-max-ziplist-size", Knob::Int, "-2"),
+    ("list-compress-depth", Knob::Int, "0"),
+    ("zset-max-listpack-entries", Knob::Int, "128"),
+    ("zset-max-listpack-value", Knob::Int, "64"),
+    ("zset-max-ziplist-entries", Knob::Int, "128"),
+    ("zset-max-ziplist-value", Knob::Int, "64"),
+    ("maxmemory", Knob::Text, "0"),
+    ("maxmemory-policy", Knob::Text, "noeviction"),
+    ("maxmemory-samples", Knob::Int, "5"),
+    ("lazyfree-lazy-eviction", Knob::Bool, "no"),
+    ("lazyfree-lazy-expire", Knob::Bool, "no"),
+    ("lazyfree-lazy-server-del", Knob::Bool, "no"),
+    ("lazyfree-lazy-user-del", Knob::Bool, "no"),
+    ("lazyfree-lazy-user-flush", Knob::Bool, "no"),
+    ("latency-tracking", Knob::Bool, "yes"),
+    ("latency-monitor-threshold", Knob::Int, "0"),
+    ("slowlog-log-slower-than", Knob::Int, "10000"),
+    ("slowlog-max-len", Knob::Int, "128"),
+    ("notify-keyspace-events", Knob::Text, ""),
+    ("hz", Knob::Int, "10"),
+    ("dynamic-hz", Knob::Bool, "yes"),
+    ("activedefrag", Knob::Bool, "no"),
+    ("lua-time-limit", Knob::Int, "5000"),
+    ("busy-reply-threshold", Knob::Int, "5000"),
+    ("save", Knob::Text, ""),
+];
+
+/// What the config file fixes: CONFIG SET refuses to change them.
+const FIXED: &[&str] = &[
+    "appendonly",
+    "appendfsync",
+    "databases",
+    "maxclients",
+    "proto-max-bulk-len",
+    "client-query-buffer-limit",
+    "timeout",
+    "port",
+];
+
+/// The values CONFIG SET gave this node's tuning knobs (per node, not
+/// replicated, not kept across restarts: as Redis without CONFIG REWRITE).
+#[derive(Debug, Default)]
+pub struct RuntimeConfig {
+    set: std::sync::Mutex<std::collections::BTreeMap<&'static str, String>>,
+}
+
+impl RuntimeConfig {
+    /// A process-wide instance, for stand-ins of a node (tests, fuzzers).
+    pub fn process_wide() -> &'static RuntimeConfig {
+        static RUNTIME: std::sync::OnceLock<RuntimeConfig> = std::sync::OnceLock::new();
+        RUNTIME.get_or_init(RuntimeConfig::default)
+    }
+
+    /// Every knob with its current value.
+    pub fn values(&self) -> Vec<(&'static str, String)> {
+        let set = self.set.lock().unwrap_or_else(|e| e.into_inner());
+        KNOBS
+            .iter()
+            .filter(|(name, _, _)| *name != "save")
+            .map(|(name, _, default)| {
+                let value = set
+                    .get(name)
+                    .cloned()
+                    .unwrap_or_else(|| (*default).to_string());
+                (*name, value)
+            })
+            .collect()
+    }
+
+    /// CONFIG SET name value \[name value ...\]: all or nothing, with Redis
+    /// 7.0's error texts. A parameter the config file fixes (`fixed`, with
+    /// its value) may be "set" to the value it has (`appendonly no`).
+    pub fn set(&self, pairs: &[Bytes], fixed: &[(&'static str, String)]) -> Result<(), String> {
+        let failed = |name: &str, why: &str| {
+            format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {why}")
+        };
+        let mut staged: Vec<(&'static str, String)> = Vec::new();
+        for pair in pairs.chunks(2) {
+            let [name, value] = pair else {
+                return Err("ERR wrong number of arguments for 'config|set' command".into());
+            };
+            let name = String::from_utf8_lossy(name).to_ascii_lowercase();
+            let value = String::from_utf8_lossy(value).into_owned();
+            if staged.iter().any(|(n, _)| *n == name) {
+                return Err(failed(&name, "duplicate parameter"));
+            }
+            let Some((known, knob, _)) = KNOBS.iter().find(|(n, _, _)| *n == name) else {
+                if fixed
+                    .iter()
+                    .any(|(n, v)| *n == name && v.eq_ignore_ascii_case(&value))
+                {
+                    continue;
+                }
+                if FIXED.contains(&name.as_str()) {
+                    return Err(failed(
+                        &name,
+                        "can't set immutable config (this server takes it from its config file)",
+                    ));
+                }
+                return Err(format!(
+                    "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
+                ));
+            };
+            match knob {
+                Knob::Int if parse_i64(value.as_bytes()).is_err() => {
+                    return Err(failed(&name, "argument couldn't be parsed into an integer"));
+                }
+                Knob::Bool if !matches!(value.to_ascii_lowercase().as_str(), "yes" | "no") => {
+                    return Err(failed(&name, "argument must be 'yes' or 'no'"));
+                }
+                Knob::Bool => staged.push((known, value.to_ascii_lowercase())),
+                _ => staged.push((known, value)),
+            }
+        }
+        let mut set = self.set.lock().unwrap_or_else(|e| e.into_inner());
+        set.extend(staged);
+        Ok(())
     }
 }
 

@@ -144,6 +144,12 @@ impl SetWrite {
 }
 
 impl SetRead {
+    /// Whether it reads every member of a set (see
+    /// [`super::op::ReadOp::is_heavy`]).
+    pub fn is_heavy(&self) -> bool {
+        !matches!(self, SetRead::Card { .. } | SetRead::IsMember { .. })
+    }
+
     /// The keys read.
     pub fn keys(&self) -> Vec<&Bytes> {
         match self {
@@ -564,4 +570,67 @@ pub fn encoding<V: ReadView>(view: &V, found: &Found) -> Result<&'static str, V:
         ints
     })?;
     Ok(if ints { "intset" } else { "hashtable" })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::command::op::testing::{MapView, args, b};
+    use crate::command::op::{Outcome, eval_read, eval_write};
+    use crate::command::{Command, parse};
+    use crate::config::Dialect;
+
+    fn run(view: &mut MapView, stamp: u64, line: &str) -> Outcome {
+        match parse(&args(line), Dialect::Redis).expect("parses") {
+            Command::Write(op) => {
+                let (outcome, effects) = eval_write(&op.stamp(1, stamp), view).expect("eval");
+                view.apply(&effects);
+                outcome
+            }
+            Command::Read(op) => eval_read(&op.stamp(1), view, 0).expect("eval"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Replicas evaluate SPOP with the same stamp and pop the same members;
+    /// another stamp draws differently.
+    #[test]
+    fn spop_is_the_same_on_every_replica_with_the_same_stamp() {
+        let mut a = MapView::default();
+        run(&mut a, 1, "SADD s a b c d e f g h i j k l m n o p");
+        let mut b_ = a.clone();
+        let mut c = a.clone();
+        let pa = run(&mut a, 42, "SPOP s 5");
+        let pb = run(&mut b_, 42, "SPOP s 5");
+        let pc = run(&mut c, 43, "SPOP s 5");
+        assert_eq!(pa, pb);
+        assert_ne!(pa, pc, "another stamp, another draw (almost surely)");
+        assert_eq!(run(&mut a, 44, "SCARD s"), Outcome::Integer(11));
+        assert_eq!(a.3, b_.3);
+    }
+
+    #[test]
+    fn duplicates_count_once_and_smove_moves() {
+        let mut v = MapView::default();
+        assert_eq!(run(&mut v, 1, "SADD s a a b"), Outcome::Integer(2));
+        assert_eq!(run(&mut v, 2, "SCARD s"), Outcome::Integer(2));
+        assert_eq!(run(&mut v, 3, "SMOVE s t a"), Outcome::Integer(1));
+        assert_eq!(run(&mut v, 4, "SMOVE s t b"), Outcome::Integer(1));
+        assert_eq!(run(&mut v, 5, "EXISTS s"), Outcome::Integer(0));
+        assert_eq!(
+            run(&mut v, 5, "SMEMBERS t"),
+            Outcome::Set(vec![
+                Outcome::Value(Some(b("a"))),
+                Outcome::Value(Some(b("b")))
+            ])
+        );
+        assert_eq!(
+            run(&mut v, 6, "SINTERSTORE d t missing"),
+            Outcome::Integer(0)
+        );
+        assert_eq!(run(&mut v, 7, "SUNIONSTORE d t t"), Outcome::Integer(2));
+        assert_eq!(
+            run(&mut v, 8, "SINTERCARD 2 d t LIMIT 1"),
+            Outcome::Integer(1)
+        );
+    }
 }

@@ -59,6 +59,8 @@ pub struct Coordinator {
     gate: Arc<RwLock<()>>,
     /// Serialises joins and founding.
     join_lock: Mutex<()>,
+    /// What CONFIG SET changed.
+    runtime_config: crate::command::server::RuntimeConfig,
     /// Held by a round from taking its index until its votes are in (or,
     /// if it aborts, until its ABORT is durable): rounds prepare one at a
     /// time, in index order (see [`txn`]).
@@ -92,6 +94,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         locks: KeyLocks::default(),
         gate: Arc::new(RwLock::new(())),
         join_lock: Mutex::new(()),
+        runtime_config: Default::default(),
         preparing: Mutex::new(()),
         bootstrap_deadline: Instant::now() + BOOTSTRAP_WAIT,
         clients: Clients::start(),
@@ -188,6 +191,10 @@ impl ServerFacts for Coordinator {
 
     fn config_values(&self) -> Vec<(&'static str, String)> {
         crate::participant::config_values(&self.config)
+    }
+
+    fn runtime_config(&self) -> &crate::command::server::RuntimeConfig {
+        &self.runtime_config
     }
 
     fn node_info(&self) -> NodeInfo {

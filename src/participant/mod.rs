@@ -78,6 +78,8 @@ struct Node {
     config: Config,
     replica: Replica,
     clients: Arc<Clients>,
+    /// What CONFIG SET changed.
+    runtime_config: crate::command::server::RuntimeConfig,
 }
 
 /// Runs a participant until the process is killed.
@@ -94,6 +96,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         config,
         replica,
         clients: Clients::start(),
+        runtime_config: Default::default(),
     });
 
     let trimmer = node.replica.clone();
@@ -274,6 +277,10 @@ impl ServerFacts for Node {
 
     fn config_values(&self) -> Vec<(&'static str, String)> {
         config_values(&self.config)
+    }
+
+    fn runtime_config(&self) -> &crate::command::server::RuntimeConfig {
+        &self.runtime_config
     }
 
     fn node_info(&self) -> NodeInfo {

@@ -743,6 +743,10 @@ impl Replica {
         let seed = self
             .read_seed
             .fetch_add(0x9e37_79b9_7f4a_7c15, std::sync::atomic::Ordering::Relaxed);
+        if op.is_heavy() {
+            let view = move || op::eval_read(&op, &DataView(store.data_snapshot()), seed);
+            return Ok(blocking(view).await?);
+        }
         Ok(self
             .store
             .reader
