@@ -1284,6 +1284,181 @@ mod tests {
         Replica::recover(store, log_retention).expect("recover")
     }
 
+    /// Prepares and commits `line` (a client command) as `txid` at `index`,
+    /// stamped with `txid`: its outcome.
+    async fn run(replica: &Replica, txid: u64, index: u64, line: &str) -> Outcome {
+        let args: Vec<Bytes> = line.split(' ').map(|w| Bytes::from(w.to_owned())).collect();
+        let op = match crate::command::parse(&args, crate::config::Dialect::Redis) {
+            Ok(crate::command::Command::Write(op)) => op.stamp(1, txid),
+            other => panic!("{other:?}"),
+        };
+        let outcome = replica.prepare(txid, op, WAIT).await.expect("prepare");
+        if let Some(applied) = replica.commit(txid, index).expect("commit") {
+            applied.wait().await.expect("applied");
+        }
+        outcome
+    }
+
+    fn element_count(replica: &Replica) -> usize {
+        replica.store.elements.iter().count()
+    }
+
+    /// Deleting a collection writes one record and notes its version as
+    /// garbage; the sweep removes its elements (in chunks), then the note,
+    /// and leaves a live collection's elements alone. RENAME moves only the
+    /// record: nothing becomes garbage.
+    #[tokio::test]
+    async fn dead_collections_are_swept_and_live_ones_kept() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let replica = reopen(dir.path(), 100);
+        let mut fields = String::from("HSET big");
+        for i in 0..2_500 {
+            fields.push_str(&format!(" f{i} v"));
+        }
+        run(&replica, 101, 1, &fields).await;
+        run(&replica, 102, 2, "SADD keep a b c").await;
+        run(&replica, 103, 3, "RENAME keep kept").await;
+        assert_eq!(element_count(&replica), 2_503);
+        assert_eq!(replica.store.garbage.iter().count(), 0);
+        run(&replica, 104, 4, "DEL big").await;
+        assert_eq!(replica.store.garbage.iter().count(), 1);
+        assert_eq!(replica.sweep_garbage(1_000).await.expect("sweep"), 1_000);
+        assert_eq!(replica.store.garbage.iter().count(), 1, "not done yet");
+        while replica.sweep_garbage(1_000).await.expect("sweep") > 0 {}
+        assert_eq!(replica.store.garbage.iter().count(), 0);
+        assert_eq!(element_count(&replica), 3, "the set's members stay");
+        let members = replica
+            .read(
+                ReadOp::Sets(crate::command::set::SetRead::Card {
+                    key: Bytes::from_static(b"kept"),
+                }),
+                WAIT,
+            )
+            .await
+            .expect("read");
+        assert_eq!(members, Outcome::Integer(3));
+    }
+
+    /// A snapshot stream carries records and live elements, and a replica
+    /// that installs it answers the same and digests the same.
+    #[tokio::test]
+    async fn the_snapshot_stream_carries_collections() {
+        let source_dir = tempfile::tempdir().expect("tempdir");
+        let source = reopen(source_dir.path(), 100);
+        run(&source, 101, 1, "HSET h a 1 b 2").await;
+        run(&source, 102, 2, "SADD s x y").await;
+        run(&source, 103, 3, "SET \x00k v").await;
+        run(&source, 104, 4, "HSET dead a 1").await;
+        run(&source, 105, 5, "DEL dead").await;
+        let target_dir = tempfile::tempdir().expect("tempdir");
+        let target = reopen(target_dir.path(), 100);
+        let mut after = None;
+        let mut reset = true;
+        loop {
+            let (pairs, watermark) = source.scan(after.clone(), 2).await.expect("scan");
+            let last = pairs.len() < 2;
+            after = pairs.last().map(|(k, _)| k.clone()).or(after);
+            target
+                .install(reset, pairs, last.then_some(watermark))
+                .await
+                .expect("install");
+            reset = false;
+            if last {
+                break;
+            }
+        }
+        assert_eq!(
+            element_count(&target),
+            4,
+            "the dead hash's field is not sent"
+        );
+        let (d1, k1, _) = source.digest().await.expect("digest");
+        let (d2, k2, _) = target.digest().await.expect("digest");
+        assert_eq!((d1, k1), (d2, k2));
+        assert_eq!(k2, 3);
+    }
+
+    /// A layout-1 directory (strings only, keys as they are, log entries
+    /// with untyped effects) opens: zero-led keys are escaped, the log is
+    /// rewritten and still decodes, nothing is lost.
+    #[tokio::test]
+    async fn a_layout_one_directory_is_migrated() {
+        #[derive(Serialize)]
+        struct OldEffect {
+            key: Bytes,
+            value: Option<Bytes>,
+            expires_at: Option<u64>,
+        }
+        #[derive(Serialize)]
+        struct OldEntry {
+            index: u64,
+            txid: u64,
+            effects: Vec<OldEffect>,
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let db = fjall::Database::builder(dir.path()).open().expect("fjall");
+            let ks = |name: &str| {
+                db.keyspace(name, fjall::KeyspaceCreateOptions::default)
+                    .expect("keyspace")
+            };
+            let (data, log, txids, meta) = (ks("data"), ks("log"), ks("txids"), ks("meta"));
+            meta.insert("data_format", encode_u64(1)).expect("put");
+            data.insert("plain", b"\x00one").expect("put");
+            data.insert("\x00zero", b"\x00two").expect("put");
+            let entry = OldEntry {
+                index: 1,
+                txid: 101,
+                effects: vec![OldEffect {
+                    key: Bytes::from_static(b"plain"),
+                    value: Some(Bytes::from_static(b"one")),
+                    expires_at: None,
+                }],
+            };
+            let record = postcard::to_allocvec(&entry).expect("encode");
+            log.insert(encode_u64(1), record).expect("put");
+            txids.insert(encode_u64(101), encode_u64(1)).expect("put");
+            db.persist(fjall::PersistMode::SyncAll).expect("persist");
+        }
+        let replica = reopen(dir.path(), 100);
+        assert_eq!(positions(&replica), (1, 1, 101));
+        assert_eq!(
+            get_string(&replica, b"plain").await,
+            Some(Bytes::from_static(b"one"))
+        );
+        assert_eq!(
+            get_string(&replica, b"\x00zero").await,
+            Some(Bytes::from_static(b"two"))
+        );
+        let (entries, _, _) = replica.fetch_log(0, 10).await.expect("log");
+        assert_eq!(
+            entries[0].effects,
+            vec![Effect::put(
+                &Bytes::from_static(b"plain"),
+                Bytes::from_static(b"one")
+            )]
+        );
+        drop(replica);
+        // Once only: the next start finds layout 2.
+        let replica = reopen(dir.path(), 100);
+        assert!(!replica.store.legacy_log().expect("meta"));
+        assert_eq!(
+            get_string(&replica, b"\x00zero").await,
+            Some(Bytes::from_static(b"two"))
+        );
+    }
+
+    /// GET `key` from `replica`.
+    async fn get_string(replica: &Replica, key: &'static [u8]) -> Option<Bytes> {
+        let op = ReadOp::Get {
+            key: Bytes::from_static(key),
+        };
+        match replica.read(op, WAIT).await.expect("read") {
+            Outcome::Value(v) => v,
+            other => panic!("{other:?}"),
+        }
+    }
+
     /// An aborted round's index is applied as a no-op: the watermark moves
     /// over it (also after a restart), nothing maps the aborted txid to it,
     /// and voiding it again changes nothing.
