@@ -119,6 +119,48 @@ fn keys_expire_on_every_replica() {
     );
 }
 
+/// Hashes and sets expire as strings do: hidden at once on every replica,
+/// then deleted by the coordinator's expirer (one record each, whatever
+/// their size), so the replicas end with equal digests holding only what
+/// has no deadline.
+#[test]
+fn collections_expire_on_every_replica() {
+    let cluster = Cluster::start(3, Opts::redis());
+    let mut raw = cluster.raw();
+    let mut commands: Vec<Vec<String>> = Vec::new();
+    for i in 0..5 {
+        let fields: Vec<String> = (0..200)
+            .flat_map(|f| [format!("f{f}"), "v".into()])
+            .collect();
+        commands.push([vec!["HSET".into(), format!("h:{i}")], fields].concat());
+        commands.push(words(&format!("SADD s:{i} a b c")));
+        commands.push(words(&format!("PEXPIRE h:{i} 300")));
+        commands.push(words(&format!("PEXPIRE s:{i} 300")));
+    }
+    commands.push(words("HSET keep f v"));
+    let replies = pipeline(&mut raw, &commands);
+    assert!(
+        replies.iter().all(|r| r.starts_with(b":")),
+        "{:?}",
+        replies.iter().map(|r| show(r)).collect::<Vec<_>>()
+    );
+    wait_until(
+        "every replica has deleted the expired collections, with equal digests",
+        Duration::from_secs(10),
+        || replicas_agree_on(&cluster, 3, 1),
+    );
+    for i in 0..3 {
+        let mut direct = cluster.raw_participant(i);
+        assert_eq!(direct.cmd(&[b"TYPE", b"h:0"]), b"+none\r\n");
+        assert_eq!(direct.cmd(&[b"HGETALL", b"h:0"]), b"*0\r\n");
+        assert_eq!(direct.cmd(&[b"SCARD", b"s:4"]), b":0\r\n");
+        assert_eq!(direct.cmd(&[b"HLEN", b"keep"]), b":1\r\n");
+    }
+    // A new hash under an expired name starts empty.
+    assert_eq!(raw.cmd(&[b"HSET", b"h:1", b"new", b"1"]), b":1\r\n");
+    assert_eq!(raw.cmd(&[b"HLEN", b"h:1"]), b":1\r\n");
+}
+
 #[test]
 fn a_deadline_extended_in_time_is_not_reaped() {
     let cluster = Cluster::start(3, Opts::redis());

@@ -65,6 +65,19 @@ fn redis_cli_one_shot_commands() {
         text(&out.stdout).trim_end_matches('\n'),
         "ERR unknown command 'foo', with args beginning with: 'a' "
     );
+    // Hashes and sets print as redis-cli prints them for Redis.
+    assert_eq!(cli(&c, &["hset", "h", "f", "v", "g", "w"]), "2\n");
+    assert_eq!(
+        cli(&c, &["--no-raw", "hgetall", "h"]),
+        "1) \"f\"\n2) \"v\"\n3) \"g\"\n4) \"w\"\n"
+    );
+    assert_eq!(cli(&c, &["sadd", "s", "a", "b"]), "2\n");
+    assert_eq!(
+        cli(&c, &["--no-raw", "smembers", "s"]),
+        "1) \"a\"\n2) \"b\"\n"
+    );
+    assert_eq!(cli(&c, &["--no-raw", "hget", "h", "none"]), "(nil)\n");
+    assert_eq!(cli(&c, &["--no-raw", "type", "s"]), "set\n");
     // redis-cli -h/-p at a participant reads there directly.
     assert_eq!(cli(&c, &["set", "r", "replica"]), "OK\n");
     let out = common::redis_cli(c.participant_addr(1), &["get", "r"], None);
@@ -122,34 +135,40 @@ fn redis_cli_pipe_mode_mass_insert() {
     assert_eq!(values, want);
 }
 
-#[test]
-fn redis_benchmark_ping_set_get_incr_mset() {
+/// Runs redis-benchmark's `tests` against the coordinator with `requests`
+/// requests from `clients` clients over ten million random keys, and checks it
+/// ran to the end with no error and a result line for each of `results`.
+/// `None` when redis-benchmark is not installed.
+fn benchmark(
+    c: &Cluster,
+    tests: &str,
+    requests: u32,
+    clients: u32,
+    results: &[&str],
+) -> Option<()> {
     if !have_program("redis-benchmark") {
-        eprintln!(
-            "NOTICE: redis-benchmark is not installed; skipping redis_benchmark_ping_set_get_incr_mset"
-        );
-        return;
+        eprintln!("NOTICE: redis-benchmark is not installed; skipping -t {tests}");
+        return None;
     }
-    let c = cluster();
     let addr = c.coordinator_addr();
     let mut command = Command::new("redis-benchmark");
-    // -r spreads the keys over ten million (without it every write hits
-    // one key, which 2PC serialises: slow, and not what this checks; with
-    // a small key space, MSETs of 10 keys at 50 clients often wait on each
-    // other's commits, which on an overloaded machine can outlast a
-    // participant's prepare wait and abort: a load problem, not a protocol
-    // one). redis-benchmark 7 stops at the first error reply, printing it.
+    // -r spreads the keys (without it every write hits one key, which 2PC
+    // serialises: slow, and not what this checks; with a small key space,
+    // MSETs of 10 keys at 50 clients often wait on each other's commits,
+    // which on an overloaded machine can outlast a participant's prepare
+    // wait and abort: a load problem, not a protocol one). redis-benchmark
+    // 7 stops at the first error reply, printing it.
     command.args([
         "-h",
         &addr.ip().to_string(),
         "-p",
         &addr.port().to_string(),
         "-t",
-        "ping,set,get,incr,mset",
+        tests,
         "-n",
-        "20000",
+        &requests.to_string(),
         "-c",
-        "50",
+        &clients.to_string(),
         "-r",
         "10000000",
         "-q",
@@ -158,21 +177,14 @@ fn redis_benchmark_ping_set_get_incr_mset() {
     let stdout = text(&out.stdout);
     let stderr = text(&out.stderr);
     check_success("redis-benchmark", &out);
-    for bad in ["ERR", "WARNING", "Error", "error"] {
+    for bad in ["ERR", "WRONGTYPE", "WARNING", "Error", "error"] {
         assert!(
             !stdout.contains(bad) && !stderr.contains(bad),
             "redis-benchmark printed {bad}\nstdout: {stdout}\nstderr: {stderr}"
         );
     }
     // Its final lines (after the \r-overwritten progress) name every test.
-    for test in [
-        "PING_INLINE: ",
-        "PING_MBULK: ",
-        "SET: ",
-        "GET: ",
-        "INCR: ",
-        "MSET (10 keys): ",
-    ] {
+    for test in results {
         assert!(
             stdout
                 .split(['\r', '\n'])
@@ -180,6 +192,23 @@ fn redis_benchmark_ping_set_get_incr_mset() {
                     && line.contains("requests per second")),
             "no {test:?} result in: {stdout}"
         );
+    }
+    Some(())
+}
+
+#[test]
+fn redis_benchmark_ping_set_get_incr_mset() {
+    let c = cluster();
+    let results = [
+        "PING_INLINE: ",
+        "PING_MBULK: ",
+        "SET: ",
+        "GET: ",
+        "INCR: ",
+        "MSET (10 keys): ",
+    ];
+    if benchmark(&c, "ping,set,get,incr,mset", 20_000, 50, &results).is_none() {
+        return;
     }
     // What it wrote is there: its default 3-byte payload under keys of its
     // pattern, and counters that INCR moved.
@@ -196,4 +225,28 @@ fn redis_benchmark_ping_set_get_incr_mset() {
         "INCRs counted over {} counters",
         counters.len()
     );
+}
+
+/// redis-benchmark's hash and set tests (`SADD myset element:N`, `HSET
+/// myhash element:N data`, `SPOP myset`) run to the end with no error
+/// reply, and leave the hash they built.
+#[test]
+fn redis_benchmark_sadd_hset_spop() {
+    let c = cluster();
+    if benchmark(
+        &c,
+        "sadd,hset,spop",
+        5_000,
+        20,
+        &["SADD: ", "HSET: ", "SPOP: "],
+    )
+    .is_none()
+    {
+        return;
+    }
+    let mut con = c.redis();
+    let fields: i64 = redis::cmd("HLEN").arg("myhash").query(&mut con).unwrap();
+    assert!(fields > 1000, "HLEN myhash is {fields}");
+    let kind: String = redis::cmd("TYPE").arg("myset").query(&mut con).unwrap();
+    assert!(kind == "set" || kind == "none", "TYPE myset is {kind}");
 }
