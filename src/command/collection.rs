@@ -22,6 +22,10 @@ use bytes::{BufMut, Bytes, BytesMut};
 use super::op::{Collection, Effect, Entry, Kind, Outcome, ReadView, Value, Version, WrongType};
 use super::{CommandError, cursor, glob, option_name, parse_i64};
 
+/// The first slot of a new list: the middle of the slot space, so that it
+/// can grow 2^63 slots either way.
+pub const NEW_HEAD: u64 = 1 << 63;
+
 /// The tag of a field's or member's element record.
 pub const TAG_MEMBER: u8 = 1;
 
@@ -89,6 +93,7 @@ pub struct Change {
     kind: Kind,
     version: Version,
     len: u64,
+    head: u64,
     expires_at: Option<u64>,
     /// Subkey to its pending value (`None`: removed).
     pending: BTreeMap<Bytes, Option<Bytes>>,
@@ -98,15 +103,16 @@ impl Change {
     /// A change to `found` at `key`, or to a new, empty collection of
     /// `kind` (a fresh incarnation) when there is none.
     pub fn open<V: ReadView>(view: &V, key: &Bytes, kind: Kind, found: Option<Found>) -> Change {
-        let (version, len, expires_at) = match found {
-            Some(f) => (f.header.version, f.header.len, f.expires_at),
-            None => (view.new_version(), 0, None),
+        let (version, len, head, expires_at) = match found {
+            Some(f) => (f.header.version, f.header.len, f.header.head, f.expires_at),
+            None => (view.new_version(), 0, NEW_HEAD, None),
         };
         Change {
             key: key.clone(),
             kind,
             version,
             len,
+            head: if kind == Kind::List { head } else { 0 },
             expires_at,
             pending: BTreeMap::new(),
         }
@@ -116,6 +122,19 @@ impl Change {
     /// (the STORE commands and COPY overwrite): no deadline.
     pub fn fresh<V: ReadView>(view: &V, key: &Bytes, kind: Kind) -> Change {
         Change::open(view, key, kind, None)
+    }
+
+    /// A list's first slot.
+    pub fn head(&self) -> u64 {
+        self.head
+    }
+
+    /// Moves a list's first slot (a push or pop at the head; COPY keeps the
+    /// source's).
+    pub fn set_head(&mut self, head: u64) {
+        if self.kind == Kind::List {
+            self.head = head;
+        }
     }
 
     /// Gives the collection this deadline (COPY keeps the source's).
@@ -195,6 +214,7 @@ impl Change {
             version: self.version,
             len: self.len,
             touched: view.stamp(),
+            head: self.head,
         };
         effects.push(Effect::record(
             &self.key,

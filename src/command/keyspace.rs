@@ -383,6 +383,8 @@ pub fn object<V: ReadView>(view: &V, field: ObjectField, key: &Bytes) -> Result<
                         Kind::Hash if super::hash::is_listpack(view, &found)? => "listpack",
                         Kind::Hash => "hashtable",
                         Kind::Set => super::set::encoding(view, &found)?,
+                        // Redis 7.0 keeps every list as a quicklist.
+                        Kind::List => "quicklist",
                     }
                 }
             };
@@ -474,6 +476,7 @@ pub fn copy<V: ReadView>(
                 change.put(view, &member, value)?;
             }
             change.keep_deadline(entry.expires_at);
+            change.set_head(c.head);
             change.finish(view)
         }
     };

@@ -114,6 +114,10 @@ pub struct Collection {
     /// The stamp of the last transaction that wrote it, so that WATCH sees
     /// any write, even one that leaves the same elements.
     pub touched: u64,
+    /// A list's first slot: its elements sit in slots `head..head + len`
+    /// (slot numbers are offset by 2^63 so both ends can grow). 0 for the
+    /// other kinds, and not stored for them.
+    pub head: u64,
 }
 
 /// The collection types.
@@ -123,6 +127,8 @@ pub enum Kind {
     Hash,
     /// SADD and friends.
     Set,
+    /// LPUSH and friends.
+    List,
 }
 
 impl Kind {
@@ -131,6 +137,7 @@ impl Kind {
         match self {
             Kind::Hash => "hash",
             Kind::Set => "set",
+            Kind::List => "list",
         }
     }
 }

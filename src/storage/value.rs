@@ -11,8 +11,8 @@
 //! ```text
 //! 0x00 value...                                      string, no deadline
 //! 0x01 deadline(8) value...                          string with deadline
-//! 0xK0 version(12) len(8) touched(8)                 collection of kind K
-//! 0xK1 deadline(8) version(12) len(8) touched(8)     ... with deadline
+//! 0xK0 version(12) len(8) touched(8) [head(8)]        collection of kind K
+//! 0xK1 deadline(8) version(12) len(8) touched(8) [..]  ... with deadline
 //! ```
 //!
 //! Numbers are big-endian; a deadline is unix milliseconds. A string stays
@@ -71,6 +71,7 @@ fn kind_code(kind: Kind) -> u8 {
     match kind {
         Kind::Hash => 1,
         Kind::Set => 2,
+        Kind::List => 3,
     }
 }
 
@@ -78,15 +79,22 @@ fn kind_of(code: u8) -> Option<Kind> {
     match code {
         1 => Some(Kind::Hash),
         2 => Some(Kind::Set),
+        3 => Some(Kind::List),
         _ => None,
     }
+}
+
+/// Bytes of a collection's header after the deadline: version, length,
+/// last writer's stamp, and a list's head slot.
+fn header_len(kind: Kind) -> usize {
+    VERSION_LEN + if kind == Kind::List { 24 } else { 16 }
 }
 
 /// The stored bytes of a user key's record.
 pub fn encode_entry(entry: &Entry) -> Bytes {
     let (code, body_len) = match &entry.value {
         Value::String(v) => (0, v.len()),
-        Value::Collection(c) => (kind_code(c.kind), VERSION_LEN + 16),
+        Value::Collection(c) => (kind_code(c.kind), header_len(c.kind)),
     };
     let mut out = BytesMut::with_capacity(body_len + 9);
     let flag = if entry.expires_at.is_some() {
@@ -104,6 +112,9 @@ pub fn encode_entry(entry: &Entry) -> Bytes {
             out.put_slice(&encode_version(c.version));
             out.put_u64(c.len);
             out.put_u64(c.touched);
+            if c.kind == Kind::List {
+                out.put_u64(c.head);
+            }
         }
     }
     out.freeze()
@@ -146,16 +157,20 @@ pub fn decode(stored: &[u8]) -> Result<Entry, StorageError> {
         0 => Value::String(Bytes::copy_from_slice(body)),
         code => {
             let kind = kind_of(code).ok_or_else(bad)?;
-            if body.len() != VERSION_LEN + 16 || header & !(0xf0 | EXPIRING) != 0 {
+            if body.len() != header_len(kind) {
                 return Err(bad());
             }
             let (version, counts) = body.split_at(VERSION_LEN);
-            let (len, touched) = counts.split_at(8);
+            let number = |i: usize| -> Result<u64, StorageError> {
+                let bytes = counts.get(i * 8..i * 8 + 8).ok_or_else(bad)?;
+                Ok(u64::from_be_bytes(bytes.try_into().map_err(|_| bad())?))
+            };
             Value::Collection(Collection {
                 kind,
                 version: decode_version(version).ok_or_else(bad)?,
-                len: u64::from_be_bytes(len.try_into().map_err(|_| bad())?),
-                touched: u64::from_be_bytes(touched.try_into().map_err(|_| bad())?),
+                len: number(0)?,
+                touched: number(1)?,
+                head: if kind == Kind::List { number(2)? } else { 0 },
             })
         }
     };
@@ -270,7 +285,7 @@ mod tests {
     #[test]
     fn collections_round_trip() {
         for at in [None, Some(42)] {
-            for kind in [Kind::Hash, Kind::Set] {
+            for kind in [Kind::Hash, Kind::Set, Kind::List] {
                 let entry = Entry {
                     value: Value::Collection(Collection {
                         kind,
@@ -280,6 +295,7 @@ mod tests {
                         },
                         len: 1_000_000,
                         touched: 99,
+                        head: if kind == Kind::List { 1 << 63 } else { 0 },
                     }),
                     expires_at: at,
                 };
