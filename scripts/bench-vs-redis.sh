@@ -7,16 +7,26 @@
 #                    the reply, the closest match to a durable 2PC store;
 #   redis-nopersist  no AOF, no RDB: the in-memory upper bound.
 # and a third is what Redis users run for the guarantee we give (a write on
-# every replica before the reply), measured for SET only:
+# every replica before the reply), measured for the writes only (set, hset,
+# sadd, spop):
 #   redis-wait2      a primary and two replicas, all appendfsync always, each
-#                    SET sent with `WAIT 2 <timeout>` (kvload --wait-replicas 2)
+#                    write sent with `WAIT 2 <timeout>` (kvload --wait-replicas 2)
 #
 # Usage (from anywhere; it works from the repository root):
 #   scripts/bench-vs-redis.sh
 # Environment:
+#   WORKLOADS="set get"   kvload workloads to run, in order, from set, get,
+#                         mixed, hset, hget, sadd, sismember, spop; the reads
+#                         (get, hget, sismember, spop) preload every key
+#                         first, the collections' issue set is
+#                         WORKLOADS="set get hset hget sadd sismember spop"
+#                         (spop drains the preloaded sets: KEYS x 16 members
+#                         must stay well above the pops of all LEVELS, or its
+#                         misses say it ran dry)
+#   NOPERSIST=1           also run the redis-nopersist baseline (0: skip it)
 #   LEVELS=1,4,16,50      concurrency levels
 #   REQUESTS=20000        requests per level
-#   KEYS=10000            key space (the GET run preloads all of it)
+#   KEYS=10000            key space (a read run preloads all of it)
 #   VALUE_SIZE=16         SET value size in bytes
 #   PIPELINE=1            requests in flight per connection
 #   ROUNDS=3              rounds of every target and workload, interleaved;
@@ -43,10 +53,25 @@ VALUE_SIZE=${VALUE_SIZE:-16}
 PIPELINE=${PIPELINE:-1}
 ROUNDS=${ROUNDS:-3}
 OURS=${OURS:-127.0.0.1:8001}
-WORKLOADS=(set get)
+read -r -a WORKLOADS <<<"${WORKLOADS:-set get}"
+NOPERSIST=${NOPERSIST:-1}
 
 log() { echo "bench-vs-redis: $*" >&2; }
 die() { log "$*"; exit 1; }
+
+[ "${#WORKLOADS[@]}" -gt 0 ] || die "WORKLOADS is empty"
+for workload in "${WORKLOADS[@]}"; do
+  case $workload in
+    set | get | mixed | hset | hget | sadd | sismember | spop) ;;
+    *) die "unknown workload $workload in WORKLOADS (set get mixed hset hget sadd sismember spop)" ;;
+  esac
+done
+# writes WORKLOAD: true for the workloads that write on every request, which
+# the replicated baseline (WAIT 2) measures.
+writes() { case $1 in set | hset | sadd | spop) return 0 ;; *) return 1 ;; esac }
+# reads_preloaded WORKLOAD: true for the workloads that need their keys
+# written first (reads, and SPOP, which needs something to pop).
+reads_preloaded() { case $1 in get | hget | sismember | spop) return 0 ;; *) return 1 ;; esac }
 
 for tool in redis-server redis-cli; do
   command -v "$tool" >/dev/null || die "$tool not found (apt-get install redis-server)"
@@ -127,7 +152,9 @@ start_redis() {
 always_port=$(free_port 7379)
 start_redis redis-always "$always_port" --appendonly yes --appendfsync always --save ''
 nopersist_port=$(free_port $((always_port + 1)))
-start_redis redis-nopersist "$nopersist_port" --save '' --appendonly no
+if [ "$NOPERSIST" = 1 ]; then
+  start_redis redis-nopersist "$nopersist_port" --save '' --appendonly no
+fi
 wait2_port=$(free_port $((nopersist_port + 1)))
 start_redis redis-wait2 "$wait2_port" --appendonly yes --appendfsync always --save ''
 for replica in 1 2; do
@@ -176,7 +203,7 @@ kvload_pid=""
 run_one() {
   local label=$1 addr=$2 workload=$3 round=$4 rc=0
   local extra=()
-  [ "$workload" = get ] && extra+=(--preload)
+  if reads_preloaded "$workload"; then extra+=(--preload); fi
   [ "$label" = redis-wait2 ] && extra+=(--wait-replicas 2)
   echo
   echo "== $label ($addr) $workload, round $round of $ROUNDS =="
@@ -222,15 +249,16 @@ median_rows() {
   ' "$base.csv" >"$base.txt"
 }
 
-targets=("redis-always 127.0.0.1:$always_port" "redis-nopersist 127.0.0.1:$nopersist_port"
-  "redis-wait2 127.0.0.1:$wait2_port")
+targets=("redis-always 127.0.0.1:$always_port")
+if [ "$NOPERSIST" = 1 ]; then targets+=("redis-nopersist 127.0.0.1:$nopersist_port"); fi
+targets+=("redis-wait2 127.0.0.1:$wait2_port")
 if [ "$ours_ok" = 1 ]; then targets+=("ours $OURS"); fi
 for workload in "${WORKLOADS[@]}"; do
   for round in $(seq 1 "$ROUNDS"); do
     for t in "${targets[@]}"; do
       read -r label addr <<<"$t"
-      # Replication changes nothing for a GET served by the primary.
-      [ "$label" = redis-wait2 ] && [ "$workload" != set ] && continue
+      # Replication changes nothing for a read served by the primary.
+      if [ "$label" = redis-wait2 ] && ! writes "$workload"; then continue; fi
       if [ "$label" = ours ]; then
         [ "$ours_ok" = 1 ] || continue
         # Ours may be mid-development: a failing run is reported, not fatal.
@@ -293,7 +321,7 @@ paired_ratios() {
     FNR == 1 {
       for (i = 1; i <= NF; i++) col[$i] = i
       f = FILENAME; sub(/.*\//, "", f)
-      label = f; sub(/-(set|get)\.r[0-9]+\.csv$/, "", label)
+      label = f; sub(/-[a-z]+\.r[0-9]+\.csv$/, "", label)
       round = f; sub(/.*\.r/, "", round); sub(/\.csv$/, "", round)
       next
     }
@@ -342,6 +370,7 @@ paired_ratios() {
 echo
 echo "################ summary ################"
 echo "redis: $(redis-server --version | head -n 1)"
+if [ "${WORKLOADS[*]}" != "set get" ]; then echo "workloads: ${WORKLOADS[*]}"; fi
 echo "kvload: LEVELS=$LEVELS REQUESTS=$REQUESTS KEYS=$KEYS VALUE_SIZE=$VALUE_SIZE PIPELINE=$PIPELINE ROUNDS=$ROUNDS (median round per level)"
 for workload in "${WORKLOADS[@]}"; do
   for label in redis-always redis-nopersist redis-wait2 ours; do
@@ -355,16 +384,20 @@ for workload in "${WORKLOADS[@]}"; do
   echo
   if [ "$ours_ok" = 1 ]; then
     echo "== ratios $workload: ours / redis (tput > 1: ours faster; p50 > 1: ours slower) =="
-    ratio_table "$out/ours-$workload.csv" \
-      "$out/redis-always-$workload.csv" always \
-      "$out/redis-nopersist-$workload.csv" nopersist
+    if [ "$NOPERSIST" = 1 ]; then
+      ratio_table "$out/ours-$workload.csv" \
+        "$out/redis-always-$workload.csv" always \
+        "$out/redis-nopersist-$workload.csv" nopersist
+    else
+      ratio_table "$out/ours-$workload.csv" "$out/redis-always-$workload.csv" always
+    fi
     if [ -f "$out/redis-wait2-$workload.csv" ]; then
-      echo "== ratios $workload: ours / redis-wait2 (a primary and two replicas, SET + WAIT 2) =="
+      echo "== ratios $workload: ours / redis-wait2 (a primary and two replicas, write + WAIT 2) =="
       ratio_table "$out/ours-$workload.csv" "$out/redis-wait2-$workload.csv" wait2
     fi
     echo "== paired by round, $workload: median over rounds (range); scaling = throughput / throughput at ${LEVELS%%,*} clients =="
     paired_ratios "$workload"
-  else
+  elif [ "$NOPERSIST" = 1 ]; then
     echo "== ratios $workload: redis-always / redis-nopersist (the price of fsync=always) =="
     ratio_table "$out/redis-always-$workload.csv" \
       "$out/redis-nopersist-$workload.csv" nopersist

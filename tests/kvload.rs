@@ -3,7 +3,9 @@
 //! back and checked against what the servers hold.
 //!
 //! What must hold: a preloaded GET run finds every key and counts every
-//! request; `--wait-replicas N` counts a SET only when `WAIT` reports N
+//! request; so does every collection workload (HSET, HGET, SADD, SISMEMBER,
+//! SPOP) against our cluster and against Redis, the preloaded HGET and
+//! SISMEMBER finding every field and member; `--wait-replicas N` counts a SET only when `WAIT` reports N
 //! replicas, so Redis's replicated baseline in `scripts/bench-vs-redis.sh`
 //! measures acknowledged replicated writes and nothing less; and that
 //! script, run small, measures our cluster and all three Redis baselines
@@ -85,6 +87,84 @@ fn a_preloaded_get_run_against_our_cluster_finds_every_key() {
     }
     let mut raw = cluster.raw();
     assert_eq!(raw.cmd(&[b"DBSIZE"]), b":300\r\n");
+}
+
+/// Runs each collection workload at `addr` at tiny size, the reads after a
+/// preload, and checks that every request counts and that the reads hit;
+/// then that the preload left every hash with its 16 fields (and HSET/SADD
+/// wrote where they should) through `raw`.
+fn collection_workloads_count_every_request(dir: &Path, addr: &str, raw: &mut Raw) {
+    for (workload, preload) in [
+        ("hset", false),
+        ("hget", true),
+        ("sadd", false),
+        ("sismember", true),
+        ("spop", true),
+    ] {
+        let mut args = vec![
+            "--addr",
+            addr,
+            "--workload",
+            workload,
+            // 100 sets x 16 members: the 400 SPOPs of both levels cannot
+            // empty one (each set is popped about 4 times).
+            "--keys",
+            "100",
+            "--requests",
+            "200",
+            "--concurrency",
+            "1,4",
+            "--quiet",
+        ];
+        if preload {
+            args.push("--preload");
+        }
+        let (_, rows) = kvload(dir, &args);
+        assert_eq!(
+            rows.len(),
+            2,
+            "{workload} at {addr}: one row per level: {rows:?}"
+        );
+        for row in &rows {
+            assert_eq!(row["workload"], workload, "{row:?}");
+            assert_eq!(num(row, "requests"), 200.0, "{workload} at {addr}: {row:?}");
+            assert_eq!(num(row, "ok"), 200.0, "{workload} at {addr}: {row:?}");
+            assert_eq!(num(row, "errors"), 0.0, "{workload} at {addr}: {row:?}");
+            if preload {
+                assert_eq!(
+                    num(row, "misses"),
+                    0.0,
+                    "{workload} at {addr}: every key was preloaded: {row:?}"
+                );
+            }
+        }
+    }
+    // hget's preload wrote all 16 fields of every hash; sismember's (and
+    // then spop's) all 16 members of every set, of which spop took some.
+    for n in [0, 42, 99] {
+        let key = format!("hash:{n}");
+        assert_eq!(raw.cmd(&[b"HLEN", key.as_bytes()]), b":16\r\n", "{key}");
+        assert_eq!(
+            raw.cmd(&[b"TYPE", format!("set:{n}").as_bytes()]),
+            b"+set\r\n"
+        );
+    }
+    assert_eq!(raw.cmd(&[b"EXISTS", b"key:0"]), b":0\r\n", "no string keys");
+}
+
+#[test]
+fn collection_workloads_against_our_cluster_count_every_request() {
+    let cluster = Cluster::start(3, Opts::redis());
+    let addr = cluster.coordinator_addr().to_string();
+    collection_workloads_count_every_request(cluster.dir(), &addr, &mut cluster.raw());
+}
+
+#[test]
+fn collection_workloads_against_redis_count_every_request() {
+    let server = RedisServer::start(&["--save", "", "--appendonly", "no"]);
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let addr = server.addr.to_string();
+    collection_workloads_count_every_request(dir.path(), &addr, &mut Raw::connect(server.addr));
 }
 
 #[test]
@@ -197,6 +277,66 @@ fn bench_vs_redis_compares_our_cluster_with_every_redis_baseline() {
             .find(heading)
             .unwrap_or_else(|| panic!("no {heading:?} in:\n{stdout}"));
         let rows: Vec<&str> = stdout[at..].lines().skip(2).take(2).collect();
+        for (row, level) in rows.iter().zip(["1", "4"]) {
+            let cells: Vec<&str> = row.split_whitespace().collect();
+            assert_eq!(cells.first(), Some(&level), "{heading}: {row:?}");
+            assert!(
+                cells[1].parse::<f64>().is_ok_and(|r| r > 0.0),
+                "{heading}: no ratio in {row:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn bench_vs_redis_runs_the_collection_workloads_it_is_given() {
+    let cluster = Cluster::start(3, Opts::redis());
+    let ours = cluster.coordinator_addr().to_string();
+    let results = tempfile::tempdir().expect("temporary directory");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/bench-vs-redis.sh");
+    let out = Command::new("bash")
+        .arg(script)
+        .env("OURS", &ours)
+        .env("KVLOAD", KVLOAD)
+        .env("BENCH_TMP", results.path())
+        .env("WORKLOADS", "hget spop")
+        .env("NOPERSIST", "0")
+        .env("ROUNDS", "1")
+        .env("REQUESTS", "100")
+        .env("LEVELS", "1,4")
+        .env("KEYS", "100")
+        .output()
+        .expect("run scripts/bench-vs-redis.sh");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "bench-vs-redis failed:\n{stdout}\n{stderr}"
+    );
+    let summary = &stdout[stdout.find("#### summary").expect("a summary")..];
+    for table in [
+        "== redis-always hget ==",
+        "== ours hget ==",
+        "== redis-always spop ==",
+        "== redis-wait2 spop ==",
+        "== ours spop ==",
+        "== ratios spop: ours / redis-wait2",
+        "== paired by round, hget:",
+    ] {
+        assert!(summary.contains(table), "no {table:?} in:\n{summary}");
+    }
+    // A read has no replicated baseline; NOPERSIST=0 skips that one.
+    for absent in ["redis-wait2 hget", "redis-nopersist", " set ==", " get =="] {
+        assert!(!summary.contains(absent), "{absent:?} in:\n{summary}");
+    }
+    for heading in [
+        "== ratios hget: ours / redis (",
+        "== ratios spop: ours / redis (",
+    ] {
+        let at = summary
+            .find(heading)
+            .unwrap_or_else(|| panic!("no {heading:?} in:\n{summary}"));
+        let rows: Vec<&str> = summary[at..].lines().skip(2).take(2).collect();
         for (row, level) in rows.iter().zip(["1", "4"]) {
             let cells: Vec<&str> = row.split_whitespace().collect();
             assert_eq!(cells.first(), Some(&level), "{heading}: {row:?}");

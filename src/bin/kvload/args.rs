@@ -17,19 +17,25 @@ USAGE:
 
 OPTIONS:
     --addr HOST:PORT        server to load (required)
-    --workload KIND         set | get | mixed                    [default: set]
+    --workload KIND         set | get | mixed | hset | hget | sadd | sismember
+                            | spop (see WORKLOADS below)         [default: set]
     --read-ratio R          fraction of GETs for mixed, 0..=1    [default: 0.9]
-    --keys N                key space size; keys are key:0..key:N-1 [default: 100000]
-    --value-size BYTES      SET value size                       [default: 16]
+    --keys N                key space size; keys are key:0..key:N-1
+                            (hash:N / set:N for collections)     [default: 100000]
+    --value-size BYTES      SET / HSET value size                [default: 16]
     --pipeline P            requests in flight per connection    [default: 1]
     --requests N            total requests per concurrency level [default: 100000]
     --duration D            run each level for D instead (10s, 500ms, 2m)
     --concurrency LIST      comma-separated connection counts    [default: 1,2,4,8,16,32,64]
-    --preload               SET every key once before the levels so GETs hit
-    --wait-replicas N       send every SET with `WAIT N <half of --timeout>` and
-                            count the pair as one request, successful only if
-                            N replicas acknowledged it: Redis's replicated-write
-                            baseline (a primary with replicas)  [default: 0, off]
+    --preload               write every key once before the levels so reads
+                            hit: SET each key:N, or for hset/hget one HSET of
+                            all 16 fields per hash:N, for sadd/sismember/spop
+                            one SADD of all 16 members per set:N
+    --wait-replicas N       send every write (SET, HSET, SADD, SPOP) with
+                            `WAIT N <half of --timeout>` and count the pair as
+                            one request, successful only if N replicas
+                            acknowledged it: Redis's replicated-write baseline
+                            (a primary with replicas)          [default: 0, off]
     --csv FILE              write all rows as CSV at the end
     --json FILE             write all rows as JSON at the end
     --label NAME            label stored in CSV/JSON rows        [default: the address]
@@ -38,6 +44,21 @@ OPTIONS:
                             dropped, its requests count as failed [default: 5s]
     --quiet                 no progress line or notes on stderr
     -h, --help              print this help
+
+WORKLOADS:
+    set, get       SET key:N value / GET key:N (nil = miss)
+    mixed          GET with probability --read-ratio, else SET
+    hset, hget     HSET hash:N f:I value / HGET hash:N f:I (nil = miss)
+    sadd           SADD set:N m:I
+    sismember      SISMEMBER set:N m:I (:0 = miss)
+    spop           SPOP set:N (nil = miss)
+N is uniform in 0..--keys; the field f:I or member m:I is uniform over 16
+(I in 0..=15), so a preload fills every one. SPOP drains the sets as it runs
+(one member per hit, and the preload runs only once, before the first
+level): keep --requests, summed over all levels, well under 16 x --keys, or
+read its misses as pops of an empty set. An error reply is a failed
+request; so is a reply of the wrong kind (HSET/SADD/SISMEMBER answer an
+integer, HGET/SPOP a bulk string or nil).
 
 One row per level goes to stdout: concurrency, success %, throughput
 (successful ops/s), and mean/p50/p95/p99/max latency in ms of successful
@@ -55,6 +76,11 @@ pub enum Workload {
     Get,
     /// GET with probability `read_ratio`, SET otherwise.
     Mixed,
+    HSet,
+    HGet,
+    SAdd,
+    SIsMember,
+    SPop,
 }
 
 impl Workload {
@@ -63,7 +89,31 @@ impl Workload {
             Workload::Set => "set",
             Workload::Get => "get",
             Workload::Mixed => "mixed",
+            Workload::HSet => "hset",
+            Workload::HGet => "hget",
+            Workload::SAdd => "sadd",
+            Workload::SIsMember => "sismember",
+            Workload::SPop => "spop",
         }
+    }
+
+    pub const ALL: [Workload; 8] = [
+        Workload::Set,
+        Workload::Get,
+        Workload::Mixed,
+        Workload::HSet,
+        Workload::HGet,
+        Workload::SAdd,
+        Workload::SIsMember,
+        Workload::SPop,
+    ];
+
+    /// Whether a request can miss (find no value, field, member or element).
+    pub fn can_miss(self) -> bool {
+        matches!(
+            self,
+            Workload::Get | Workload::Mixed | Workload::HGet | Workload::SIsMember | Workload::SPop
+        )
     }
 }
 
@@ -141,12 +191,15 @@ pub fn parse<I: IntoIterator<Item = String>>(argv: I) -> Result<Parsed> {
             "-h" | "--help" => return Ok(Parsed::Help),
             "--addr" => addr = Some(value("--addr")?),
             "--workload" => {
-                workload = match value("--workload")?.as_str() {
-                    "set" => Workload::Set,
-                    "get" => Workload::Get,
-                    "mixed" => Workload::Mixed,
-                    other => bail!("--workload must be set, get or mixed, not {other:?}"),
-                }
+                let v = value("--workload")?;
+                workload = Workload::ALL
+                    .into_iter()
+                    .find(|w| w.name() == v)
+                    .with_context(|| {
+                        format!(
+                            "--workload must be set, get, mixed, hset, hget, sadd, sismember or spop, not {v:?}"
+                        )
+                    })?;
             }
             "--read-ratio" => {
                 let v = value("--read-ratio")?;
@@ -318,6 +371,15 @@ mod tests {
         assert!(run(&["--addr", "h:1", "--pipeline", "0"]).is_err());
         assert!(run(&["--addr", "h:1", "--bogus"]).is_err());
         assert!(run(&["--addr", "h:1", "--quiet=1"]).is_err());
+        assert!(run(&["--addr", "h:1", "--workload", "lpush"]).is_err());
+    }
+
+    #[test]
+    fn every_workload_parses_by_its_name() {
+        for w in Workload::ALL {
+            let a = run(&["--addr", "h:1", "--workload", w.name()]).unwrap();
+            assert_eq!(a.workload, w);
+        }
     }
 
     #[test]

@@ -138,7 +138,7 @@ async fn run(args: Args) -> Result<()> {
         writeln!(out, "{}", report::table_row(&row))?;
         out.flush()?;
         if notes {
-            res.print_notes(&tag, args.workload != args::Workload::Set && !args.preload);
+            res.print_notes(&tag, args.workload, args.preload);
         }
         rows.push(row);
     }
@@ -152,17 +152,23 @@ async fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
-/// SETs every key once, so a GET workload measures hits. Pipelined over a
-/// handful of connections because only its completeness matters, not its
-/// latency.
+/// Writes every key once, so a read workload measures hits: a SET per key,
+/// or one HSET of every field / SADD of every member per hash or set (see
+/// `Op::fill`). Pipelined over a handful of connections because only its
+/// completeness matters, not its latency.
 async fn preload(args: &Args, value: &[u8], progress: bool, notes: bool) -> Result<()> {
     const CONNS: u64 = 16;
     // Deep enough to hide the round trip, shallow enough that 16 connections
     // of large values do not queue hundreds of MB.
-    let depth = (256 * 1024 / (value.len() + 48)).clamp(1, 64);
+    let request_bytes = match workload::Op::fill(args.workload) {
+        workload::Op::FillHash => workload::SUBKEYS as usize * (value.len() + 24),
+        workload::Op::FillSet => workload::SUBKEYS as usize * 12,
+        _ => value.len() + 48,
+    };
+    let depth = (256 * 1024 / request_bytes).clamp(1, 64);
     let cfg = Arc::new(WorkerConfig {
         addr: args.addr.clone(),
-        workload: args::Workload::Set,
+        workload: args.workload,
         read_ratio: 0.0,
         keys: args.keys,
         value: value.to_vec(),
@@ -189,7 +195,7 @@ async fn preload(args: &Args, value: &[u8], progress: bool, notes: bool) -> Resu
             res.ok as f64 / res.elapsed.as_secs_f64().max(1e-9),
             res.errors
         );
-        res.print_notes("preload", false);
+        res.print_notes("preload", args.workload, true);
     }
     Ok(())
 }
@@ -209,9 +215,9 @@ struct LevelResult {
 }
 
 impl LevelResult {
-    /// Explains a success rate below 100 % (and GET misses, which are
-    /// successes but usually mean the user forgot --preload).
-    fn print_notes(&self, tag: &str, expect_misses: bool) {
+    /// Explains a success rate below 100 % (and misses, which are successes
+    /// but usually mean the user forgot --preload, or SPOP drained a set).
+    fn print_notes(&self, tag: &str, workload: args::Workload, preload: bool) {
         if self.conn_errors > 0 {
             eprintln!(
                 "kvload: {tag}: {} connection errors, first: {}",
@@ -229,8 +235,20 @@ impl LevelResult {
             eprintln!("kvload: {tag}: failed replies, first: {msg}");
         }
         if self.misses > 0 {
-            let hint = if expect_misses { " (no --preload)" } else { "" };
-            eprintln!("kvload: {tag}: {} GETs found no value{hint}", self.misses);
+            let what = match workload {
+                args::Workload::HGet => "HGETs found no field",
+                args::Workload::SIsMember => "SISMEMBERs found no member",
+                args::Workload::SPop => "SPOPs found an empty set",
+                _ => "GETs found no value",
+            };
+            let hint = if !preload && workload.can_miss() {
+                " (no --preload)"
+            } else if workload == args::Workload::SPop {
+                " (SPOP drains the preloaded sets: raise --keys or lower --requests)"
+            } else {
+                ""
+            };
+            eprintln!("kvload: {tag}: {} {what}{hint}", self.misses);
         }
     }
 }

@@ -2,8 +2,8 @@
 //! `pipeline` requests in flight, time each reply, and on any connection
 //! failure count the in-flight requests as failed, back off briefly and
 //! reconnect — so a benchmark run through a node failure keeps going.
-//! With `--wait-replicas`, a request is a SET and the `WAIT` after it,
-//! judged together when the `WAIT` answers.
+//! With `--wait-replicas`, a request is a write (SET, HSET, SADD, SPOP) and
+//! the `WAIT` after it, judged together when the `WAIT` answers.
 //!
 //! Also owns `Level`, the state the workers of one concurrency level share:
 //! the request budget, the stop flag and the live counters the progress line
@@ -24,7 +24,7 @@ use tokio::time::timeout;
 
 use crate::args::Workload;
 use crate::stats::Histogram;
-use crate::workload::{Op, Rng, encode, encode_ping, encode_wait};
+use crate::workload::{Op, Rng, SUBKEYS, encode, encode_ping, encode_wait};
 
 const BACKOFF_MIN: Duration = Duration::from_millis(10);
 /// Kept short: during an outage each retry costs a failed request, and a
@@ -35,10 +35,12 @@ const READ_CHUNK: usize = 64 * 1024;
 /// How a worker chooses keys.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum KeyPick {
-    /// Uniformly random over `0..keys`, command from the workload mix.
+    /// Uniformly random over `0..keys` (and the field or member over
+    /// `0..SUBKEYS`), command from the workload mix.
     Random,
-    /// Key = request ticket number, always SET: the preload pass, where every
-    /// key must be written exactly once however the work is split.
+    /// Key = request ticket number, command the workload's fill (`Op::fill`:
+    /// SET, or HSET/SADD of every field/member): the preload pass, where
+    /// every key must be written exactly once however the work is split.
     Sequential,
 }
 
@@ -53,7 +55,7 @@ pub struct WorkerConfig {
     pub pipeline: usize,
     pub timeout: Duration,
     pub pick: KeyPick,
-    /// When non-zero, every SET goes out with `WAIT wait_replicas
+    /// When non-zero, every write goes out with `WAIT wait_replicas
     /// <timeout / 2>` and the two replies count as one request.
     pub wait_replicas: u64,
 }
@@ -204,12 +206,15 @@ pub async fn probe(addr: &str, limit: Duration) -> Result<String> {
 struct Pending {
     sent: Instant,
     op: Op,
-    /// A `WAIT` was sent after this SET; its reply, not the SET's, ends the
-    /// request.
+    /// A `WAIT` was sent after this write; its reply, not the write's, ends
+    /// the request.
     waits: bool,
-    /// The SET's own reply was an error: the request has failed whatever
-    /// the `WAIT` says.
+    /// The write's own reply (before its `WAIT`) was an error or of the
+    /// wrong kind: the request has failed whatever the `WAIT` says.
     failed: bool,
+    /// The write's own reply (before its `WAIT`) was a miss: an SPOP of an
+    /// empty set.
+    missed: bool,
 }
 
 /// Per-connection buffers, kept across reconnects to avoid reallocating.
@@ -303,15 +308,23 @@ async fn drive(
         let before = sess.inflight.len();
         while sess.inflight.len() < cfg.pipeline {
             let Some(ticket) = level.claim() else { break };
-            let (op, key) = match cfg.pick {
-                KeyPick::Random => (
-                    Op::pick(cfg.workload, cfg.read_ratio, rng),
-                    rng.below(cfg.keys),
-                ),
-                KeyPick::Sequential => (Op::Set, ticket),
+            let (op, key, sub) = match cfg.pick {
+                KeyPick::Random => {
+                    let op = Op::pick(cfg.workload, cfg.read_ratio, rng);
+                    // Drawn after the key, and only when used, so the string
+                    // workloads' key sequences are what they always were.
+                    let key = rng.below(cfg.keys);
+                    let sub = if op.has_subkey() {
+                        rng.below(SUBKEYS)
+                    } else {
+                        0
+                    };
+                    (op, key, sub)
+                }
+                KeyPick::Sequential => (Op::fill(cfg.workload), ticket, 0),
             };
-            encode(&mut sess.wbuf, op, key, &cfg.value);
-            let waits = op == Op::Set && cfg.wait_replicas > 0;
+            encode(&mut sess.wbuf, op, key, sub, &cfg.value);
+            let waits = op.writes() && cfg.wait_replicas > 0;
             if waits {
                 // Half the reply timeout, so a WAIT that gives up still
                 // answers (with its count) before the connection is judged
@@ -323,6 +336,7 @@ async fn drive(
                 op,
                 waits,
                 failed: false,
+                missed: false,
             });
         }
         if sess.inflight.is_empty() {
@@ -367,11 +381,14 @@ async fn drive(
                 break Err(anyhow!("server sent a reply nobody asked for"));
             };
             if done.waits {
-                // The SET's reply; the request ends with its WAIT's.
+                // The write's reply; the request ends with its WAIT's.
                 done.waits = false;
-                if let BytesFrame::Error(msg) = frame {
-                    done.failed = true;
-                    level.note_failed_reply(&format!("-{msg}"));
+                match command_outcome(done.op, &frame) {
+                    Ok(miss) => done.missed = miss,
+                    Err(msg) => {
+                        done.failed = true;
+                        level.note_failed_reply(&msg);
+                    }
                 }
                 sess.inflight.push_front(done);
                 continue;
@@ -397,25 +414,45 @@ async fn drive(
     }
 }
 
-/// Judges the reply that ends `done`: `Ok(miss)` for a success (a miss is a
-/// GET's nil), `Err` with the reason for a failure (a server's error reply
-/// as it came, `-` included). A SET that waited for
-/// replicas succeeds only if its own reply was not an error and `WAIT`
+/// Judges the reply that ends `done`: `Ok(miss)` for a success, `Err` with
+/// the reason for a failure (a server's error reply as it came, `-`
+/// included). A write that waited for replicas is ended by its `WAIT`'s
+/// reply: it succeeds only if its own reply was not a failure and `WAIT`
 /// counted at least `wait_replicas` replicas.
 fn reply_outcome(done: &Pending, frame: &BytesFrame, wait_replicas: u64) -> Result<bool, String> {
+    if !(done.op.writes() && wait_replicas > 0) {
+        return command_outcome(done.op, frame);
+    }
     match frame {
         BytesFrame::Error(msg) => Err(format!("-{msg}")),
-        _ if done.failed => Err("SET failed before its WAIT".to_string()),
-        BytesFrame::Integer(n) if done.op == Op::Set && wait_replicas > 0 => {
+        _ if done.failed => Err(format!("{} failed before its WAIT", done.op.name())),
+        BytesFrame::Integer(n) => {
             if u64::try_from(*n).is_ok_and(|n| n >= wait_replicas) {
-                Ok(false)
+                Ok(done.missed)
             } else {
                 Err(format!(
                     "WAIT: {n} of {wait_replicas} replicas acknowledged"
                 ))
             }
         }
-        other => Ok(done.op == Op::Get && matches!(other, BytesFrame::Null)),
+        other => Err(format!("WAIT: unexpected reply {other:?}")),
+    }
+}
+
+/// Judges a command's own reply: `Ok(miss)` for a success, where a miss is
+/// a GET's, HGET's or SPOP's nil and a SISMEMBER's `:0`; `Err` for an error
+/// reply, or a reply of a kind the command never sends (SET and GET accept
+/// any non-error reply, as they always did).
+fn command_outcome(op: Op, frame: &BytesFrame) -> Result<bool, String> {
+    match (op, frame) {
+        (_, BytesFrame::Error(msg)) => Err(format!("-{msg}")),
+        (Op::Set, _) => Ok(false),
+        (Op::Get, other) => Ok(matches!(other, BytesFrame::Null)),
+        (Op::HSet | Op::SAdd | Op::FillHash | Op::FillSet, BytesFrame::Integer(_)) => Ok(false),
+        (Op::SIsMember, BytesFrame::Integer(n @ (0 | 1))) => Ok(*n == 0),
+        (Op::HGet | Op::SPop, BytesFrame::BulkString(_)) => Ok(false),
+        (Op::HGet | Op::SPop, BytesFrame::Null) => Ok(true),
+        (op, other) => Err(format!("{}: unexpected reply {other:?}", op.name())),
     }
 }
 
@@ -429,6 +466,7 @@ mod tests {
             op,
             waits: false,
             failed,
+            missed: false,
         }
     }
 
@@ -449,5 +487,40 @@ mod tests {
         assert!(reply_outcome(&get, &err, 0).is_err());
         let ok = BytesFrame::SimpleString("OK".into());
         assert_eq!(reply_outcome(&pending(Op::Set, false), &ok, 0), Ok(false));
+    }
+
+    #[test]
+    fn collection_replies_are_judged_per_command() {
+        let bulk = BytesFrame::BulkString("v".into());
+        let judge = |op, frame: &BytesFrame| reply_outcome(&pending(op, false), frame, 0);
+        for op in [Op::HSet, Op::SAdd, Op::FillHash, Op::FillSet] {
+            assert_eq!(judge(op, &BytesFrame::Integer(0)), Ok(false), "{op:?}");
+            assert_eq!(judge(op, &BytesFrame::Integer(16)), Ok(false), "{op:?}");
+            assert!(judge(op, &bulk).is_err(), "{op:?}");
+        }
+        for op in [Op::HGet, Op::SPop] {
+            assert_eq!(judge(op, &bulk), Ok(false), "{op:?}");
+            assert_eq!(judge(op, &BytesFrame::Null), Ok(true), "{op:?}");
+            assert!(judge(op, &BytesFrame::Integer(1)).is_err(), "{op:?}");
+        }
+        assert_eq!(judge(Op::SIsMember, &BytesFrame::Integer(1)), Ok(false));
+        assert_eq!(judge(Op::SIsMember, &BytesFrame::Integer(0)), Ok(true));
+        assert!(judge(Op::SIsMember, &BytesFrame::Integer(2)).is_err());
+        assert!(judge(Op::SIsMember, &BytesFrame::Null).is_err());
+        let wrongtype = BytesFrame::Error("WRONGTYPE x".into());
+        for op in [Op::HSet, Op::HGet, Op::SAdd, Op::SIsMember, Op::SPop] {
+            assert_eq!(judge(op, &wrongtype), Err("-WRONGTYPE x".into()));
+        }
+    }
+
+    #[test]
+    fn a_waited_spop_keeps_its_miss_and_its_failure() {
+        let mut spop = pending(Op::SPop, false);
+        spop.missed = true;
+        assert_eq!(reply_outcome(&spop, &BytesFrame::Integer(2), 2), Ok(true));
+        assert!(reply_outcome(&pending(Op::SPop, true), &BytesFrame::Integer(2), 2).is_err());
+        // A read is never followed by WAIT: its reply ends it.
+        let hget = pending(Op::HGet, false);
+        assert_eq!(reply_outcome(&hget, &BytesFrame::Null, 2), Ok(true));
     }
 }

@@ -1,6 +1,8 @@
 //! What requests look like: the seeded xorshift RNG that picks keys and
-//! commands, and the RESP2 multibulk encoding of `SET key:{n} value` /
-//! `GET key:{n}`.
+//! commands, and the RESP2 multibulk encoding of each request: `SET` /
+//! `GET key:{n}`, `HSET` / `HGET hash:{n} f:{i}`, `SADD` / `SISMEMBER
+//! set:{n} m:{i}` and `SPOP set:{n}`, and the preload's multi-field `HSET`
+//! and multi-member `SADD`.
 //!
 //! Requests are encoded straight into the connection's write buffer so the
 //! hot loop allocates nothing per request.
@@ -45,12 +47,34 @@ impl Rng {
     }
 }
 
+/// How many fields each hash and members each set has: fields are
+/// `f:0`..`f:15`, members `m:0`..`m:15`. Small, so a preload fills every
+/// one and a read workload hits.
+pub const SUBKEYS: u64 = 16;
+
 /// The command of one request; kept per in-flight request so a reply can be
-/// classified (a nil reply only means "miss" for a GET).
+/// classified (what counts as a miss, and which reply kinds are expected,
+/// depends on the command).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Op {
+    /// `SET key:{n} value`
     Set,
+    /// `GET key:{n}`
     Get,
+    /// `HSET hash:{n} f:{i} value`
+    HSet,
+    /// `HGET hash:{n} f:{i}`
+    HGet,
+    /// `SADD set:{n} m:{i}`
+    SAdd,
+    /// `SISMEMBER set:{n} m:{i}`
+    SIsMember,
+    /// `SPOP set:{n}`
+    SPop,
+    /// `HSET hash:{n} f:0 value .. f:15 value`: the preload of `hget`.
+    FillHash,
+    /// `SADD set:{n} m:0 .. m:15`: the preload of `sismember` and `spop`.
+    FillSet,
 }
 
 impl Op {
@@ -65,26 +89,124 @@ impl Op {
                     Op::Set
                 }
             }
+            Workload::HSet => Op::HSet,
+            Workload::HGet => Op::HGet,
+            Workload::SAdd => Op::SAdd,
+            Workload::SIsMember => Op::SIsMember,
+            Workload::SPop => Op::SPop,
+        }
+    }
+
+    /// The preload request for one key of `workload`: what makes its reads
+    /// hit (and gives SPOP something to pop).
+    pub fn fill(workload: Workload) -> Op {
+        match workload {
+            Workload::Set | Workload::Get | Workload::Mixed => Op::Set,
+            Workload::HSet | Workload::HGet => Op::FillHash,
+            Workload::SAdd | Workload::SIsMember | Workload::SPop => Op::FillSet,
+        }
+    }
+
+    /// Whether the command names one field or member (drawn from
+    /// `0..SUBKEYS`).
+    pub fn has_subkey(self) -> bool {
+        matches!(self, Op::HSet | Op::HGet | Op::SAdd | Op::SIsMember)
+    }
+
+    /// Whether the command writes: with `--wait-replicas` it is followed by
+    /// `WAIT`.
+    pub fn writes(self) -> bool {
+        matches!(
+            self,
+            Op::Set | Op::HSet | Op::SAdd | Op::SPop | Op::FillHash | Op::FillSet
+        )
+    }
+
+    /// The command name, for messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Op::Set => "SET",
+            Op::Get => "GET",
+            Op::HSet | Op::FillHash => "HSET",
+            Op::HGet => "HGET",
+            Op::SAdd | Op::FillSet => "SADD",
+            Op::SIsMember => "SISMEMBER",
+            Op::SPop => "SPOP",
         }
     }
 }
 
-/// Appends one RESP2 multibulk request for `op` on key `key:{n}`.
-pub fn encode(buf: &mut Vec<u8>, op: Op, n: u64, value: &[u8]) {
+/// Appends one RESP2 multibulk request for `op` on key number `n` (`key:{n}`,
+/// `hash:{n}` or `set:{n}`) and field or member number `sub` (ignored by
+/// commands without one).
+pub fn encode(buf: &mut Vec<u8>, op: Op, n: u64, sub: u64, value: &[u8]) {
+    match op {
+        Op::Set => {
+            buf.extend_from_slice(b"*3\r\n$3\r\nSET\r\n");
+            push_tagged(buf, b"key:", n);
+            push_bulk(buf, value);
+        }
+        Op::Get => {
+            buf.extend_from_slice(b"*2\r\n$3\r\nGET\r\n");
+            push_tagged(buf, b"key:", n);
+        }
+        Op::HSet => {
+            buf.extend_from_slice(b"*4\r\n$4\r\nHSET\r\n");
+            push_tagged(buf, b"hash:", n);
+            push_tagged(buf, b"f:", sub);
+            push_bulk(buf, value);
+        }
+        Op::HGet => {
+            buf.extend_from_slice(b"*3\r\n$4\r\nHGET\r\n");
+            push_tagged(buf, b"hash:", n);
+            push_tagged(buf, b"f:", sub);
+        }
+        Op::SAdd => {
+            buf.extend_from_slice(b"*3\r\n$4\r\nSADD\r\n");
+            push_tagged(buf, b"set:", n);
+            push_tagged(buf, b"m:", sub);
+        }
+        Op::SIsMember => {
+            buf.extend_from_slice(b"*3\r\n$9\r\nSISMEMBER\r\n");
+            push_tagged(buf, b"set:", n);
+            push_tagged(buf, b"m:", sub);
+        }
+        Op::SPop => {
+            buf.extend_from_slice(b"*2\r\n$4\r\nSPOP\r\n");
+            push_tagged(buf, b"set:", n);
+        }
+        Op::FillHash => {
+            buf.push(b'*');
+            push_usize(buf, 2 + 2 * SUBKEYS as usize);
+            buf.extend_from_slice(b"\r\n$4\r\nHSET\r\n");
+            push_tagged(buf, b"hash:", n);
+            for i in 0..SUBKEYS {
+                push_tagged(buf, b"f:", i);
+                push_bulk(buf, value);
+            }
+        }
+        Op::FillSet => {
+            buf.push(b'*');
+            push_usize(buf, 2 + SUBKEYS as usize);
+            buf.extend_from_slice(b"\r\n$4\r\nSADD\r\n");
+            push_tagged(buf, b"set:", n);
+            for i in 0..SUBKEYS {
+                push_tagged(buf, b"m:", i);
+            }
+        }
+    }
+}
+
+/// Appends the bulk string `{tag}{n}` (`key:42`, `f:3`).
+fn push_tagged(buf: &mut Vec<u8>, tag: &[u8], n: u64) {
     let mut digits = [0u8; 20];
     let num = fmt_u64(n, &mut digits);
-    let key_len = b"key:".len() + num.len();
-    match op {
-        Op::Set => buf.extend_from_slice(b"*3\r\n$3\r\nSET\r\n$"),
-        Op::Get => buf.extend_from_slice(b"*2\r\n$3\r\nGET\r\n$"),
-    }
-    push_usize(buf, key_len);
-    buf.extend_from_slice(b"\r\nkey:");
+    buf.push(b'$');
+    push_usize(buf, tag.len() + num.len());
+    buf.extend_from_slice(b"\r\n");
+    buf.extend_from_slice(tag);
     buf.extend_from_slice(num);
     buf.extend_from_slice(b"\r\n");
-    if op == Op::Set {
-        push_bulk(buf, value);
-    }
 }
 
 /// Appends `WAIT replicas timeout_ms`: the request after a SET that makes
@@ -143,12 +265,82 @@ mod tests {
     #[test]
     fn encodes_set_and_get() {
         let mut b = Vec::new();
-        encode(&mut b, Op::Set, 42, b"abc");
-        encode(&mut b, Op::Get, 0, b"ignored");
+        encode(&mut b, Op::Set, 42, 7, b"abc");
+        encode(&mut b, Op::Get, 0, 7, b"ignored");
         assert_eq!(
             b,
             b"*3\r\n$3\r\nSET\r\n$6\r\nkey:42\r\n$3\r\nabc\r\n*2\r\n$3\r\nGET\r\n$5\r\nkey:0\r\n"
         );
+    }
+
+    fn encoded(op: Op, n: u64, sub: u64, value: &[u8]) -> Vec<u8> {
+        let mut b = Vec::new();
+        encode(&mut b, op, n, sub, value);
+        b
+    }
+
+    #[test]
+    fn encodes_hash_commands() {
+        assert_eq!(
+            encoded(Op::HSet, 42, 3, b"abc"),
+            b"*4\r\n$4\r\nHSET\r\n$7\r\nhash:42\r\n$3\r\nf:3\r\n$3\r\nabc\r\n"
+        );
+        assert_eq!(
+            encoded(Op::HGet, 0, 15, b"ignored"),
+            b"*3\r\n$4\r\nHGET\r\n$6\r\nhash:0\r\n$4\r\nf:15\r\n"
+        );
+    }
+
+    #[test]
+    fn encodes_set_commands() {
+        assert_eq!(
+            encoded(Op::SAdd, 9, 0, b"ignored"),
+            b"*3\r\n$4\r\nSADD\r\n$5\r\nset:9\r\n$3\r\nm:0\r\n"
+        );
+        assert_eq!(
+            encoded(Op::SIsMember, 10, 12, b""),
+            b"*3\r\n$9\r\nSISMEMBER\r\n$6\r\nset:10\r\n$4\r\nm:12\r\n"
+        );
+        assert_eq!(
+            encoded(Op::SPop, 123, 5, b""),
+            b"*2\r\n$4\r\nSPOP\r\n$7\r\nset:123\r\n"
+        );
+    }
+
+    #[test]
+    fn encodes_fills_with_every_field_and_member() {
+        let hash = encoded(Op::FillHash, 1, 0, b"v");
+        let mut want = b"*34\r\n$4\r\nHSET\r\n$6\r\nhash:1\r\n".to_vec();
+        for i in 0..SUBKEYS {
+            want.extend_from_slice(
+                format!("${}\r\nf:{i}\r\n$1\r\nv\r\n", 2 + i.to_string().len()).as_bytes(),
+            );
+        }
+        assert_eq!(hash, want);
+        let set = encoded(Op::FillSet, 2, 0, b"v");
+        let mut want = b"*18\r\n$4\r\nSADD\r\n$5\r\nset:2\r\n".to_vec();
+        for i in 0..SUBKEYS {
+            want.extend_from_slice(format!("${}\r\nm:{i}\r\n", 2 + i.to_string().len()).as_bytes());
+        }
+        assert_eq!(set, want);
+    }
+
+    #[test]
+    fn collection_workloads_pick_their_command_and_fill() {
+        let mut rng = Rng::new(1);
+        for (w, op, fill) in [
+            (Workload::HSet, Op::HSet, Op::FillHash),
+            (Workload::HGet, Op::HGet, Op::FillHash),
+            (Workload::SAdd, Op::SAdd, Op::FillSet),
+            (Workload::SIsMember, Op::SIsMember, Op::FillSet),
+            (Workload::SPop, Op::SPop, Op::FillSet),
+            (Workload::Get, Op::Get, Op::Set),
+        ] {
+            assert_eq!(Op::pick(w, 0.5, &mut rng), op);
+            assert_eq!(Op::fill(w), fill);
+        }
+        assert!(Op::SPop.writes() && !Op::SPop.has_subkey());
+        assert!(!Op::SIsMember.writes() && Op::SIsMember.has_subkey());
     }
 
     #[test]
