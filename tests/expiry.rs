@@ -55,7 +55,9 @@ fn replicas_agree_on(cluster: &Cluster, n: usize, keys: u64) -> bool {
             .filter_map(|l| l.split_whitespace().nth(1))
             .collect();
         let want = format!("keys={keys}");
-        lines.len() == n && digests.len() == 1 && lines.iter().all(|l| l.contains(&want))
+        // A whole word: `keys=1` must not match `keys=11`.
+        let has_count = |l: &String| l.split_whitespace().any(|w| w == want);
+        lines.len() == n && digests.len() == 1 && lines.iter().all(has_count)
     })
 }
 
