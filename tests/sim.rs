@@ -378,8 +378,7 @@ fn port_of(host: &str) -> u16 {
 }
 
 /// One client: random operations on its own registers, pair, hashes and
-/// sets and on the
-/// shared counters, until `stop`. Every reply is checked against the model.
+/// sets and on the shared counters, until `stop`. Every reply is checked against the model.
 async fn client(id: usize, mut rng: Rng, model: Shared, stop: Rc<Cell<bool>>) -> turmoil::Result {
     let mut conns: BTreeMap<&'static str, Resp> = BTreeMap::new();
     while !stop.get() {
