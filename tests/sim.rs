@@ -17,10 +17,20 @@
 //!   always read equal (MGET), during the run and at the end.
 //! - Counters (INCR from every client) never hand out the same value twice
 //!   and never go down.
+//! - Hashes and sets (HSET/HDEL, SADD/SREM and DEL of the whole key, each
+//!   key written by one client; read with HGETALL, HLEN, SMEMBERS, SCARD):
+//!   every field and member is a register of its own (an HSET stores its
+//!   write number as the value; a set member reads only as present or
+//!   not), so no acknowledged HSET or SADD is lost (a member acknowledged
+//!   as added and not removed afterwards is present), nothing removed
+//!   comes back, and a count lies between the members that must be
+//!   present and those that may be. A write whose reply was lost may or
+//!   may not have taken effect, as for the registers.
 //! - After healing every fault: all three participants are live, their
 //!   `DEBUG DIGEST`s and positions are equal, and every key reads the same
 //!   through the coordinator and on each participant, and satisfies the
-//!   checks above.
+//!   checks above; on each of them, HLEN and SCARD equal the number of
+//!   elements HGETALL and SMEMBERS return.
 //! - No task panicked.
 //!
 //! Nodes run with short timeouts (heartbeat 50 ms, lease 500 ms, RPC
@@ -148,6 +158,45 @@ impl Register {
     }
 }
 
+impl Register {
+    /// Checks a read of a set member (present or not, with no number to
+    /// say which write it saw) that began when the floor was
+    /// `floor_at_start`, and raises the floor to the oldest write that
+    /// could explain it.
+    fn observe_presence(&mut self, floor_at_start: u64, present: bool) -> Result<(), String> {
+        if !present && floor_at_start == 0 {
+            // Possibly still the initial state: proves nothing.
+            return Ok(());
+        }
+        let explains = (floor_at_start.max(1)..=self.invoked())
+            .find(|&w| self.dels[w as usize - 1] != present);
+        match explains {
+            Some(w) => {
+                self.floor = self.floor.max(w);
+                Ok(())
+            }
+            None if present => Err(format!(
+                "read present, but no add was sent at or after write {floor_at_start}"
+            )),
+            None => Err(format!(
+                "read absent, but write {floor_at_start} (an add) was acknowledged or read, and no removal came after"
+            )),
+        }
+    }
+
+    /// Whether the member may be present, and whether it must be, in a
+    /// read that began when the floor was `floor_at_start`.
+    fn may_must(&self, floor_at_start: u64) -> (bool, bool) {
+        let mut states: Vec<bool> = (floor_at_start.max(1)..=self.invoked())
+            .map(|w| !self.dels[w as usize - 1])
+            .collect();
+        if floor_at_start == 0 {
+            states.push(false);
+        }
+        (states.contains(&true), states.iter().all(|p| *p))
+    }
+}
+
 /// A counter every client increments.
 #[derive(Default)]
 struct Counter {
@@ -178,6 +227,9 @@ struct Model {
     /// Pairs `a{c}`/`b{c}`: one register for both keys.
     pairs: BTreeMap<usize, Register>,
     counters: BTreeMap<String, Counter>,
+    /// Hash fields and set members, by key and field or member: one
+    /// register each (an HSET stores its write number as the value).
+    elements: BTreeMap<(String, String), Register>,
     violations: Vec<String>,
     /// Every client event in order, hashed: equal seeds must give equal hashes.
     trace: DefaultHasher,
@@ -325,8 +377,8 @@ fn port_of(host: &str) -> u16 {
     }
 }
 
-/// One client: random operations on its own registers and pair and on the
-/// shared counters, until `stop`. Every reply is checked against the model.
+/// One client: random operations on its own registers, pair, hashes and
+/// sets and on the shared counters, until `stop`. Every reply is checked against the model.
 async fn client(id: usize, mut rng: Rng, model: Shared, stop: Rc<Cell<bool>>) -> turmoil::Result {
     let mut conns: BTreeMap<&'static str, Resp> = BTreeMap::new();
     while !stop.get() {
@@ -361,7 +413,7 @@ async fn step(
     target: &'static str,
 ) -> Option<Resp> {
     let writes = target == COORD;
-    let choice = rng.below(if writes { 10 } else { 3 });
+    let choice = rng.below(if writes { 14 } else { 5 });
     match (writes, choice) {
         // Register write: SET (mostly) or DEL.
         (true, 0..=3) => {
@@ -481,9 +533,93 @@ async fn step(
             }
             reply.ok().map(|_| conn)
         }
+        // Hash or set write: HSET/HDEL, SADD/SREM, or DEL of the key.
+        (true, 8..=11) => {
+            let coll = if choice <= 9 { Coll::Hash } else { Coll::Set };
+            let key = coll.key(id, rng.below(COLLECTIONS_PER_CLIENT));
+            let op = rng.below(10);
+            let (name, add): (&[u8], bool) = match (coll, op) {
+                (_, 9) => (b"DEL", false),
+                (Coll::Hash, 0..=5) => (b"HSET", true),
+                (Coll::Hash, _) => (b"HDEL", false),
+                (Coll::Set, 0..=5) => (b"SADD", true),
+                (Coll::Set, _) => (b"SREM", false),
+            };
+            // DEL removes every member; the others name one or two.
+            let members: Vec<String> = if op == 9 {
+                coll.members()
+            } else {
+                let a = rng.below(MEMBERS);
+                let mut v = vec![coll.member(a)];
+                if rng.below(2) == 0 {
+                    v.push(coll.member((a + 1 + rng.below(MEMBERS - 1)) % MEMBERS));
+                }
+                v
+            };
+            let seqs: Vec<u64> = {
+                let mut m = model.borrow_mut();
+                members
+                    .iter()
+                    .map(|member| {
+                        let r = m.elements.entry((key.clone(), member.clone())).or_default();
+                        r.dels.push(!add);
+                        r.invoked()
+                    })
+                    .collect()
+            };
+            let values: Vec<String> = seqs.iter().map(u64::to_string).collect();
+            let mut args: Vec<&[u8]> = vec![name, key.as_bytes()];
+            if op != 9 {
+                for (member, value) in members.iter().zip(&values) {
+                    args.push(member.as_bytes());
+                    if coll == Coll::Hash && add {
+                        args.push(value.as_bytes());
+                    }
+                }
+            }
+            let reply = conn.call(&args).await;
+            let mut m = model.borrow_mut();
+            let text = reply.as_ref().map_or_else(|e| format!("io {e}"), show);
+            let named: Vec<String> = members
+                .iter()
+                .zip(&seqs)
+                .map(|(member, seq)| format!("{member}#{seq}"))
+                .collect();
+            m.event(&format!(
+                "c{id} {} {key} {} -> {text}",
+                String::from_utf8_lossy(name),
+                named.join(" ")
+            ));
+            // The reply counts members added or removed (keys, for DEL).
+            let most = if op == 9 { 1 } else { members.len() as i64 };
+            let acked = match &reply {
+                Ok(OwnedFrame::Integer(n)) if (0..=most).contains(n) => true,
+                Ok(OwnedFrame::Error(_)) | Err(_) => false,
+                Ok(other) => {
+                    let e = format!(
+                        "c{id} {} {key}: unexpected {}",
+                        String::from_utf8_lossy(name),
+                        show(other)
+                    );
+                    m.violation(e);
+                    false
+                }
+            };
+            if acked {
+                m.acked_writes += 1;
+                for (member, seq) in members.iter().zip(&seqs) {
+                    let r = m
+                        .elements
+                        .get_mut(&(key.clone(), member.clone()))
+                        .expect("registered above");
+                    r.floor = r.floor.max(*seq);
+                }
+            }
+            reply.ok().map(|_| conn)
+        }
         // Reads (at the coordinator, or directly at a participant).
         (_, choice) => {
-            let kind = choice % 3;
+            let kind = if writes { rng.below(5) } else { choice };
             let result = match kind {
                 0 => {
                     let key = format!("r{}_{}", rng.below(CLIENTS as u64), rng.below(3));
@@ -535,6 +671,40 @@ async fn step(
                     }
                     reply
                 }
+                3 | 4 => {
+                    let coll = if kind == 3 { Coll::Hash } else { Coll::Set };
+                    let key = coll.key(
+                        rng.below(CLIENTS as u64) as usize,
+                        rng.below(COLLECTIONS_PER_CLIENT),
+                    );
+                    let whole = rng.below(2) == 0;
+                    let floors = element_floors(&model.borrow(), &key, coll);
+                    let command = coll.read_command(whole);
+                    let reply = conn.call(&[command, key.as_bytes()]).await;
+                    let mut m = model.borrow_mut();
+                    let text = reply.as_ref().map_or_else(|e| format!("io {e}"), show);
+                    m.event(&format!(
+                        "c{id} {} {key} @{target} -> {text}",
+                        String::from_utf8_lossy(command)
+                    ));
+                    if let Ok(f) = &reply
+                        && !matches!(f, OwnedFrame::Error(_))
+                    {
+                        let checked = if whole {
+                            parse_collection(coll, f)
+                                .and_then(|got| observe_collection(&mut m, &key, &floors, &got))
+                        } else {
+                            check_count(&m, &key, &floors, f)
+                        };
+                        if let Err(e) = checked {
+                            m.violation(format!(
+                                "c{id} {} {key} at {target}: {e}",
+                                String::from_utf8_lossy(command)
+                            ));
+                        }
+                    }
+                    reply
+                }
                 _ => {
                     let key = format!("ctr{}", rng.below(2));
                     let floor = model.borrow().counters.get(&key).map_or(0, |c| c.floor);
@@ -558,6 +728,172 @@ async fn step(
             };
             result.ok().map(|_| conn)
         }
+    }
+}
+
+// ---------------------------------------------------------------- collections
+
+/// Hashes (`h{client}_{j}`) and sets (`s{client}_{j}`) each client writes.
+const COLLECTIONS_PER_CLIENT: u64 = 2;
+/// Fields (`f0`..) of a hash, members (`m0`..) of a set.
+const MEMBERS: u64 = 4;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Coll {
+    Hash,
+    Set,
+}
+
+impl Coll {
+    fn key(self, client: usize, j: u64) -> String {
+        match self {
+            Coll::Hash => format!("h{client}_{j}"),
+            Coll::Set => format!("s{client}_{j}"),
+        }
+    }
+
+    fn member(self, i: u64) -> String {
+        match self {
+            Coll::Hash => format!("f{i}"),
+            Coll::Set => format!("m{i}"),
+        }
+    }
+
+    fn members(self) -> Vec<String> {
+        (0..MEMBERS).map(|i| self.member(i)).collect()
+    }
+
+    /// HGETALL / SMEMBERS (`whole`), or HLEN / SCARD.
+    fn read_command(self, whole: bool) -> &'static [u8] {
+        match (self, whole) {
+            (Coll::Hash, true) => b"HGETALL",
+            (Coll::Hash, false) => b"HLEN",
+            (Coll::Set, true) => b"SMEMBERS",
+            (Coll::Set, false) => b"SCARD",
+        }
+    }
+}
+
+/// Every collection key the clients may have written.
+fn all_collections() -> Vec<(Coll, String)> {
+    let mut keys = Vec::new();
+    for coll in [Coll::Hash, Coll::Set] {
+        for c in 0..CLIENTS {
+            for j in 0..COLLECTIONS_PER_CLIENT {
+                keys.push((coll, coll.key(c, j)));
+            }
+        }
+    }
+    keys
+}
+
+/// The floor of every member of `key`, when a read begins.
+fn element_floors(m: &Model, key: &str, coll: Coll) -> BTreeMap<String, u64> {
+    coll.members()
+        .into_iter()
+        .map(|member| {
+            let floor = m
+                .elements
+                .get(&(key.to_owned(), member.clone()))
+                .map_or(0, |r| r.floor);
+            (member, floor)
+        })
+        .collect()
+}
+
+/// What an HGETALL (field → the number stored) or SMEMBERS (member →
+/// `None`) returned; `Err` for anything else, an unknown member, a
+/// duplicate.
+fn parse_collection(
+    coll: Coll,
+    frame: &OwnedFrame,
+) -> Result<BTreeMap<String, Option<u64>>, String> {
+    let OwnedFrame::Array(items) = frame else {
+        return Err(format!("unexpected reply {}", show(frame)));
+    };
+    let text = |f: &OwnedFrame| match f {
+        OwnedFrame::BulkString(b) => Ok(String::from_utf8_lossy(b).into_owned()),
+        other => Err(format!("unexpected element {}", show(other))),
+    };
+    let mut out = BTreeMap::new();
+    let step = if coll == Coll::Hash { 2 } else { 1 };
+    if items.len() % step != 0 {
+        return Err(format!("an odd number of items: {}", show(frame)));
+    }
+    for chunk in items.chunks(step) {
+        let member = text(&chunk[0])?;
+        if !coll.members().contains(&member) {
+            return Err(format!(
+                "{member}, which no client wrote, in {}",
+                show(frame)
+            ));
+        }
+        let value = match chunk.get(1) {
+            Some(v) => Some(number(v)?.ok_or_else(|| format!("nil value in {}", show(frame)))?),
+            None => None,
+        };
+        if out.insert(member.clone(), value).is_some() {
+            return Err(format!("{member} twice in {}", show(frame)));
+        }
+    }
+    Ok(out)
+}
+
+/// Checks every member of `key` against a whole read, raising floors.
+fn observe_collection(
+    m: &mut Model,
+    key: &str,
+    floors: &BTreeMap<String, u64>,
+    got: &BTreeMap<String, Option<u64>>,
+) -> Result<(), String> {
+    let mut problems = Vec::new();
+    for (member, floor) in floors {
+        let r = m
+            .elements
+            .entry((key.to_owned(), member.clone()))
+            .or_default();
+        let checked = match got.get(member) {
+            None => r.observe_presence(*floor, false),
+            Some(None) => r.observe_presence(*floor, true),
+            Some(Some(v)) => r.observe(*floor, Some(*v)),
+        };
+        if let Err(e) = checked {
+            problems.push(format!("{member}: {e}"));
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("; "))
+    }
+}
+
+/// Checks an HLEN or SCARD reply: at least the members that must be
+/// present, at most those that may be.
+fn check_count(
+    m: &Model,
+    key: &str,
+    floors: &BTreeMap<String, u64>,
+    frame: &OwnedFrame,
+) -> Result<(), String> {
+    let OwnedFrame::Integer(n) = frame else {
+        return Err(format!("unexpected reply {}", show(frame)));
+    };
+    let (mut may, mut must) = (0, 0);
+    for (member, floor) in floors {
+        let (can, has) = m
+            .elements
+            .get(&(key.to_owned(), member.clone()))
+            .map_or((false, false), |r| r.may_must(*floor));
+        may += i64::from(can);
+        must += i64::from(has);
+    }
+    if (must..=may).contains(n) {
+        Ok(())
+    } else {
+        Err(format!(
+            "count {n}, but between {must} and {may} members are present"
+        ))
     }
 }
 
@@ -696,7 +1032,77 @@ async fn final_check(model: Shared, healed: Rc<Cell<bool>>) -> turmoil::Result {
             }
         }
     }
+    // Every hash and set the same everywhere, with a count (HLEN, SCARD)
+    // equal to the elements read (HGETALL, SMEMBERS) on each host, and no
+    // acknowledged HSET or SADD lost.
+    for (coll, key) in all_collections() {
+        let mut values = Vec::new();
+        for host in std::iter::once(COORD).chain(PARTICIPANTS) {
+            let got = eventually(CONVERGE, || read_collection(host, coll, &key)).await;
+            values.push((host, got));
+        }
+        let mut m = model.borrow_mut();
+        let first = values[0]
+            .1
+            .as_ref()
+            .ok()
+            .map(|(elements, _)| elements.clone());
+        for (host, got) in &values {
+            let (elements, count) = match got {
+                Ok(v) => v,
+                Err(e) => {
+                    m.violation(format!("final read of {key} at {host}: {e}"));
+                    continue;
+                }
+            };
+            m.event(&format!(
+                "final {key} @{host} -> {elements:?} count {count}"
+            ));
+            if *count != elements.len() as i64 {
+                m.violation(format!(
+                    "final {key} at {host}: count {count}, but {} elements: {elements:?}",
+                    elements.len()
+                ));
+            }
+            if first.as_ref() != Some(elements) {
+                m.violation(format!(
+                    "final {key}: {host} has {elements:?}, {COORD} has {first:?}"
+                ));
+            }
+            let floors = element_floors(&m, &key, coll);
+            if let Err(e) = observe_collection(&mut m, &key, &floors, elements) {
+                m.violation(format!("final {key} at {host}: {e}"));
+            }
+        }
+    }
     Ok(())
+}
+
+/// HGETALL and HLEN (SMEMBERS and SCARD) of `key` at `host`, in one
+/// pipeline.
+async fn read_collection(
+    host: &str,
+    coll: Coll,
+    key: &str,
+) -> Result<(BTreeMap<String, Option<u64>>, i64), String> {
+    let mut conn = Resp::connect(host, port_of(host))
+        .await
+        .map_err(|e| format!("connect {host}: {e}"))?;
+    let replies = conn
+        .pipeline(&[
+            vec![coll.read_command(true), key.as_bytes()],
+            vec![coll.read_command(false), key.as_bytes()],
+        ])
+        .await
+        .map_err(|e| format!("{host}: {e}"))?;
+    let count = match &replies[1] {
+        OwnedFrame::Integer(n) => *n,
+        other => return Err(format!("{host}: count {}", show(other))),
+    };
+    if let OwnedFrame::Error(e) = &replies[0] {
+        return Err(format!("{host}: -{e}"));
+    }
+    Ok((parse_collection(coll, &replies[0])?, count))
 }
 
 // ---------------------------------------------------------------- faults
