@@ -292,6 +292,8 @@ pub struct Replica {
     current_connection: Arc<std::sync::atomic::AtomicU64>,
     /// Seeds the random choices of reads (each read takes the next).
     read_seed: Arc<std::sync::atomic::AtomicU64>,
+    /// Where the garbage sweep goes on ([`Replica::sweep_garbage`]).
+    sweep_resume: Arc<Mutex<Option<Bytes>>>,
 }
 
 /// Evaluation's view of the stored data: one snapshot per evaluation, so a
@@ -447,6 +449,7 @@ impl Replica {
             read_seed: Arc::new(std::sync::atomic::AtomicU64::new(
                 crate::command::unix_time_ms(),
             )),
+            sweep_resume: Arc::default(),
         })
     }
 
@@ -977,21 +980,39 @@ impl Replica {
     /// and each note once its version has no element left; returns how
     /// many records went. Touches only records no key points at (a version
     /// is never reused), so it runs on each node in its own time and may
-    /// stop anywhere: a note stays until its version is empty.
+    /// stop anywhere: a note stays until its version is empty. A call
+    /// resumes just past the last record the previous one deleted (kept in
+    /// memory: after a restart it starts at the note again), so a big
+    /// version is not rescanned through its own fresh tombstones chunk
+    /// after chunk.
     pub async fn sweep_garbage(&self, budget: usize) -> Result<usize, ReplicaError> {
         let store = self.store.clone();
-        let batch = blocking(move || {
+        let resume = self
+            .sweep_resume
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let (batch, removed, next) = blocking(move || {
             let mut batch = Batch::new();
             let mut removed = 0usize;
+            let mut next = None;
             for kv in store.garbage.iter() {
                 let note = kv.key().map_err(StorageError::from)?;
+                let from = match &resume {
+                    Some(k) if k.starts_with(&note) => k.clone(),
+                    _ => Bytes::copy_from_slice(&note),
+                };
                 let mut left = false;
-                for element in store.elements.prefix(&note) {
+                for element in store.elements.range(from.to_vec()..) {
+                    let k = element.key().map_err(StorageError::from)?;
+                    if !k.starts_with(&note) {
+                        break;
+                    }
                     if removed >= budget {
+                        next = Some(Bytes::copy_from_slice(&k));
                         left = true;
                         break;
                     }
-                    let k = element.key().map_err(StorageError::from)?;
                     batch.remove(&store.elements, Bytes::copy_from_slice(&k));
                     removed += 1;
                 }
@@ -1001,13 +1022,13 @@ impl Replica {
                 batch.remove(&store.garbage, Bytes::copy_from_slice(&note));
             }
             batch.relaxed();
-            Ok((batch, removed))
+            Ok((batch, removed, next))
         })
         .await?;
-        let (batch, removed) = batch;
         if !batch.is_empty() {
             self.store.writer.write(batch).await?;
         }
+        *self.sweep_resume.lock().unwrap_or_else(|e| e.into_inner()) = next;
         Ok(removed)
     }
 
