@@ -342,7 +342,7 @@ pub fn outcome_reply(outcome: Outcome, dialect: Dialect) -> Reply {
                 .collect(),
         ),
         Outcome::Scan { next, keys } => command::keyspace::scan_reply(next, keys),
-        Outcome::Aborted => Reply::NilArray,
+        Outcome::Aborted | Outcome::NilArray => Reply::NilArray,
         Outcome::Map(pairs) => Reply::Map(
             pairs
                 .into_iter()

@@ -278,11 +278,12 @@ fn unknown_command_and_wrong_arity_errors_match_redis() {
     );
     // A Redis command of a data type we lack says so, on the coordinator
     // and on a participant's own port alike.
-    let unsupported = b"-ERR unsupported command 'LPUSH': lists are not implemented by this \
+    let unsupported =
+        b"-ERR unsupported command 'BLPOP': blocking list commands are not implemented by this \
         server (see the README's command list)\r\n";
-    assert_reply(&raw.cmd(&[b"LPUSH", b"l", b"v"]), unsupported);
+    assert_reply(&raw.cmd(&[b"BLPOP", b"l", b"0"]), unsupported);
     assert_reply(
-        &c.raw_participant(0).cmd(&[b"LPUSH", b"l", b"v"]),
+        &c.raw_participant(0).cmd(&[b"BLPOP", b"l", b"0"]),
         unsupported,
     );
     assert_reply(

@@ -13,7 +13,7 @@
 //! writer's stamp, so WATCH sees it.
 //!
 //! Nothing here knows a particular type's commands; the type modules
-//! ([`super::hash`], [`super::set`]) do.
+//! ([`super::hash`], [`super::set`], [`super::list`]) do.
 
 use std::collections::BTreeMap;
 
@@ -175,6 +175,17 @@ impl Change {
             self.pending.insert(member_sub(name), None);
         }
         Ok(present)
+    }
+
+    /// Removes member `name`; returns its value if it was there (one read,
+    /// where [`get`](Self::get) then [`remove`](Self::remove) make two).
+    pub fn take<V: ReadView>(&mut self, view: &V, name: &[u8]) -> Result<Option<Bytes>, V::Error> {
+        let value = self.get(view, name)?;
+        if value.is_some() {
+            self.len -= 1;
+            self.pending.insert(member_sub(name), None);
+        }
+        Ok(value)
     }
 
     /// The number of members after the staged writes.

@@ -27,6 +27,7 @@ pub mod glob;
 pub mod hash;
 pub mod keyspace;
 pub mod lcs;
+pub mod list;
 pub mod long_double;
 pub mod op;
 pub mod server;
@@ -234,6 +235,23 @@ const TABLE: &[(&str, i32)] = &[
     ("bitfield_ro", -2),
     ("lcs", -3),
     ("function", -2),
+    ("lpush", -3),
+    ("rpush", -3),
+    ("lpushx", -3),
+    ("rpushx", -3),
+    ("lpop", -2),
+    ("rpop", -2),
+    ("llen", 2),
+    ("lindex", 3),
+    ("lrange", 4),
+    ("lset", 4),
+    ("linsert", 5),
+    ("lrem", 4),
+    ("ltrim", 4),
+    ("lpos", -3),
+    ("lmove", 5),
+    ("rpoplpush", 3),
+    ("lmpop", -4),
 ];
 
 /// Parses a request (`args[0]` is the command name). The Lab dialect also
@@ -311,6 +329,13 @@ pub fn parse(args: &[Bytes], dialect: Dialect) -> Result<Command, CommandError> 
         | "sdiff" | "sintercard" | "sscan" => {
             set::parse_read(name, args).map(|op| Command::Read(ReadOp::Sets(op)))
         }
+        "lpush" | "rpush" | "lpushx" | "rpushx" | "lpop" | "rpop" | "lset" | "linsert" | "lrem"
+        | "ltrim" | "lmove" | "rpoplpush" | "lmpop" => {
+            list::parse_write(name, args).map(|op| Command::Write(WriteOp::Lists(op)))
+        }
+        "llen" | "lindex" | "lrange" | "lpos" => {
+            list::parse_read(name, args).map(|op| Command::Read(ReadOp::Lists(op)))
+        }
         "copy" => write(keyspace::parse_copy(args)),
         "getbit" => bits::parse_getbit(args).map(|op| Command::Read(ReadOp::Bits(op))),
         "bitcount" => bits::parse_bitcount(args).map(|op| Command::Read(ReadOp::Bits(op))),
@@ -355,31 +380,8 @@ pub fn check_known(args: &[Bytes]) -> Result<(), CommandError> {
 /// Redis 7 commands we do not have, by the feature they belong to.
 const UNSUPPORTED: &[(&str, &[&str])] = &[
     (
-        "lists",
-        &[
-            "lpush",
-            "rpush",
-            "lpushx",
-            "rpushx",
-            "lpop",
-            "rpop",
-            "lrange",
-            "llen",
-            "lindex",
-            "lset",
-            "lrem",
-            "ltrim",
-            "linsert",
-            "lpos",
-            "lmove",
-            "blmove",
-            "lmpop",
-            "blmpop",
-            "blpop",
-            "brpop",
-            "rpoplpush",
-            "brpoplpush",
-        ],
+        "blocking list commands",
+        &["blmove", "blmpop", "blpop", "brpop", "brpoplpush"],
     ),
     (
         "sorted sets",
@@ -562,8 +564,8 @@ mod tests {
                 "ERR unknown command 'foo', with args beginning with: 'a' 'b' ",
             ),
             (
-                "LPUSH l a",
-                "ERR unsupported command 'LPUSH': lists are not implemented by this server (see the README's command list)",
+                "BLPOP l 0",
+                "ERR unsupported command 'BLPOP': blocking list commands are not implemented by this server (see the README's command list)",
             ),
             (
                 "zadd z 1 a",

@@ -45,7 +45,7 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::{bitfield, bits, counter, expire, hash, keyspace, lcs, set, string};
+use super::{bitfield, bits, counter, expire, hash, keyspace, lcs, list, set, string};
 
 /// The condition of `SET ... NX|XX`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -404,6 +404,8 @@ pub enum WriteOp {
         /// REPLACE: overwrite an existing destination.
         replace: bool,
     },
+    /// A list command that writes.
+    Lists(list::ListWrite),
 }
 
 /// One data command queued inside MULTI.
@@ -440,6 +442,7 @@ impl WriteOp {
             WriteOp::Rename { from, to, .. } | WriteOp::Copy { from, to, .. } => vec![from, to],
             WriteOp::Hash(op) => op.keys(),
             WriteOp::Sets(op) => op.keys(),
+            WriteOp::Lists(op) => op.keys(),
             WriteOp::Bits(op) => {
                 let mut keys = op.sources();
                 keys.push(op.target());
@@ -643,6 +646,8 @@ pub enum ReadOp {
     BitField(bitfield::BitField),
     /// LCS key1 key2 \[options\].
     Lcs(lcs::Lcs),
+    /// A list command that only reads.
+    Lists(list::ListRead),
 }
 
 impl ReadOp {
@@ -659,6 +664,7 @@ impl ReadOp {
             | ReadOp::Ttl { key, .. } => vec![key],
             ReadOp::Hash(op) => op.keys(),
             ReadOp::Sets(op) => op.keys(),
+            ReadOp::Lists(op) => op.keys(),
             ReadOp::Bits(op) => vec![op.key()],
             ReadOp::BitField(op) => vec![&op.key],
             ReadOp::Lcs(op) => vec![&op.a, &op.b],
@@ -692,6 +698,7 @@ impl ReadOp {
         match self {
             ReadOp::Hash(op) => op.is_heavy(),
             ReadOp::Sets(op) => op.is_heavy(),
+            ReadOp::Lists(op) => op.is_heavy(),
             ReadOp::Keys { .. }
             | ReadOp::Scan { .. }
             | ReadOp::DbSize
@@ -758,6 +765,9 @@ pub enum Outcome {
     /// Pairs (HRANDFIELD WITHVALUES): a flat array in RESP2, an array of
     /// two-element arrays in RESP3.
     Pairs(Vec<(Outcome, Outcome)>),
+    /// A nil array (LPOP with a count, LMPOP, on nothing): `*-1` in RESP2,
+    /// `_` in RESP3.
+    NilArray,
 }
 
 /// One resolved write: a user key's record put or deleted, or one element
@@ -1472,6 +1482,7 @@ fn eval_write_unchecked<V: ReadView>(op: &WriteOp, view: &V) -> Result<Evaluated
         WriteOp::Persist { key } => expire::persist(view, key),
         WriteOp::Hash(op) => hash::eval_write(op, view),
         WriteOp::Sets(op) => set::eval_write(op, view),
+        WriteOp::Lists(op) => list::eval_write(op, view),
         WriteOp::Copy { from, to, replace } => keyspace::copy(view, from, to, *replace),
         WriteOp::Bits(op) => string::bit_write(view, op),
         WriteOp::BitField(op) => string::bitfield(view, op),
@@ -1531,6 +1542,7 @@ fn eval_live_read<V: ReadView>(op: &ReadOp, view: &V) -> Result<Outcome, V::Erro
         ReadOp::Fingerprint { key } => Ok(Outcome::Value(fingerprint(view.entry(key)?.as_ref()))),
         ReadOp::Hash(op) => hash::eval_read(op, view),
         ReadOp::Sets(op) => set::eval_read(op, view),
+        ReadOp::Lists(op) => list::eval_read(op, view),
         ReadOp::Object { sub, key } => keyspace::object(view, *sub, key),
         ReadOp::RandomKey => keyspace::random_key(view),
         ReadOp::Bits(op) => string::bit_read(view, op),
