@@ -343,35 +343,28 @@ pub fn outcome_reply(outcome: Outcome, dialect: Dialect) -> Reply {
         ),
         Outcome::Scan { next, keys } => command::keyspace::scan_reply(next, keys),
         Outcome::Aborted | Outcome::NilArray => Reply::NilArray,
-        Outcome::Map(pairs) => Reply::Map(
-            pairs
-                .into_iter()
-                .map(|(k, v)| {
-                    (
-                        outcome_reply(k, Dialect::Redis),
-                        outcome_reply(v, Dialect::Redis),
-                    )
-                })
-                .collect(),
-        ),
+        Outcome::Map(pairs) => Reply::Map(pair_replies(pairs)),
         Outcome::Set(items) => Reply::Set(
             items
                 .into_iter()
                 .map(|o| outcome_reply(o, Dialect::Redis))
                 .collect(),
         ),
-        Outcome::Pairs(pairs) => Reply::Pairs(
-            pairs
-                .into_iter()
-                .map(|(k, v)| {
-                    (
-                        outcome_reply(k, Dialect::Redis),
-                        outcome_reply(v, Dialect::Redis),
-                    )
-                })
-                .collect(),
-        ),
+        Outcome::Pairs(pairs) => Reply::Pairs(pair_replies(pairs)),
     }
+}
+
+/// The replies of pairs of outcomes (a map's or HRANDFIELD's).
+fn pair_replies(pairs: Vec<(Outcome, Outcome)>) -> Vec<(Reply, Reply)> {
+    pairs
+        .into_iter()
+        .map(|(k, v)| {
+            (
+                outcome_reply(k, Dialect::Redis),
+                outcome_reply(v, Dialect::Redis),
+            )
+        })
+        .collect()
 }
 
 /// Serves one client until it disconnects, sends QUIT, breaks the protocol

@@ -231,52 +231,41 @@ fn wait_replicas_counts_a_set_only_when_enough_replicas_acknowledge() {
     );
 }
 
-#[test]
-fn bench_vs_redis_compares_our_cluster_with_every_redis_baseline() {
-    let cluster = Cluster::start(3, Opts::redis());
-    let ours = cluster.coordinator_addr().to_string();
+/// Runs scripts/bench-vs-redis.sh at tiny size (one round, levels 1 and
+/// 4, 100 keys) against `cluster` and the Redis baselines, with `env` on
+/// top; returns its stdout once it succeeded.
+fn bench_vs_redis(cluster: &Cluster, requests: &str, env: &[(&str, &str)]) -> String {
     let results = tempfile::tempdir().expect("temporary directory");
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/bench-vs-redis.sh");
     let out = Command::new("bash")
         .arg(script)
-        .env("OURS", &ours)
+        .env("OURS", cluster.coordinator_addr().to_string())
         .env("KVLOAD", KVLOAD)
         .env("BENCH_TMP", results.path())
         .env("ROUNDS", "1")
-        .env("REQUESTS", "200")
+        .env("REQUESTS", requests)
         .env("LEVELS", "1,4")
         .env("KEYS", "100")
+        .envs(env.iter().copied())
         .output()
         .expect("run scripts/bench-vs-redis.sh");
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),
         "bench-vs-redis failed:\n{stdout}\n{stderr}"
     );
-    assert!(
-        stdout.contains(&format!("ours: {ours}\n")),
-        "our cluster must have been measured, not skipped:\n{stdout}\n{stderr}"
-    );
-    for table in [
-        "== redis-always set ==",
-        "== redis-nopersist set ==",
-        "== redis-wait2 set ==",
-        "== ours set ==",
-        "== ours get ==",
-    ] {
-        assert!(stdout.contains(table), "no {table:?} in:\n{stdout}");
-    }
-    // Each ratio table has a numeric ratio (not "-") for every level.
-    for heading in [
-        "== ratios set: ours / redis-wait2",
-        "== ratios set: ours / redis (",
-        "== ratios get: ours / redis (",
-    ] {
-        let at = stdout
+    stdout
+}
+
+/// Each ratio table under `headings` has a numeric ratio (not "-") for
+/// levels 1 and 4.
+fn assert_ratios(text: &str, headings: &[&str]) {
+    for heading in headings {
+        let at = text
             .find(heading)
-            .unwrap_or_else(|| panic!("no {heading:?} in:\n{stdout}"));
-        let rows: Vec<&str> = stdout[at..].lines().skip(2).take(2).collect();
+            .unwrap_or_else(|| panic!("no {heading:?} in:\n{text}"));
+        let rows: Vec<&str> = text[at..].lines().skip(2).take(2).collect();
         for (row, level) in rows.iter().zip(["1", "4"]) {
             let cells: Vec<&str> = row.split_whitespace().collect();
             assert_eq!(cells.first(), Some(&level), "{heading}: {row:?}");
@@ -289,29 +278,40 @@ fn bench_vs_redis_compares_our_cluster_with_every_redis_baseline() {
 }
 
 #[test]
-fn bench_vs_redis_runs_the_collection_workloads_it_is_given() {
+fn bench_vs_redis_compares_our_cluster_with_every_redis_baseline() {
     let cluster = Cluster::start(3, Opts::redis());
     let ours = cluster.coordinator_addr().to_string();
-    let results = tempfile::tempdir().expect("temporary directory");
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/bench-vs-redis.sh");
-    let out = Command::new("bash")
-        .arg(script)
-        .env("OURS", &ours)
-        .env("KVLOAD", KVLOAD)
-        .env("BENCH_TMP", results.path())
-        .env("WORKLOADS", "hget spop")
-        .env("NOPERSIST", "0")
-        .env("ROUNDS", "1")
-        .env("REQUESTS", "100")
-        .env("LEVELS", "1,4")
-        .env("KEYS", "100")
-        .output()
-        .expect("run scripts/bench-vs-redis.sh");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = bench_vs_redis(&cluster, "200", &[]);
     assert!(
-        out.status.success(),
-        "bench-vs-redis failed:\n{stdout}\n{stderr}"
+        stdout.contains(&format!("ours: {ours}\n")),
+        "our cluster must have been measured, not skipped:\n{stdout}"
+    );
+    for table in [
+        "== redis-always set ==",
+        "== redis-nopersist set ==",
+        "== redis-wait2 set ==",
+        "== ours set ==",
+        "== ours get ==",
+    ] {
+        assert!(stdout.contains(table), "no {table:?} in:\n{stdout}");
+    }
+    assert_ratios(
+        &stdout,
+        &[
+            "== ratios set: ours / redis-wait2",
+            "== ratios set: ours / redis (",
+            "== ratios get: ours / redis (",
+        ],
+    );
+}
+
+#[test]
+fn bench_vs_redis_runs_the_collection_workloads_it_is_given() {
+    let cluster = Cluster::start(3, Opts::redis());
+    let stdout = bench_vs_redis(
+        &cluster,
+        "100",
+        &[("WORKLOADS", "hget spop"), ("NOPERSIST", "0")],
     );
     let summary = &stdout[stdout.find("#### summary").expect("a summary")..];
     for table in [
@@ -329,21 +329,11 @@ fn bench_vs_redis_runs_the_collection_workloads_it_is_given() {
     for absent in ["redis-wait2 hget", "redis-nopersist", " set ==", " get =="] {
         assert!(!summary.contains(absent), "{absent:?} in:\n{summary}");
     }
-    for heading in [
-        "== ratios hget: ours / redis (",
-        "== ratios spop: ours / redis (",
-    ] {
-        let at = summary
-            .find(heading)
-            .unwrap_or_else(|| panic!("no {heading:?} in:\n{summary}"));
-        let rows: Vec<&str> = summary[at..].lines().skip(2).take(2).collect();
-        for (row, level) in rows.iter().zip(["1", "4"]) {
-            let cells: Vec<&str> = row.split_whitespace().collect();
-            assert_eq!(cells.first(), Some(&level), "{heading}: {row:?}");
-            assert!(
-                cells[1].parse::<f64>().is_ok_and(|r| r > 0.0),
-                "{heading}: no ratio in {row:?}"
-            );
-        }
-    }
+    assert_ratios(
+        summary,
+        &[
+            "== ratios hget: ours / redis (",
+            "== ratios spop: ours / redis (",
+        ],
+    );
 }

@@ -406,11 +406,7 @@ fn signed_overflow(value: i64, incr: i64, bits: u8, policy: Overflow) -> Option<
 mod tests {
     use super::*;
 
-    fn args(s: &str) -> Vec<Bytes> {
-        s.split(' ')
-            .map(|a| Bytes::copy_from_slice(a.as_bytes()))
-            .collect()
-    }
+    use crate::command::op::testing::args;
 
     fn parse(s: &str) -> Result<BitField, String> {
         let a = args(s);

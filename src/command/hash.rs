@@ -471,24 +471,9 @@ pub fn is_listpack<V: ReadView>(view: &V, found: &Found) -> Result<bool, V::Erro
 
 #[cfg(test)]
 mod tests {
-    use crate::command::op::testing::{MapView, args, b};
-    use crate::command::op::{Outcome, eval_read, eval_write};
-    use crate::command::{Command, cursor, parse};
-    use crate::config::Dialect;
-
-    /// Runs `line` at a fixed time in transaction `stamp`, applying its
-    /// effects.
-    fn run(view: &mut MapView, stamp: u64, line: &str) -> Outcome {
-        match parse(&args(line), Dialect::Redis).expect("parses") {
-            Command::Write(op) => {
-                let (outcome, effects) = eval_write(&op.stamp(1, stamp), view).expect("eval");
-                view.apply(&effects);
-                outcome
-            }
-            Command::Read(op) => eval_read(&op.stamp(1), view, 0).expect("eval"),
-            other => panic!("{other:?}"),
-        }
-    }
+    use crate::command::cursor;
+    use crate::command::op::Outcome;
+    use crate::command::op::testing::{MapView, b, run};
 
     #[test]
     fn repeated_fields_count_once_and_the_last_field_takes_the_key() {

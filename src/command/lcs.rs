@@ -358,11 +358,7 @@ impl Table {
 mod tests {
     use super::*;
 
-    fn args(s: &str) -> Vec<Bytes> {
-        s.split(' ')
-            .map(|a| Bytes::copy_from_slice(a.as_bytes()))
-            .collect()
-    }
+    use crate::command::op::testing::args;
 
     fn lcs(s: &str) -> Lcs {
         parse_lcs(&args(s)).unwrap()

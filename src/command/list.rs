@@ -1001,25 +1001,14 @@ mod tests {
 
     use super::{clamp, resolve};
     use crate::command::collection::NEW_HEAD;
-    use crate::command::op::testing::{MapView, args, b};
-    use crate::command::op::{Collection, Kind, Outcome, Value, eval_read, eval_write};
-    use crate::command::{Command, parse};
-    use crate::config::Dialect;
+    use crate::command::op::testing::{self, MapView, b};
+    use crate::command::op::{Collection, Kind, Outcome, Value};
 
     /// Runs one command; each write is its own transaction, with a stamp
     /// of its own (the stamp names the lists it creates).
     fn run(view: &mut MapView, line: &str) -> Outcome {
         static STAMP: AtomicU64 = AtomicU64::new(1);
-        match parse(&args(line), Dialect::Redis).expect("parses") {
-            Command::Write(op) => {
-                let stamp = STAMP.fetch_add(1, Ordering::Relaxed);
-                let (outcome, effects) = eval_write(&op.stamp(1, stamp), view).expect("eval");
-                view.apply(&effects);
-                outcome
-            }
-            Command::Read(op) => eval_read(&op.stamp(1), view, 0).expect("eval"),
-            other => panic!("{other:?}"),
-        }
+        testing::run(view, STAMP.fetch_add(1, Ordering::Relaxed), line)
     }
 
     fn list(items: &str) -> Outcome {

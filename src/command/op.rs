@@ -1575,6 +1575,29 @@ pub(crate) mod testing {
         }
     }
 
+    /// Runs a command line at time 1: a write as transaction `stamp`
+    /// (which names the collections it creates and seeds its random
+    /// choices), its effects applied; a read with seed 0.
+    pub fn run(view: &mut MapView, stamp: u64, line: &str) -> super::Outcome {
+        match crate::command::parse(&args(line), crate::config::Dialect::Redis) {
+            Ok(crate::command::Command::Write(op)) => {
+                let (outcome, effects) = match super::eval_write(&op.stamp(1, stamp), view) {
+                    Ok(x) => x,
+                    Err(e) => match e {},
+                };
+                view.apply(&effects);
+                outcome
+            }
+            Ok(crate::command::Command::Read(op)) => {
+                match super::eval_read(&op.stamp(1), view, 0) {
+                    Ok(outcome) => outcome,
+                    Err(e) => match e {},
+                }
+            }
+            other => panic!("{line:?} is {other:?}"),
+        }
+    }
+
     /// Evaluates `op` on `view`, applies its effects, returns its outcome.
     pub fn write(view: &mut MapView, op: super::WriteOp) -> super::Outcome {
         let (outcome, effects) = match super::eval_write(&op, view) {

@@ -574,22 +574,8 @@ pub fn encoding<V: ReadView>(view: &V, found: &Found) -> Result<&'static str, V:
 
 #[cfg(test)]
 mod tests {
-    use crate::command::op::testing::{MapView, args, b};
-    use crate::command::op::{Outcome, eval_read, eval_write};
-    use crate::command::{Command, parse};
-    use crate::config::Dialect;
-
-    fn run(view: &mut MapView, stamp: u64, line: &str) -> Outcome {
-        match parse(&args(line), Dialect::Redis).expect("parses") {
-            Command::Write(op) => {
-                let (outcome, effects) = eval_write(&op.stamp(1, stamp), view).expect("eval");
-                view.apply(&effects);
-                outcome
-            }
-            Command::Read(op) => eval_read(&op.stamp(1), view, 0).expect("eval"),
-            other => panic!("{other:?}"),
-        }
-    }
+    use crate::command::op::Outcome;
+    use crate::command::op::testing::{MapView, b, run};
 
     /// Replicas evaluate SPOP with the same stamp and pop the same members;
     /// another stamp draws differently.
