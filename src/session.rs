@@ -354,6 +354,22 @@ pub fn outcome_reply(outcome: Outcome, dialect: Dialect) -> Reply {
     }
 }
 
+/// The reply of a read's outcome; one of thousands of items (HGETALL of a
+/// big hash) is built on the blocking pool, so that other clients' requests
+/// on this node's async workers do not wait for it (inline in the
+/// simulation).
+async fn large_reply(outcome: Outcome, dialect: Dialect) -> Reply {
+    #[cfg(not(feature = "sim"))]
+    if outcome.items() > 1024 {
+        return tokio::task::spawn_blocking(move || outcome_reply(outcome, dialect))
+            .await
+            .unwrap_or_else(|e| {
+                Reply::Error(format!("ERR internal: building a reply failed: {e}"))
+            });
+    }
+    outcome_reply(outcome, dialect)
+}
+
 /// The replies of pairs of outcomes (a map's or HRANDFIELD's).
 fn pair_replies(pairs: Vec<(Outcome, Outcome)>) -> Vec<(Reply, Reply)> {
     pairs
@@ -500,7 +516,7 @@ async fn run<B: Backend>(
                     if lookup {
                         clients.count_lookups(&outcome);
                     }
-                    to_reply(outcome)
+                    large_reply(outcome, dialect).await
                 }
                 Err(e) => Reply::Error(e),
             }

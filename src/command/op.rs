@@ -770,6 +770,31 @@ pub enum Outcome {
     NilArray,
 }
 
+impl Outcome {
+    /// How many items this outcome holds in its first two levels (0 for a
+    /// scalar): a cheap measure of how long encoding it takes.
+    pub fn items(&self) -> usize {
+        match self {
+            // A combined read's outcome is an array of its reads' ones.
+            Outcome::Array(items) | Outcome::Set(items) => {
+                items.iter().fold(items.len(), |n, item| {
+                    n.saturating_add(item.shallow_items())
+                })
+            }
+            other => other.shallow_items(),
+        }
+    }
+
+    fn shallow_items(&self) -> usize {
+        match self {
+            Outcome::Array(items) | Outcome::Set(items) => items.len(),
+            Outcome::Map(pairs) | Outcome::Pairs(pairs) => pairs.len().saturating_mul(2),
+            Outcome::Scan { keys, .. } => keys.len(),
+            _ => 0,
+        }
+    }
+}
+
 /// One resolved write: a user key's record put or deleted, or one element
 /// record of a collection's incarnation put or deleted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -54,6 +54,8 @@ use std::time::Duration;
 use bytes::{Buf, BufMut, BytesMut};
 use hmac::{Hmac, Mac};
 use serde::{Serialize, de::DeserializeOwned};
+
+use super::message::Response;
 use sha2::Sha256;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -391,10 +393,9 @@ pub fn encode_frame<T: Serialize>(id: u64, body: &T, out: &mut BytesMut) -> Resu
     Ok(())
 }
 
-/// Takes one whole frame off the front of `buf`, if one is there.
-pub fn decode_frame<T: DeserializeOwned>(
-    buf: &mut BytesMut,
-) -> Result<Option<(u64, T)>, CodecError> {
+/// Takes one whole frame's payload off the front of `buf`, if one is
+/// there.
+fn take_frame(buf: &mut BytesMut) -> Result<Option<BytesMut>, CodecError> {
     if buf.len() < 4 {
         return Ok(None);
     }
@@ -407,20 +408,34 @@ pub fn decode_frame<T: DeserializeOwned>(
         return Ok(None);
     }
     buf.advance(4);
-    let payload = buf.split_to(len as usize);
-    let (id, body) = postcard::from_bytes::<(u64, T)>(&payload)?;
-    Ok(Some((id, body)))
+    Ok(Some(buf.split_to(len as usize)))
 }
 
-/// Reads from `r` until one whole frame is buffered, and decodes it.
-/// `Ok(None)` means the peer closed the connection between frames.
-pub async fn read_frame<T: DeserializeOwned, R: AsyncRead + Unpin>(
+/// Takes one whole frame off the front of `buf`, if one is there.
+pub fn decode_frame<T: DeserializeOwned>(
+    buf: &mut BytesMut,
+) -> Result<Option<(u64, T)>, CodecError> {
+    match take_frame(buf)? {
+        Some(payload) => Ok(Some(postcard::from_bytes::<(u64, T)>(&payload)?)),
+        None => Ok(None),
+    }
+}
+
+/// Frames above this size are decoded on the blocking pool: a reply of a
+/// million elements takes long enough to decode that other requests on
+/// the same runtime would wait for it.
+pub const LARGE_FRAME: usize = 1 << 20;
+
+/// Reads from `r` until one whole frame is buffered, and decodes it (a
+/// [`LARGE_FRAME`] off the async workers). `Ok(None)` means the peer
+/// closed the connection between frames.
+pub async fn read_frame<T: DeserializeOwned + Send + 'static, R: AsyncRead + Unpin>(
     r: &mut R,
     buf: &mut BytesMut,
 ) -> Result<Option<(u64, T)>, CodecError> {
     loop {
-        if let Some(frame) = decode_frame(buf)? {
-            return Ok(Some(frame));
+        if let Some(payload) = take_frame(buf)? {
+            return Ok(Some(decode_payload(payload).await?));
         }
         // Reserve a bounded amount per read: a peer's length prefix alone
         // never makes us allocate.
@@ -432,6 +447,39 @@ pub async fn read_frame<T: DeserializeOwned, R: AsyncRead + Unpin>(
             return Err(CodecError::Io(std::io::ErrorKind::UnexpectedEof.into()));
         }
     }
+}
+
+/// Decodes one frame's payload, a large one on the blocking pool (inline
+/// in the simulation, whose runs must not depend on threads).
+async fn decode_payload<T: DeserializeOwned + Send + 'static>(
+    payload: BytesMut,
+) -> Result<(u64, T), CodecError> {
+    #[cfg(not(feature = "sim"))]
+    if payload.len() > LARGE_FRAME {
+        return tokio::task::spawn_blocking(move || postcard::from_bytes::<(u64, T)>(&payload))
+            .await
+            .map_err(|e| CodecError::Io(std::io::Error::other(e.to_string())))?
+            .map_err(CodecError::from);
+    }
+    Ok(postcard::from_bytes::<(u64, T)>(&payload)?)
+}
+
+/// Encodes one frame, a large one ([`Response::is_large`]) on the blocking
+/// pool (inline in the simulation).
+pub async fn encode_response(id: u64, response: Response) -> Result<BytesMut, CodecError> {
+    #[cfg(not(feature = "sim"))]
+    let large = response.is_large();
+    let encode = move || {
+        let mut frame = BytesMut::new();
+        encode_frame(id, &response, &mut frame).map(|()| frame)
+    };
+    #[cfg(not(feature = "sim"))]
+    if large {
+        return tokio::task::spawn_blocking(encode)
+            .await
+            .map_err(|e| CodecError::Io(std::io::Error::other(e.to_string())))?;
+    }
+    encode()
 }
 
 #[cfg(test)]

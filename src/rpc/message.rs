@@ -157,6 +157,17 @@ pub enum Response {
     Keys(Vec<Bytes>),
 }
 
+impl Response {
+    /// Whether encoding this answer may take long (a read of thousands of
+    /// elements), so that it is better done off the async workers.
+    pub fn is_large(&self) -> bool {
+        match self {
+            Response::Read(outcome) => outcome.items() > 1024,
+            _ => false,
+        }
+    }
+}
+
 /// Where a participant stands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ParticipantStatus {

@@ -55,9 +55,8 @@ where
                         }
                         return;
                     }
-                    let mut frame = BytesMut::new();
-                    match codec::encode_frame(id, &response, &mut frame) {
-                        Ok(()) => {
+                    match codec::encode_response(id, response).await {
+                        Ok(frame) => {
                             let _ = tx.send(frame);
                         }
                         Err(e) => tracing::error!("cannot encode a response: {e}"),
