@@ -3,7 +3,11 @@
 //! values, pipelines with and without MULTI/EXEC, WATCH through redis-py's
 //! transaction helper, counters, MSET/MGET, scan_iter, INFO parsing at the
 //! coordinator and at a participant, CLIENT SETNAME, TIME, RESP3 with
-//! `protocol=3`, and error texts mapped onto redis-py's exceptions).
+//! `protocol=3`, error texts mapped onto redis-py's exceptions, hashes and
+//! sets, and lists: pushes and pops with counts, LRANGE, LINDEX, LSET,
+//! LINSERT, LREM, LTRIM, LPOS with RANK/COUNT/MAXLEN, LMOVE, RPOPLPUSH,
+//! LMPOP and LLEN, alone, in a pipeline and in MULTI/EXEC; the list check
+//! passes unchanged against redis-server 7.0).
 //!
 //! Needs `python3` with redis-py 5 or later; `.ci/run` installs it. Where
 //! either is missing the test fails and says so: it never skips.

@@ -2,7 +2,8 @@
 //! one-shot commands (default, `--raw` and `--no-raw` output, `-x` for a
 //! binary value from stdin), `redis-cli` reading commands line by line from
 //! stdin, `redis-cli --pipe` mass insertion, and `redis-benchmark -t
-//! ping,set,get,incr,mset` finishing without an error reply.
+//! ping,set,get,incr,mset`, `-t sadd,hset,spop` and `-t
+//! lpush,rpush,lpop,rpop,lrange` finishing without an error reply.
 //!
 //! CI installs redis-tools, so these run there; `redis-benchmark` alone is
 //! skipped, with a printed notice, where it is not installed.
@@ -249,4 +250,40 @@ fn redis_benchmark_sadd_hset_spop() {
     assert!(fields > 1000, "HLEN myhash is {fields}");
     let kind: String = redis::cmd("TYPE").arg("myset").query(&mut con).unwrap();
     assert!(kind == "set" || kind == "none", "TYPE myset is {kind}");
+}
+
+/// redis-benchmark's list tests run to the end with no error reply:
+/// `LPUSH mylist xxx`, `RPUSH`, `LPOP`, `RPOP` (each `requests` times, on
+/// the one key), then the `LPUSH` that fills the list for LRANGE and
+/// `LRANGE mylist 0 99` / `0 299` / `0 449` / `0 599`. Every push and pop
+/// succeeded, so the pops emptied the list and the last LPUSHes left
+/// exactly `requests` elements, each its 3-byte payload.
+#[test]
+fn redis_benchmark_lists() {
+    let c = cluster();
+    let requests = 5_000;
+    let results = [
+        "LPUSH: ",
+        "RPUSH: ",
+        "LPOP: ",
+        "RPOP: ",
+        "LPUSH (needed to benchmark LRANGE): ",
+        "LRANGE_100 (first 100 elements): ",
+        "LRANGE_300 (first 300 elements): ",
+        "LRANGE_500 (first 500 elements): ",
+        "LRANGE_600 (first 600 elements): ",
+    ];
+    if benchmark(&c, "lpush,rpush,lpop,rpop,lrange", requests, 20, &results).is_none() {
+        return;
+    }
+    let mut con = c.redis();
+    let len: i64 = con.llen("mylist").unwrap();
+    assert_eq!(len, i64::from(requests), "LLEN mylist");
+    let head: Vec<Vec<u8>> = con.lrange("mylist", 0, 599).unwrap();
+    assert_eq!(head.len(), 600);
+    assert!(
+        head.iter().all(|e| e.len() == 3 && *e == head[0]),
+        "not all the same 3-byte payload: {:?}",
+        &head[..10]
+    );
 }

@@ -26,11 +26,27 @@
 //!   comes back, and a count lies between the members that must be
 //!   present and those that may be. A write whose reply was lost may or
 //!   may not have taken effect, as for the registers.
+//! - Lists (`l0`, `l1`, shared by every client: LPUSH/RPUSH of one or two
+//!   new elements, each unique, `c{client}.{n}`; LPOP/RPOP with a count of
+//!   1 or 2 or none; read with LRANGE 0 -1 and LLEN): no element is handed
+//!   to two pops, and none acknowledged as pushed, or read, is lost: once
+//!   a read misses it with no acknowledged pop returning it, it counts
+//!   against the pops whose reply was lost or has not come yet, and these
+//!   together can take no more than the sum of their counts. Nothing
+//!   popped, or read gone, comes back. Every read is in an order the
+//!   pushes allow: left-pushed elements left of right-pushed ones, and,
+//!   within each end, elements pushed by one client, or pushed after
+//!   another push was acknowledged, in push order (the most recent left
+//!   push leftmost). LLEN lies between the elements that must be there
+//!   and those that may. A pop that finds the list empty is checked as a
+//!   read of an empty list.
 //! - After healing every fault: all three participants are live, their
 //!   `DEBUG DIGEST`s and positions are equal, and every key reads the same
 //!   through the coordinator and on each participant, and satisfies the
 //!   checks above; on each of them, HLEN and SCARD equal the number of
-//!   elements HGETALL and SMEMBERS return.
+//!   elements HGETALL and SMEMBERS return, LLEN the length of LRANGE 0 -1,
+//!   and every list has the same elements in the same order. The checker
+//!   starts once every client has finished its last operation.
 //! - No task panicked.
 //!
 //! Nodes run with short timeouts (heartbeat 50 ms, lease 500 ms, RPC
@@ -230,6 +246,13 @@ struct Model {
     /// Hash fields and set members, by key and field or member: one
     /// register each (an HSET stores its write number as the value).
     elements: BTreeMap<(String, String), Register>,
+    /// Lists, by key.
+    lists: BTreeMap<String, ListModel>,
+    /// The next element number of each client's pushes.
+    next_element: [u64; CLIENTS],
+    /// A logical clock, advanced when a list operation is sent or
+    /// answered: orders pushes in real time.
+    ticks: u64,
     violations: Vec<String>,
     /// Every client event in order, hashed: equal seeds must give equal hashes.
     trace: DefaultHasher,
@@ -241,6 +264,11 @@ struct Model {
 }
 
 impl Model {
+    fn tick(&mut self) -> u64 {
+        self.ticks += 1;
+        self.ticks
+    }
+
     fn now(&self) -> Duration {
         turmoil::sim_elapsed().unwrap_or(self.driver_now)
     }
@@ -378,8 +406,14 @@ fn port_of(host: &str) -> u16 {
 }
 
 /// One client: random operations on its own registers, pair, hashes and
-/// sets and on the shared counters, until `stop`. Every reply is checked against the model.
-async fn client(id: usize, mut rng: Rng, model: Shared, stop: Rc<Cell<bool>>) -> turmoil::Result {
+/// sets and on the shared counters and lists, until `stop`. Every reply is checked against the model.
+async fn client(
+    id: usize,
+    mut rng: Rng,
+    model: Shared,
+    stop: Rc<Cell<bool>>,
+    running: Rc<Cell<usize>>,
+) -> turmoil::Result {
     let mut conns: BTreeMap<&'static str, Resp> = BTreeMap::new();
     while !stop.get() {
         let target = match rng.below(10) {
@@ -401,6 +435,7 @@ async fn client(id: usize, mut rng: Rng, model: Shared, stop: Rc<Cell<bool>>) ->
         }
         tokio::time::sleep(rng.millis(0, 20)).await;
     }
+    running.set(running.get() - 1);
     Ok(())
 }
 
@@ -413,7 +448,7 @@ async fn step(
     target: &'static str,
 ) -> Option<Resp> {
     let writes = target == COORD;
-    let choice = rng.below(if writes { 14 } else { 5 });
+    let choice = rng.below(if writes { 16 } else { 6 });
     match (writes, choice) {
         // Register write: SET (mostly) or DEL.
         (true, 0..=3) => {
@@ -617,9 +652,24 @@ async fn step(
             }
             reply.ok().map(|_| conn)
         }
+        // List write: LPUSH/RPUSH of one or two new elements, or LPOP/RPOP
+        // (with a count of 1 or 2, or none).
+        (true, 12..=13) => {
+            let key = list_key(rng.below(LISTS));
+            let end = if rng.below(2) == 0 {
+                End::Left
+            } else {
+                End::Right
+            };
+            if rng.below(2) == 0 {
+                list_push(id, rng, model, conn, key, end).await
+            } else {
+                list_pop(id, rng, model, conn, key, end).await
+            }
+        }
         // Reads (at the coordinator, or directly at a participant).
         (_, choice) => {
-            let kind = if writes { rng.below(5) } else { choice };
+            let kind = if writes { rng.below(6) } else { choice };
             let result = match kind {
                 0 => {
                     let key = format!("r{}_{}", rng.below(CLIENTS as u64), rng.below(3));
@@ -705,6 +755,38 @@ async fn step(
                     }
                     reply
                 }
+                5 => {
+                    let key = list_key(rng.below(LISTS));
+                    let whole = rng.below(2) == 0;
+                    let snap = model.borrow().lists.get(&key).map(ListModel::snapshot);
+                    let reply = if whole {
+                        conn.call(&[b"LRANGE", key.as_bytes(), b"0", b"-1"]).await
+                    } else {
+                        conn.call(&[b"LLEN", key.as_bytes()]).await
+                    };
+                    let mut m = model.borrow_mut();
+                    let text = reply.as_ref().map_or_else(|e| format!("io {e}"), show);
+                    let command = if whole { "LRANGE" } else { "LLEN" };
+                    m.event(&format!("c{id} {command} {key} @{target} -> {text}"));
+                    if let Ok(f) = &reply
+                        && !matches!(f, OwnedFrame::Error(_))
+                    {
+                        let l = m.lists.entry(key.clone()).or_default();
+                        let snap = snap.unwrap_or(ListSnapshot {
+                            must_present: Vec::new(),
+                            must_absent: Vec::new(),
+                        });
+                        let checked = match (whole, f) {
+                            (true, f) => parse_list(f).and_then(|items| l.observe(&snap, &items)),
+                            (false, OwnedFrame::Integer(n)) => l.check_len(&snap, *n),
+                            (false, other) => Err(format!("unexpected reply {}", show(other))),
+                        };
+                        if let Err(e) = checked {
+                            m.violation(format!("c{id} {command} {key} at {target}: {e}"));
+                        }
+                    }
+                    reply
+                }
                 _ => {
                     let key = format!("ctr{}", rng.below(2));
                     let floor = model.borrow().counters.get(&key).map_or(0, |c| c.floor);
@@ -729,6 +811,159 @@ async fn step(
             result.ok().map(|_| conn)
         }
     }
+}
+
+/// LPUSH or RPUSH of one or two new elements onto `key`.
+async fn list_push(
+    id: usize,
+    rng: &mut Rng,
+    model: &Shared,
+    mut conn: Resp,
+    key: String,
+    end: End,
+) -> Option<Resp> {
+    let elements: Vec<String> = {
+        let mut m = model.borrow_mut();
+        let invoked = m.tick();
+        (0..1 + rng.below(2))
+            .map(|_| {
+                let seq = m.next_element[id];
+                m.next_element[id] += 1;
+                let element = format!("c{id}.{seq}");
+                let pushed = Pushed {
+                    client: id,
+                    seq,
+                    end,
+                    invoked,
+                    acked: None,
+                    seen: false,
+                    popped_by: None,
+                    gone: false,
+                };
+                m.lists
+                    .entry(key.clone())
+                    .or_default()
+                    .elements
+                    .insert(element.clone(), pushed);
+                element
+            })
+            .collect()
+    };
+    let name: &[u8] = if end == End::Left { b"LPUSH" } else { b"RPUSH" };
+    let mut args: Vec<&[u8]> = vec![name, key.as_bytes()];
+    args.extend(elements.iter().map(String::as_bytes));
+    let reply = conn.call(&args).await;
+    let mut m = model.borrow_mut();
+    let text = reply.as_ref().map_or_else(|e| format!("io {e}"), show);
+    m.event(&format!(
+        "c{id} {} {key} {} -> {text}",
+        String::from_utf8_lossy(name),
+        elements.join(" ")
+    ));
+    // The reply is the new length.
+    let acked = match &reply {
+        Ok(OwnedFrame::Integer(n)) if *n >= elements.len() as i64 => true,
+        Ok(OwnedFrame::Error(_)) | Err(_) => false,
+        Ok(other) => {
+            let e = format!(
+                "c{id} {} {key}: unexpected {}",
+                String::from_utf8_lossy(name),
+                show(other)
+            );
+            m.violation(e);
+            false
+        }
+    };
+    if acked {
+        m.acked_writes += 1;
+        let at = m.tick();
+        let l = m.lists.get_mut(&key).expect("registered above");
+        for e in &elements {
+            l.elements.get_mut(e).expect("registered above").acked = Some(at);
+        }
+    }
+    reply.ok().map(|_| conn)
+}
+
+/// LPOP or RPOP of `key`, with a count of 1 or 2, or none.
+async fn list_pop(
+    id: usize,
+    rng: &mut Rng,
+    model: &Shared,
+    mut conn: Resp,
+    key: String,
+    end: End,
+) -> Option<Resp> {
+    let count = match rng.below(3) {
+        0 => None,
+        n => Some(n),
+    };
+    let (pop, snap) = {
+        let mut m = model.borrow_mut();
+        m.tick();
+        let l = m.lists.entry(key.clone()).or_default();
+        l.pops.push(Pop {
+            count: count.unwrap_or(1),
+            state: PopState::InFlight,
+        });
+        (l.pops.len() - 1, l.snapshot())
+    };
+    let name: &[u8] = if end == End::Left { b"LPOP" } else { b"RPOP" };
+    let count_arg = count.map(|n| n.to_string());
+    let mut args: Vec<&[u8]> = vec![name, key.as_bytes()];
+    args.extend(count_arg.as_ref().map(String::as_bytes));
+    let reply = conn.call(&args).await;
+    let mut m = model.borrow_mut();
+    m.tick();
+    let text = reply.as_ref().map_or_else(|e| format!("io {e}"), show);
+    let command = format!(
+        "{} {key}{}",
+        String::from_utf8_lossy(name),
+        count_arg.map_or_else(String::new, |n| format!(" {n}"))
+    );
+    m.event(&format!("c{id} {command} -> {text}"));
+    // A bulk string without a count, an array of 1..=count with one; nil
+    // for an empty list.
+    let got = match (&reply, count) {
+        (Ok(OwnedFrame::Null), _) => Ok(Some(Vec::new())),
+        (Ok(f @ OwnedFrame::BulkString(_)), None) => {
+            parse_list(&OwnedFrame::Array(vec![f.clone()])).map(Some)
+        }
+        (Ok(f @ OwnedFrame::Array(items)), Some(n)) if (1..=n as usize).contains(&items.len()) => {
+            parse_list(f).map(Some)
+        }
+        (Ok(OwnedFrame::Error(_)) | Err(_), _) => Ok(None),
+        (Ok(other), _) => Err(format!("unexpected {}", show(other))),
+    };
+    let l = m.lists.get_mut(&key).expect("registered above");
+    let checked = match got {
+        Ok(Some(items)) => {
+            l.pops[pop].state = PopState::Acked;
+            if items.is_empty() {
+                // The list was empty: a read of it.
+                l.observe(&snap, &items)
+            } else {
+                l.popped(&snap, pop, end, &items)
+            }
+        }
+        Ok(None) => {
+            l.pops[pop].state = PopState::Lost;
+            Ok(())
+        }
+        Err(e) => {
+            l.pops[pop].state = PopState::Lost;
+            Err(e)
+        }
+    };
+    if let Ok(f) = &reply
+        && !matches!(f, OwnedFrame::Error(_))
+    {
+        m.acked_writes += 1;
+    }
+    if let Err(e) = checked {
+        m.violation(format!("c{id} {command}: {e}"));
+    }
+    reply.ok().map(|_| conn)
 }
 
 // ---------------------------------------------------------------- collections
@@ -897,6 +1132,272 @@ fn check_count(
     }
 }
 
+// ---------------------------------------------------------------- lists
+
+/// Lists (`l0`, `l1`) every client pushes to and pops from.
+const LISTS: u64 = 2;
+
+fn list_key(j: u64) -> String {
+    format!("l{j}")
+}
+
+/// Every list key the clients may have written.
+fn all_lists() -> Vec<String> {
+    (0..LISTS).map(list_key).collect()
+}
+
+/// One element pushed (`c{client}.{seq}`: every element is unique).
+struct Pushed {
+    client: usize,
+    /// The client's element number: its pushes, in order.
+    seq: u64,
+    end: End,
+    /// When the push was sent, and acknowledged (ticks of [`Model::tick`]).
+    invoked: u64,
+    acked: Option<u64>,
+    /// Read in the list at least once (so it was pushed, acknowledged or not).
+    seen: bool,
+    /// The acknowledged pop that returned it.
+    popped_by: Option<usize>,
+    /// Proved gone: read absent after it must have been present, with no
+    /// acknowledged pop to explain it (so a pop whose reply was lost, or
+    /// one still in flight, took it).
+    gone: bool,
+}
+
+impl Pushed {
+    /// Whether this push took effect before `other`'s: the same client
+    /// sent it first, or it was acknowledged before `other` was sent.
+    fn before(&self, other: &Pushed) -> bool {
+        (self.client == other.client && self.seq < other.seq)
+            || self.acked.is_some_and(|at| at < other.invoked)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    Left,
+    Right,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PopState {
+    InFlight,
+    Acked,
+    /// No reply, or an error: it may or may not have taken effect.
+    Lost,
+}
+
+struct Pop {
+    /// The most it can take.
+    count: u64,
+    state: PopState,
+}
+
+#[derive(Default)]
+struct ListModel {
+    elements: BTreeMap<String, Pushed>,
+    pops: Vec<Pop>,
+}
+
+/// What a list read (or pop) may and may not return, from the model when
+/// it began.
+struct ListSnapshot {
+    /// Acknowledged or read, and neither popped by an acknowledged pop nor
+    /// proved gone.
+    must_present: Vec<String>,
+    /// Popped by an acknowledged pop, or proved gone.
+    must_absent: Vec<String>,
+}
+
+impl ListModel {
+    fn snapshot(&self) -> ListSnapshot {
+        let mut s = ListSnapshot {
+            must_present: Vec::new(),
+            must_absent: Vec::new(),
+        };
+        for (e, p) in &self.elements {
+            if p.popped_by.is_some() || p.gone {
+                s.must_absent.push(e.clone());
+            } else if p.acked.is_some() || p.seen {
+                s.must_present.push(e.clone());
+            }
+        }
+        s
+    }
+
+    /// How many elements pops that may have taken effect unseen (reply
+    /// lost, or still in flight) could have taken.
+    fn unseen_pops(&self) -> u64 {
+        self.pops
+            .iter()
+            .filter(|p| p.state != PopState::Acked)
+            .map(|p| p.count)
+            .sum()
+    }
+
+    /// Elements proved gone that no acknowledged pop returned: only pops
+    /// with no reply (yet) can explain them.
+    fn unexplained(&self) -> Vec<String> {
+        self.elements
+            .iter()
+            .filter(|(_, p)| p.gone && p.popped_by.is_none())
+            .map(|(e, _)| e.clone())
+            .collect()
+    }
+
+    /// Checks the order of `items` (left to right, all known elements of
+    /// this list): every left-pushed element left of every right-pushed
+    /// one, left pushes in reverse order of taking effect, right pushes in
+    /// order.
+    fn check_order(&self, items: &[String]) -> Result<(), String> {
+        let pushed: Vec<(&String, &Pushed)> = items
+            .iter()
+            .filter_map(|e| self.elements.get(e).map(|p| (e, p)))
+            .collect();
+        for (i, (a, pa)) in pushed.iter().enumerate() {
+            for (b, pb) in &pushed[i + 1..] {
+                // `a` is left of `b`.
+                let wrong = match (pa.end, pb.end) {
+                    (End::Right, End::Left) => true,
+                    (End::Left, End::Left) => pa.before(pb),
+                    (End::Right, End::Right) => pb.before(pa),
+                    (End::Left, End::Right) => false,
+                };
+                if wrong {
+                    return Err(format!("{a} ({:?}) is left of {b} ({:?})", pa.end, pb.end));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks a whole read of the list (LRANGE 0 -1, or an empty pop)
+    /// that began at `snap`, and records what it proves.
+    fn observe(&mut self, snap: &ListSnapshot, items: &[String]) -> Result<(), String> {
+        let mut problems = Vec::new();
+        for (i, e) in items.iter().enumerate() {
+            if items[..i].contains(e) {
+                problems.push(format!("{e} twice"));
+            }
+            if !self.elements.contains_key(e) {
+                problems.push(format!("{e}, which no client pushed here"));
+            }
+            if snap.must_absent.contains(e) {
+                problems.push(format!(
+                    "{e}, popped or read gone before (handed out twice, or back)"
+                ));
+            }
+        }
+        if let Err(e) = self.check_order(items) {
+            problems.push(format!("out of order: {e}"));
+        }
+        // Must-present elements missing: taken by an acknowledged pop, or
+        // else by one with no reply (yet), which cannot take more than its
+        // count (all such elements so far, together).
+        let missing: Vec<String> = snap
+            .must_present
+            .iter()
+            .filter(|e| !items.contains(e) && self.elements[*e].popped_by.is_none())
+            .cloned()
+            .collect();
+        for e in &missing {
+            self.elements.get_mut(e).expect("known").gone = true;
+        }
+        let unexplained = self.unexplained();
+        let unseen = self.unseen_pops();
+        if unexplained.len() as u64 > unseen {
+            problems.push(format!(
+                "lost {unexplained:?}: acknowledged or read, in no acknowledged pop, and only {unseen} element(s) could be in pops with no reply"
+            ));
+        }
+        for e in items {
+            if let Some(p) = self.elements.get_mut(e) {
+                p.seen = true;
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("; "))
+        }
+    }
+
+    /// Checks an LLEN that began at `snap`.
+    fn check_len(&self, snap: &ListSnapshot, n: i64) -> Result<(), String> {
+        let most = self
+            .elements
+            .keys()
+            .filter(|e| !snap.must_absent.contains(e))
+            .count() as i64;
+        let still = snap
+            .must_present
+            .iter()
+            .filter(|e| self.elements[*e].popped_by.is_none())
+            .count() as i64;
+        let least = still - self.unseen_pops() as i64;
+        if (least..=most).contains(&n) {
+            Ok(())
+        } else {
+            Err(format!(
+                "length {n}, but between {least} and {most} elements can be there"
+            ))
+        }
+    }
+
+    /// Checks an acknowledged pop's elements (in the order popped) against
+    /// `snap`, when it began, and records them as popped by `pop`.
+    fn popped(
+        &mut self,
+        snap: &ListSnapshot,
+        pop: usize,
+        end: End,
+        got: &[String],
+    ) -> Result<(), String> {
+        let mut problems = Vec::new();
+        for e in got {
+            match self.elements.get_mut(e) {
+                None => problems.push(format!("{e}, which no client pushed here")),
+                Some(p) => {
+                    if p.popped_by.is_some() {
+                        problems.push(format!("{e}, handed to two pops"));
+                    } else if snap.must_absent.contains(e) {
+                        problems.push(format!("{e}, read gone before"));
+                    }
+                    p.popped_by = Some(pop);
+                    p.seen = true;
+                }
+            }
+        }
+        let mut in_order = got.to_vec();
+        if end == End::Right {
+            in_order.reverse();
+        }
+        if let Err(e) = self.check_order(&in_order) {
+            problems.push(format!("out of order: {e}"));
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("; "))
+        }
+    }
+}
+
+/// An LRANGE's elements; `Err` for anything else.
+fn parse_list(frame: &OwnedFrame) -> Result<Vec<String>, String> {
+    match frame {
+        OwnedFrame::Array(items) => items
+            .iter()
+            .map(|f| match f {
+                OwnedFrame::BulkString(b) => Ok(String::from_utf8_lossy(b).into_owned()),
+                other => Err(format!("unexpected element {}", show(other))),
+            })
+            .collect(),
+        other => Err(format!("unexpected reply {}", show(other))),
+    }
+}
+
 // ---------------------------------------------------------------- final check
 
 /// Polls `f` every 100 ms of simulated time until it returns `Ok`, or
@@ -944,8 +1445,13 @@ fn all_keys() -> Vec<String> {
 }
 
 /// After healing: waits for convergence, then reads everything everywhere.
-async fn final_check(model: Shared, healed: Rc<Cell<bool>>) -> turmoil::Result {
-    while !healed.get() {
+async fn final_check(
+    model: Shared,
+    healed: Rc<Cell<bool>>,
+    running: Rc<Cell<usize>>,
+) -> turmoil::Result {
+    // Healed, and every client done with its last operation.
+    while !healed.get() || running.get() > 0 {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // All three live, with equal digests and positions.
@@ -1075,7 +1581,69 @@ async fn final_check(model: Shared, healed: Rc<Cell<bool>>) -> turmoil::Result {
             }
         }
     }
+    // Every list the same everywhere, with LLEN equal to the length of
+    // LRANGE 0 -1 on each host, in an order every push allows, and every
+    // element known pushed either returned by an acknowledged pop, still
+    // there, or (at most as many as such pops could take) taken by a pop
+    // whose reply was lost.
+    for key in all_lists() {
+        let mut values = Vec::new();
+        for host in std::iter::once(COORD).chain(PARTICIPANTS) {
+            let got = eventually(CONVERGE, || read_list(host, &key)).await;
+            values.push((host, got));
+        }
+        let mut m = model.borrow_mut();
+        let first = values[0].1.as_ref().ok().map(|(items, _)| items.clone());
+        for (host, got) in &values {
+            let (items, len) = match got {
+                Ok(v) => v,
+                Err(e) => {
+                    m.violation(format!("final read of {key} at {host}: {e}"));
+                    continue;
+                }
+            };
+            m.event(&format!("final {key} @{host} -> {items:?} len {len}"));
+            if *len != items.len() as i64 {
+                m.violation(format!(
+                    "final {key} at {host}: LLEN {len}, but LRANGE has {} elements",
+                    items.len()
+                ));
+            }
+            if first.as_ref() != Some(items) {
+                m.violation(format!(
+                    "final {key}: {host} has {items:?}, {COORD} has {first:?}"
+                ));
+            }
+            let l = m.lists.entry(key.clone()).or_default();
+            let snap = l.snapshot();
+            if let Err(e) = l.observe(&snap, items) {
+                m.violation(format!("final {key} at {host}: {e}"));
+            }
+        }
+    }
     Ok(())
+}
+
+/// LRANGE key 0 -1 and LLEN of `key` at `host`, in one pipeline.
+async fn read_list(host: &str, key: &str) -> Result<(Vec<String>, i64), String> {
+    let mut conn = Resp::connect(host, port_of(host))
+        .await
+        .map_err(|e| format!("connect {host}: {e}"))?;
+    let replies = conn
+        .pipeline(&[
+            vec![b"LRANGE", key.as_bytes(), b"0", b"-1"],
+            vec![b"LLEN", key.as_bytes()],
+        ])
+        .await
+        .map_err(|e| format!("{host}: {e}"))?;
+    let len = match &replies[1] {
+        OwnedFrame::Integer(n) => *n,
+        other => return Err(format!("{host}: LLEN {}", show(other))),
+    };
+    if let OwnedFrame::Error(e) = &replies[0] {
+        return Err(format!("{host}: -{e}"));
+    }
+    Ok((parse_list(&replies[0])?, len))
 }
 
 /// HGETALL and HLEN (SMEMBERS and SCARD) of `key` at `host`, in one
@@ -1223,12 +1791,15 @@ fn run_seed(seed: u64) -> Result<Outcome, String> {
     let model: Shared = Rc::default();
     let stop = Rc::new(Cell::new(false));
     let healed = Rc::new(Cell::new(false));
+    let running = Rc::new(Cell::new(CLIENTS));
     let mut rng = Rng(seed);
     for (id, name) in CLIENT_NAMES.iter().enumerate() {
         let client_rng = Rng(rng.next());
-        sim.client(*name, client(id, client_rng, model.clone(), stop.clone()));
+        let client = client(id, client_rng, model.clone(), stop.clone(), running.clone());
+        sim.client(*name, client);
     }
-    sim.client("checker", final_check(model.clone(), healed.clone()));
+    let checker = final_check(model.clone(), healed.clone(), running.clone());
+    sim.client("checker", checker);
 
     let faults = schedule(&mut rng);
     let fault_count = faults.len();

@@ -510,6 +510,142 @@ def hashes_and_sets_resp3():
     r.delete("py:r3h", "py:r3s")
 
 
+@check
+def lists():
+    r = client()
+    keys = ("py:l", "py:l2", "py:l3", "py:lp", "py:lt", "py:lstr", "py:lm1", "py:lm2")
+    r.delete(*keys)
+    # Pushes and pops at both ends, with and without a count.
+    expect(r.lpush("py:l", "b", "a"), 2, "LPUSH")
+    expect(r.rpush("py:l", "c", "d", b"\x00\xff"), 5, "RPUSH")
+    expect(r.lrange("py:l", 0, -1), [b"a", b"b", b"c", b"d", b"\x00\xff"], "LRANGE 0 -1")
+    expect(r.lrange("py:l", 1, 2), [b"b", b"c"], "LRANGE 1 2")
+    expect(r.lrange("py:l", -2, 100), [b"d", b"\x00\xff"], "LRANGE -2 100")
+    expect(r.lrange("py:l", 3, 1), [], "LRANGE of an empty range")
+    expect(r.lrange("py:missing", 0, -1), [], "LRANGE missing")
+    expect(r.llen("py:l"), 5, "LLEN")
+    expect(r.llen("py:missing"), 0, "LLEN missing")
+    expect(r.lpushx("py:missing", "x"), 0, "LPUSHX missing")
+    expect(r.rpushx("py:l", "e"), 6, "RPUSHX")
+    expect(r.lpop("py:l"), b"a", "LPOP")
+    expect(r.rpop("py:l"), b"e", "RPOP")
+    expect(r.lpop("py:l", 2), [b"b", b"c"], "LPOP 2")
+    expect(r.rpop("py:l", 5), [b"\x00\xff", b"d"], "RPOP 5 (more than there are)")
+    expect(r.exists("py:l"), 0, "popping the last element deletes the list")
+    expect(r.lpop("py:l"), None, "LPOP missing")
+    expect(r.rpop("py:l", 2), None, "RPOP 2 missing")
+    # LINDEX, LSET, LINSERT, LREM, LTRIM.
+    r.rpush("py:l", *"abcabca")
+    expect(r.lindex("py:l", 0), b"a", "LINDEX 0")
+    expect(r.lindex("py:l", -1), b"a", "LINDEX -1")
+    expect(r.lindex("py:l", 7), None, "LINDEX out of range")
+    expect(r.lset("py:l", 1, "B"), True, "LSET")
+    expect(r.lset("py:l", -1, "z"), True, "LSET -1")
+    expect(r.lrange("py:l", 0, -1), [b"a", b"B", b"c", b"a", b"b", b"c", b"z"], "after LSET")
+    for index, why in ((7, "index out of range"), (0, "no such key")):
+        try:
+            r.lset("py:l" if index else "py:missing", index, "x")
+        except redis.ResponseError as e:
+            expect(str(e), why, "LSET error")
+        else:
+            raise AssertionError(f"LSET gave no error, wanted {why!r}")
+    expect(r.linsert("py:l", "BEFORE", "c", "C0"), 8, "LINSERT BEFORE")
+    expect(r.linsert("py:l", "after", "z", "end"), 9, "LINSERT AFTER the last")
+    expect(r.linsert("py:l", "BEFORE", "nope", "x"), -1, "LINSERT, no pivot")
+    expect(r.linsert("py:missing", "BEFORE", "a", "x"), 0, "LINSERT missing")
+    expect(
+        r.lrange("py:l", 0, -1),
+        [b"a", b"B", b"C0", b"c", b"a", b"b", b"c", b"z", b"end"],
+        "after LINSERT",
+    )
+    expect(r.lrem("py:l", -1, "c"), 1, "LREM -1 (from the tail)")
+    expect(r.lrem("py:l", 0, "a"), 2, "LREM 0 (all)")
+    expect(r.lrem("py:l", 1, "nope"), 0, "LREM, none")
+    expect(r.lrange("py:l", 0, -1), [b"B", b"C0", b"c", b"b", b"z", b"end"], "after LREM")
+    expect(r.ltrim("py:l", 1, -2), True, "LTRIM")
+    expect(r.lrange("py:l", 0, -1), [b"C0", b"c", b"b", b"z"], "after LTRIM")
+    expect(r.ltrim("py:l", 5, 10), True, "LTRIM to nothing")
+    expect(r.exists("py:l"), 0, "LTRIM to nothing deletes the list")
+    # LPOS with RANK, COUNT and MAXLEN.
+    r.rpush("py:lp", *"abcabcab")
+    expect(r.lpos("py:lp", "c"), 2, "LPOS")
+    expect(r.lpos("py:lp", "x"), None, "LPOS absent")
+    expect(r.lpos("py:lp", "b", rank=2), 4, "LPOS RANK 2")
+    expect(r.lpos("py:lp", "b", rank=-1), 7, "LPOS RANK -1")
+    expect(r.lpos("py:lp", "a", count=0), [0, 3, 6], "LPOS COUNT 0 (all)")
+    expect(r.lpos("py:lp", "a", count=2), [0, 3], "LPOS COUNT 2")
+    expect(r.lpos("py:lp", "a", rank=-1, count=2), [6, 3], "LPOS RANK -1 COUNT 2")
+    expect(r.lpos("py:lp", "x", count=2), [], "LPOS COUNT, absent")
+    expect(r.lpos("py:lp", "c", maxlen=2), None, "LPOS MAXLEN 2")
+    expect(r.lpos("py:lp", "c", count=0, maxlen=6), [2, 5], "LPOS COUNT 0 MAXLEN 6")
+    expect(r.lpos("py:lp", "a", rank=-2, maxlen=5), 3, "LPOS RANK -2 MAXLEN 5")
+    expect(r.lpos("py:lp", "a", rank=-2, maxlen=4), None, "LPOS RANK -2 MAXLEN 4")
+    try:
+        r.lpos("py:lp", "a", rank=0)
+    except redis.ResponseError as e:
+        if "RANK can't be zero" not in str(e):
+            raise AssertionError(f"LPOS RANK 0 raised {e!r}")
+    else:
+        raise AssertionError("LPOS RANK 0 gave no error")
+    # LMOVE, RPOPLPUSH, LMPOP.
+    r.rpush("py:l2", "1", "2", "3")
+    expect(r.lmove("py:l2", "py:l3", "LEFT", "RIGHT"), b"1", "LMOVE LEFT RIGHT")
+    expect(r.lmove("py:l2", "py:l3", "RIGHT", "LEFT"), b"3", "LMOVE RIGHT LEFT")
+    expect(r.rpoplpush("py:l2", "py:l3"), b"2", "RPOPLPUSH")
+    expect(r.exists("py:l2"), 0, "LMOVE of the last element deletes the source")
+    expect(r.lrange("py:l3", 0, -1), [b"2", b"3", b"1"], "the destination")
+    expect(r.lmove("py:l2", "py:l3"), None, "LMOVE from a missing list")
+    expect(r.lmove("py:l3", "py:l3", "LEFT", "RIGHT"), b"2", "LMOVE onto itself (a rotation)")
+    expect(r.lrange("py:l3", 0, -1), [b"3", b"1", b"2"], "after the rotation")
+    r.rpush("py:lm2", "x", "y", "z")
+    expect(r.lmpop(2, "py:lm1", "py:lm2", direction="LEFT"), [b"py:lm2", [b"x"]], "LMPOP LEFT")
+    expect(
+        r.lmpop(2, "py:lm1", "py:lm2", direction="RIGHT", count=5),
+        [b"py:lm2", [b"z", b"y"]],
+        "LMPOP RIGHT COUNT 5",
+    )
+    expect(r.lmpop(2, "py:lm1", "py:lm2", direction="LEFT"), None, "LMPOP, every list empty")
+    # A list command on a string, and a string command on a list.
+    r.set("py:lstr", "v")
+    for call in (lambda: r.lpush("py:lstr", "x"), lambda: r.lrange("py:lstr", 0, -1),
+                 lambda: r.get("py:l3")):
+        try:
+            call()
+        except redis.ResponseError as e:
+            if not str(e).startswith("WRONGTYPE"):
+                raise AssertionError(f"wanted WRONGTYPE, got {e!r}")
+        else:
+            raise AssertionError("no WRONGTYPE error")
+    # In a pipeline, and in MULTI/EXEC.
+    p = r.pipeline(transaction=False)
+    p.rpush("py:lt", "a", "b", "c").lpush("py:lt", "z").lrange("py:lt", 0, -1)
+    p.lpop("py:lt", 2).rpop("py:lt").llen("py:lt").lindex("py:lt", 0)
+    expect(
+        p.execute(),
+        [3, 4, [b"z", b"a", b"b", b"c"], [b"z", b"a"], b"c", 1, b"b"],
+        "lists in a pipeline",
+    )
+    p = r.pipeline(transaction=True)
+    p.rpush("py:lt", "c", "d").linsert("py:lt", "AFTER", "b", "b2").lset("py:lt", 0, "B")
+    p.lrem("py:lt", 0, "d").lmove("py:lt", "py:l3", "RIGHT", "LEFT").ltrim("py:lt", 0, 1)
+    p.lpos("py:lt", "b2").lrange("py:lt", 0, -1).lmpop(1, "py:lt", direction="RIGHT", count=1)
+    p.llen("py:lt").lrange("py:l3", 0, 0)
+    expect(
+        p.execute(),
+        [3, 4, True, 1, b"c", True, 1, [b"B", b"b2"], [b"py:lt", [b"b2"]], 1, [b"c"]],
+        "lists in MULTI/EXEC",
+    )
+    # RESP3: the same replies, as redis-py reads them.
+    r3 = client(protocol=3)
+    expect(r3.rpush("py:lt", "x", "y"), 3, "RESP3 RPUSH")
+    expect(r3.lrange("py:lt", 0, -1), [b"B", b"x", b"y"], "RESP3 LRANGE")
+    expect(r3.lpop("py:lt", 2), [b"B", b"x"], "RESP3 LPOP 2")
+    expect(r3.lpos("py:lt", "y", count=0), [0], "RESP3 LPOS COUNT")
+    expect(r3.lmpop(1, "py:lt", direction="LEFT", count=3), [b"py:lt", [b"y"]], "RESP3 LMPOP")
+    expect(r3.lpop("py:lt", 2), None, "RESP3 LPOP 2 missing")
+    r.delete(*keys)
+
+
 def main():
     print(f"redis-py {redis.__version__}, python {sys.version.split()[0]}")
     for fn in CHECKS:
