@@ -33,6 +33,7 @@ pub mod op;
 pub mod server;
 pub mod set;
 pub mod string;
+pub mod zset;
 
 use bytes::Bytes;
 
@@ -252,6 +253,29 @@ const TABLE: &[(&str, i32)] = &[
     ("lmove", 5),
     ("rpoplpush", 3),
     ("lmpop", -4),
+    ("zadd", -4),
+    ("zincrby", 4),
+    ("zrem", -3),
+    ("zpopmin", -2),
+    ("zpopmax", -2),
+    ("zremrangebyscore", 4),
+    ("zremrangebyrank", 4),
+    ("zremrangebylex", 4),
+    ("zcard", 2),
+    ("zscore", 3),
+    ("zmscore", -3),
+    ("zrank", 3),
+    ("zrevrank", 3),
+    ("zcount", 4),
+    ("zlexcount", 4),
+    ("zrange", -4),
+    ("zrangebyscore", -4),
+    ("zrevrangebyscore", -4),
+    ("zrangebylex", -4),
+    ("zrevrangebylex", -4),
+    ("zrevrange", -4),
+    ("zrandmember", -2),
+    ("zscan", -3),
 ];
 
 /// Parses a request (`args[0]` is the command name). The Lab dialect also
@@ -336,6 +360,15 @@ pub fn parse(args: &[Bytes], dialect: Dialect) -> Result<Command, CommandError> 
         "llen" | "lindex" | "lrange" | "lpos" => {
             list::parse_read(name, args).map(|op| Command::Read(ReadOp::Lists(op)))
         }
+        "zadd" | "zincrby" | "zrem" | "zpopmin" | "zpopmax" | "zremrangebyscore"
+        | "zremrangebyrank" | "zremrangebylex" => {
+            zset::parse_write(name, args).map(|op| Command::Write(WriteOp::ZSets(op)))
+        }
+        "zcard" | "zscore" | "zmscore" | "zrank" | "zrevrank" | "zcount" | "zlexcount"
+        | "zrange" | "zrangebyscore" | "zrevrangebyscore" | "zrangebylex" | "zrevrangebylex"
+        | "zrevrange" | "zrandmember" | "zscan" => {
+            zset::parse_read(name, args).map(|op| Command::Read(ReadOp::ZSets(op)))
+        }
         "copy" => write(keyspace::parse_copy(args)),
         "getbit" => bits::parse_getbit(args).map(|op| Command::Read(ReadOp::Bits(op))),
         "bitcount" => bits::parse_bitcount(args).map(|op| Command::Read(ReadOp::Bits(op))),
@@ -386,25 +419,7 @@ const UNSUPPORTED: &[(&str, &[&str])] = &[
     (
         "sorted sets",
         &[
-            "zadd",
-            "zrem",
-            "zrange",
             "zrangestore",
-            "zrangebyscore",
-            "zrevrange",
-            "zrevrangebyscore",
-            "zrangebylex",
-            "zrevrangebylex",
-            "zrank",
-            "zrevrank",
-            "zscore",
-            "zmscore",
-            "zcard",
-            "zcount",
-            "zlexcount",
-            "zincrby",
-            "zpopmin",
-            "zpopmax",
             "bzpopmin",
             "bzpopmax",
             "zmpop",
@@ -416,11 +431,6 @@ const UNSUPPORTED: &[(&str, &[&str])] = &[
             "zinterstore",
             "zdiff",
             "zdiffstore",
-            "zremrangebyrank",
-            "zremrangebyscore",
-            "zremrangebylex",
-            "zrandmember",
-            "zscan",
         ],
     ),
     (
@@ -568,8 +578,8 @@ mod tests {
                 "ERR unsupported command 'BLPOP': blocking list commands are not implemented by this server (see the README's command list)",
             ),
             (
-                "zadd z 1 a",
-                "ERR unsupported command 'zadd': sorted sets are not implemented by this server (see the README's command list)",
+                "zunion 1 z",
+                "ERR unsupported command 'zunion': sorted sets are not implemented by this server (see the README's command list)",
             ),
             ("get", "ERR wrong number of arguments for 'get' command"),
             ("GET", "ERR wrong number of arguments for 'get' command"),
