@@ -276,6 +276,15 @@ const TABLE: &[(&str, i32)] = &[
     ("zrevrange", -4),
     ("zrandmember", -2),
     ("zscan", -3),
+    ("zunionstore", -4),
+    ("zinterstore", -4),
+    ("zdiffstore", -4),
+    ("zrangestore", -5),
+    ("zmpop", -4),
+    ("zunion", -3),
+    ("zinter", -3),
+    ("zdiff", -3),
+    ("zintercard", -3),
 ];
 
 /// Parses a request (`args[0]` is the command name). The Lab dialect also
@@ -361,12 +370,13 @@ pub fn parse(args: &[Bytes], dialect: Dialect) -> Result<Command, CommandError> 
             list::parse_read(name, args).map(|op| Command::Read(ReadOp::Lists(op)))
         }
         "zadd" | "zincrby" | "zrem" | "zpopmin" | "zpopmax" | "zremrangebyscore"
-        | "zremrangebyrank" | "zremrangebylex" => {
+        | "zremrangebyrank" | "zremrangebylex" | "zunionstore" | "zinterstore" | "zdiffstore"
+        | "zrangestore" | "zmpop" => {
             zset::parse_write(name, args).map(|op| Command::Write(WriteOp::ZSets(op)))
         }
         "zcard" | "zscore" | "zmscore" | "zrank" | "zrevrank" | "zcount" | "zlexcount"
         | "zrange" | "zrangebyscore" | "zrevrangebyscore" | "zrangebylex" | "zrevrangebylex"
-        | "zrevrange" | "zrandmember" | "zscan" => {
+        | "zrevrange" | "zrandmember" | "zscan" | "zunion" | "zinter" | "zdiff" | "zintercard" => {
             zset::parse_read(name, args).map(|op| Command::Read(ReadOp::ZSets(op)))
         }
         "copy" => write(keyspace::parse_copy(args)),
@@ -417,21 +427,8 @@ const UNSUPPORTED: &[(&str, &[&str])] = &[
         &["blmove", "blmpop", "blpop", "brpop", "brpoplpush"],
     ),
     (
-        "sorted sets",
-        &[
-            "zrangestore",
-            "bzpopmin",
-            "bzpopmax",
-            "zmpop",
-            "bzmpop",
-            "zunion",
-            "zunionstore",
-            "zinter",
-            "zintercard",
-            "zinterstore",
-            "zdiff",
-            "zdiffstore",
-        ],
+        "blocking sorted set commands",
+        &["bzpopmin", "bzpopmax", "bzmpop"],
     ),
     (
         "streams",
@@ -578,8 +575,8 @@ mod tests {
                 "ERR unsupported command 'BLPOP': blocking list commands are not implemented by this server (see the README's command list)",
             ),
             (
-                "zunion 1 z",
-                "ERR unsupported command 'zunion': sorted sets are not implemented by this server (see the README's command list)",
+                "bzpopmin z 0",
+                "ERR unsupported command 'bzpopmin': blocking sorted set commands are not implemented by this server (see the README's command list)",
             ),
             ("get", "ERR wrong number of arguments for 'get' command"),
             ("GET", "ERR wrong number of arguments for 'get' command"),

@@ -1,7 +1,9 @@
 //! Sorted set commands: ZADD, ZINCRBY, ZREM, ZPOPMIN, ZPOPMAX,
-//! ZREMRANGEBYSCORE, ZREMRANGEBYRANK, ZREMRANGEBYLEX (writes) and ZCARD,
-//! ZSCORE, ZMSCORE, ZRANK, ZREVRANK, ZCOUNT, ZLEXCOUNT, ZRANGE and its
-//! older forms, ZRANDMEMBER, ZSCAN (reads).
+//! ZREMRANGEBYSCORE, ZREMRANGEBYRANK, ZREMRANGEBYLEX, ZRANGESTORE,
+//! ZUNIONSTORE, ZINTERSTORE, ZDIFFSTORE, ZMPOP (writes) and ZCARD, ZSCORE,
+//! ZMSCORE, ZRANK, ZREVRANK, ZCOUNT, ZLEXCOUNT, ZRANGE and its older forms,
+//! ZRANDMEMBER, ZSCAN, ZUNION, ZINTER, ZDIFF, ZINTERCARD (reads). The
+//! combining commands take sets as inputs too, every member scoring 1.
 //!
 //! # Layout
 //!
@@ -150,6 +152,49 @@ pub struct AddFlags {
     pub incr: bool,
 }
 
+/// ZUNION, ZINTER, ZDIFF and their STORE forms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Combine {
+    /// ZUNION.
+    Union,
+    /// ZINTER.
+    Inter,
+    /// ZDIFF.
+    Diff,
+}
+
+/// How ZUNION and ZINTER combine the scores of a member in several inputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Aggregate {
+    /// SUM (the default).
+    Sum,
+    /// MIN.
+    Min,
+    /// MAX.
+    Max,
+}
+
+/// The inputs and options of ZUNION, ZINTER, ZDIFF (and STORE forms) and
+/// ZINTERCARD.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Inputs {
+    /// Which operation.
+    pub op: Combine,
+    /// The input keys (sorted sets, or sets with every score 1).
+    pub keys: Vec<Bytes>,
+    /// WEIGHTS, one per key (1 each by default).
+    pub weights: Vec<Score>,
+    /// AGGREGATE.
+    pub aggregate: Aggregate,
+    /// WITHSCORES (the reading forms).
+    pub with_scores: bool,
+    /// ZINTERCARD's LIMIT (0: none).
+    pub limit: u64,
+    /// The error of a malformed option: Redis reads the options only after
+    /// it has checked every input's type, so WRONGTYPE comes first.
+    pub error: Option<String>,
+}
+
 /// A sorted set command that writes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ZSetWrite {
@@ -184,6 +229,35 @@ pub enum ZSetWrite {
         key: Bytes,
         /// The range.
         range: Range,
+    },
+    /// ZUNIONSTORE / ZINTERSTORE / ZDIFFSTORE destination numkeys key ...
+    Store {
+        /// The destination.
+        dest: Bytes,
+        /// The inputs and options.
+        inputs: Inputs,
+    },
+    /// ZRANGESTORE dst src min max \[BYSCORE|BYLEX\] \[REV\] \[LIMIT\].
+    RangeStore {
+        /// The destination.
+        dest: Bytes,
+        /// The source.
+        src: Bytes,
+        /// The range (its ends in ascending order).
+        range: Range,
+        /// REV.
+        rev: bool,
+        /// LIMIT offset count.
+        limit: Option<(i64, i64)>,
+    },
+    /// ZMPOP numkeys key \[key ...\] MIN|MAX \[COUNT count\].
+    MPop {
+        /// The keys, tried in order.
+        keys: Vec<Bytes>,
+        /// MAX.
+        max: bool,
+        /// How many to pop.
+        count: u64,
     },
 }
 
@@ -250,6 +324,10 @@ pub enum ZSetRead {
         /// The scan's options.
         scan: collection::ElementScan,
     },
+    /// ZUNION / ZINTER / ZDIFF numkeys key ... \[WITHSCORES\].
+    Combine(Inputs),
+    /// ZINTERCARD numkeys key ... \[LIMIT limit\].
+    InterCard(Inputs),
 }
 
 impl ZSetWrite {
@@ -260,6 +338,11 @@ impl ZSetWrite {
             | ZSetWrite::Rem { key, .. }
             | ZSetWrite::Pop { key, .. }
             | ZSetWrite::RemRange { key, .. } => vec![key],
+            ZSetWrite::Store { dest, inputs } => {
+                std::iter::once(dest).chain(&inputs.keys).collect()
+            }
+            ZSetWrite::RangeStore { dest, src, .. } => vec![dest, src],
+            ZSetWrite::MPop { keys, .. } => keys.iter().collect(),
         }
     }
 }
@@ -281,6 +364,7 @@ impl ZSetRead {
             | ZSetRead::Range { key, .. }
             | ZSetRead::RandMember { key, .. }
             | ZSetRead::Scan { key, .. } => vec![key],
+            ZSetRead::Combine(inputs) | ZSetRead::InterCard(inputs) => inputs.keys.iter().collect(),
         }
     }
 }
@@ -426,6 +510,27 @@ pub fn parse_write(name: &str, args: &[Bytes]) -> Result<ZSetWrite, CommandError
                 count,
             }
         }
+        "zunionstore" | "zinterstore" | "zdiffstore" => ZSetWrite::Store {
+            dest: key,
+            inputs: parse_inputs(name, args, 2, combine_of(name))?,
+        },
+        "zrangestore" => match parse_zrange(&args[1..], By::Rank, false, true, true)? {
+            ZSetRead::Range {
+                key: src,
+                range,
+                rev,
+                limit,
+                ..
+            } => ZSetWrite::RangeStore {
+                dest: key,
+                src,
+                range,
+                rev,
+                limit,
+            },
+            _ => return Err(CommandError::Syntax),
+        },
+        "zmpop" => parse_zmpop(args)?,
         _ => {
             let by = match name {
                 "zremrangebyrank" => By::Rank,
@@ -529,22 +634,39 @@ pub fn parse_read(name: &str, args: &[Bytes]) -> Result<ZSetRead, CommandError> 
             key,
             scan: collection::parse_element_scan(args)?,
         },
-        "zrange" => parse_zrange(args, By::Rank, false, true)?,
-        "zrangebyscore" => parse_zrange(args, By::Score, false, false)?,
-        "zrevrangebyscore" => parse_zrange(args, By::Score, true, false)?,
-        "zrangebylex" => parse_zrange(args, By::Lex, false, false)?,
-        "zrevrangebylex" => parse_zrange(args, By::Lex, true, false)?,
-        _ => parse_zrange(args, By::Rank, true, false)?,
+        "zrange" => parse_zrange(args, By::Rank, false, true, false)?,
+        "zrangebyscore" => parse_zrange(args, By::Score, false, false, false)?,
+        "zrevrangebyscore" => parse_zrange(args, By::Score, true, false, false)?,
+        "zrangebylex" => parse_zrange(args, By::Lex, false, false, false)?,
+        "zrevrangebylex" => parse_zrange(args, By::Lex, true, false, false)?,
+        "zunion" | "zinter" | "zdiff" => {
+            ZSetRead::Combine(parse_inputs(name, args, 1, combine_of(name))?)
+        }
+        "zintercard" => ZSetRead::InterCard(parse_inputs(name, args, 1, Combine::Inter)?),
+        _ => parse_zrange(args, By::Rank, true, false, false)?,
     })
 }
 
+/// Which operation a ZUNION/ZINTER/ZDIFF (STORE) name means.
+fn combine_of(name: &str) -> Combine {
+    if name.starts_with("zunion") {
+        Combine::Union
+    } else if name.starts_with("zinter") {
+        Combine::Inter
+    } else {
+        Combine::Diff
+    }
+}
+
 /// ZRANGE (`generic`: BYSCORE, BYLEX and REV allowed) and its older forms,
-/// as Redis 7.0's `zrangeGenericCommand` checks them.
+/// as Redis 7.0's `zrangeGenericCommand` checks them; ZRANGESTORE
+/// (`store`, its arguments from the source on) takes no WITHSCORES.
 fn parse_zrange(
     args: &[Bytes],
     mut by: By,
     mut rev: bool,
     generic: bool,
+    store: bool,
 ) -> Result<ZSetRead, CommandError> {
     let mut with_scores = false;
     let mut limit = None;
@@ -555,7 +677,7 @@ fn parse_zrange(
         let opt = option_name(opt);
         let left = args.len() - i - 1;
         match opt.as_str() {
-            "withscores" => with_scores = true,
+            "withscores" if !store => with_scores = true,
             "limit" if left >= 2 => {
                 limit = Some((parse_i64(&args[i + 1])?, parse_i64(&args[i + 2])?));
                 i += 2;
@@ -839,6 +961,59 @@ fn remove_member<V: ReadView>(
 
 /// Evaluates a sorted set write.
 pub fn eval_write<V: ReadView>(op: &ZSetWrite, view: &V) -> Result<Evaluated, V::Error> {
+    match op {
+        ZSetWrite::Store { dest, inputs } => {
+            let Ok(sources) = read_inputs(view, &inputs.keys)? else {
+                return Ok(WrongType.into());
+            };
+            if let Some(error) = &inputs.error {
+                return Ok((Outcome::Error(error.clone()), Vec::new()));
+            }
+            return store(view, dest, combine(inputs, sources));
+        }
+        ZSetWrite::RangeStore {
+            dest,
+            src,
+            range,
+            rev,
+            limit,
+        } => {
+            let Ok(found) = find_zset(view, src)? else {
+                return Ok(WrongType.into());
+            };
+            let items = match found {
+                Some(f) => select(view, &f, range, *rev, *limit)?,
+                None => Vec::new(),
+            };
+            return store(view, dest, items);
+        }
+        ZSetWrite::MPop { keys, max, count } => {
+            for key in keys {
+                let Ok(found) = find_zset(view, key)? else {
+                    return Ok(WrongType.into());
+                };
+                if found.is_some() {
+                    let pop = ZSetWrite::Pop {
+                        key: key.clone(),
+                        max: *max,
+                        count: Some(*count),
+                    };
+                    let (outcome, effects) = eval_write(&pop, view)?;
+                    let Outcome::Pairs(pairs) = outcome else {
+                        return Ok((outcome, effects));
+                    };
+                    let items = pairs
+                        .into_iter()
+                        .map(|(m, s)| Outcome::Array(vec![m, s]))
+                        .collect();
+                    let reply = Outcome::Array(vec![bulk(key.clone()), Outcome::Array(items)]);
+                    return Ok((reply, effects));
+                }
+            }
+            return Ok((Outcome::NilArray, Vec::new()));
+        }
+        _ => {}
+    }
     let key = op.keys()[0];
     let Ok(found) = find_zset(view, key)? else {
         return Ok(WrongType.into());
@@ -895,6 +1070,9 @@ pub fn eval_write<V: ReadView>(op: &ZSetWrite, view: &V) -> Result<Evaluated, V:
                 Some(_) => members_reply(picked, true),
             };
             Ok((outcome, change.finish(view)))
+        }
+        ZSetWrite::Store { .. } | ZSetWrite::RangeStore { .. } | ZSetWrite::MPop { .. } => {
+            Ok((Outcome::Error("ERR unreachable".into()), Vec::new()))
         }
         ZSetWrite::RemRange { range, .. } => {
             let Some(found) = found else {
@@ -983,6 +1161,19 @@ fn add<V: ReadView>(
 
 /// Evaluates a sorted set read.
 pub fn eval_read<V: ReadView>(op: &ZSetRead, view: &V) -> Result<Outcome, V::Error> {
+    if let ZSetRead::Combine(inputs) | ZSetRead::InterCard(inputs) = op {
+        let Ok(sources) = read_inputs(view, &inputs.keys)? else {
+            return Ok(WrongType.into());
+        };
+        if let Some(error) = &inputs.error {
+            return Ok(Outcome::Error(error.clone()));
+        }
+        let result = combine(inputs, sources);
+        return Ok(match op {
+            ZSetRead::InterCard(_) => int(result.len()),
+            _ => members_reply(result, inputs.with_scores),
+        });
+    }
     let Ok(found) = find_zset(view, op.keys()[0])? else {
         return Ok(WrongType.into());
     };
@@ -1048,6 +1239,7 @@ pub fn eval_read<V: ReadView>(op: &ZSetRead, view: &V) -> Result<Outcome, V::Err
             count, with_scores, ..
         } => rand_member(view, found.as_ref(), *count, *with_scores)?,
         ZSetRead::Scan { scan, .. } => zscan(view, found.as_ref(), scan)?,
+        ZSetRead::Combine(_) | ZSetRead::InterCard(_) => Outcome::Error("ERR unreachable".into()),
     })
 }
 
@@ -1183,6 +1375,265 @@ fn zscan<V: ReadView>(
     )
 }
 
+/// `numkeys key [key ...] [options]` of ZUNION, ZINTER, ZDIFF (`at`: the
+/// index of numkeys), their STORE forms and ZINTERCARD, checked in Redis
+/// 7.0's order: numkeys and the key count now, the options' errors kept
+/// for after the inputs' types are checked.
+fn parse_inputs(
+    name: &str,
+    args: &[Bytes],
+    at: usize,
+    op: Combine,
+) -> Result<Inputs, CommandError> {
+    let n = parse_i64(&arg(args, at))?;
+    if n < 1 {
+        return Err(CommandError::Other(format!(
+            "ERR at least 1 input key is needed for '{name}' command"
+        )));
+    }
+    let first = at + 1;
+    let n = usize::try_from(n).unwrap_or(usize::MAX);
+    if n > args.len() - first {
+        return Err(CommandError::Syntax);
+    }
+    let mut inputs = Inputs {
+        op,
+        keys: args[first..first + n].to_vec(),
+        weights: vec![Score::of(1.0); n],
+        aggregate: Aggregate::Sum,
+        with_scores: false,
+        limit: 0,
+        error: None,
+    };
+    let store = name.ends_with("store");
+    let card = name == "zintercard";
+    if let Err(e) = parse_input_options(&mut inputs, &args[first + n..], store, card) {
+        inputs.error = Some(e.to_string());
+    }
+    Ok(inputs)
+}
+
+fn parse_input_options(
+    inputs: &mut Inputs,
+    options: &[Bytes],
+    store: bool,
+    card: bool,
+) -> Result<(), CommandError> {
+    let n = inputs.keys.len();
+    let mut j = 0;
+    while j < options.len() {
+        let remaining = options.len() - j;
+        let opt = option_name(&options[j]);
+        let algebra = inputs.op != Combine::Diff && !card;
+        if algebra && remaining > n && opt == "weights" {
+            for i in 0..n {
+                let w = parse_float(&options[j + 1 + i], true)
+                    .ok_or_else(|| other("ERR weight value is not a float"))?;
+                inputs.weights[i] = Score::of(w);
+            }
+            j += 1 + n;
+        } else if algebra && remaining >= 2 && opt == "aggregate" {
+            inputs.aggregate = match option_name(&options[j + 1]).as_str() {
+                "sum" => Aggregate::Sum,
+                "min" => Aggregate::Min,
+                "max" => Aggregate::Max,
+                _ => return Err(CommandError::Syntax),
+            };
+            j += 2;
+        } else if card && remaining >= 2 && opt == "limit" {
+            inputs.limit = parse_i64(&options[j + 1])
+                .ok()
+                .and_then(|l| u64::try_from(l).ok())
+                .ok_or_else(|| other("ERR LIMIT can't be negative"))?;
+            j += 2;
+        } else if !store && !card && opt == "withscores" {
+            inputs.with_scores = true;
+            j += 1;
+        } else {
+            return Err(CommandError::Syntax);
+        }
+    }
+    Ok(())
+}
+
+/// `ZMPOP numkeys key [key ...] MIN|MAX [COUNT count]`.
+fn parse_zmpop(args: &[Bytes]) -> Result<ZSetWrite, CommandError> {
+    let n = parse_i64(&arg(args, 1))
+        .ok()
+        .filter(|n| *n >= 1)
+        .ok_or_else(|| other("ERR numkeys should be greater than 0"))?;
+    let n = usize::try_from(n).unwrap_or(usize::MAX);
+    let where_at = n.saturating_add(2);
+    let Some(which) = args.get(where_at) else {
+        return Err(CommandError::Syntax);
+    };
+    let max = match option_name(which).as_str() {
+        "min" => false,
+        "max" => true,
+        _ => return Err(CommandError::Syntax),
+    };
+    let mut count = None;
+    let mut j = where_at + 1;
+    while let Some(opt) = args.get(j) {
+        match args.get(j + 1) {
+            Some(value) if count.is_none() && option_name(opt) == "count" => {
+                count = Some(
+                    parse_i64(value)
+                        .ok()
+                        .filter(|c| *c >= 1)
+                        .and_then(|c| u64::try_from(c).ok())
+                        .ok_or_else(|| other("ERR count should be greater than 0"))?,
+                );
+                j += 2;
+            }
+            _ => return Err(CommandError::Syntax),
+        }
+    }
+    Ok(ZSetWrite::MPop {
+        keys: args[2..2 + n].to_vec(),
+        max,
+        count: count.unwrap_or(1),
+    })
+}
+
+/// Members with their scores.
+type Members = Vec<(Bytes, f64)>;
+
+/// The members and scores of each input (a set's members score 1), or
+/// WRONGTYPE; a missing key is empty.
+fn read_inputs<V: ReadView>(
+    view: &V,
+    keys: &[Bytes],
+) -> Result<Result<Vec<Members>, WrongType>, V::Error> {
+    let mut out = Vec::with_capacity(keys.len());
+    for key in keys {
+        let entry = view.entry(key)?;
+        let members = match entry.as_ref().map(|e| &e.value) {
+            None => Vec::new(),
+            Some(super::op::Value::Collection(c))
+                if c.kind == Kind::ZSet || c.kind == Kind::Set =>
+            {
+                let found = Found {
+                    header: *c,
+                    expires_at: None,
+                };
+                if c.kind == Kind::ZSet {
+                    select(view, &found, &Range::Rank(0, -1), false, None)?
+                } else {
+                    collection::all_members(view, Some(&found))?
+                        .into_iter()
+                        .map(|(m, _)| (m, 1.0))
+                        .collect()
+                }
+            }
+            Some(_) => return Ok(Err(WrongType)),
+        };
+        out.push(members);
+    }
+    Ok(Ok(out))
+}
+
+fn aggregate(how: Aggregate, a: f64, b: f64) -> f64 {
+    match how {
+        Aggregate::Sum => {
+            let sum = a + b;
+            if sum.is_nan() { 0.0 } else { sum }
+        }
+        Aggregate::Min => a.min(b),
+        Aggregate::Max => a.max(b),
+    }
+}
+
+/// The result of ZUNION / ZINTER / ZDIFF, by (score, member); an
+/// intersection stops at `limit` members (0: none).
+fn combine(inputs: &Inputs, sources: Vec<Vec<(Bytes, f64)>>) -> Vec<(Bytes, f64)> {
+    use std::collections::BTreeMap;
+    let weighted = |s: f64, w: Score| {
+        let v = s * w.get();
+        if v.is_nan() { 0.0 } else { v }
+    };
+    let mut result: Vec<(Bytes, f64)> = match inputs.op {
+        Combine::Union | Combine::Inter => {
+            // Smallest inputs first, as Redis sums them.
+            let mut order: Vec<usize> = (0..sources.len()).collect();
+            order.sort_by_key(|i| sources[*i].len());
+            let maps: Vec<BTreeMap<&Bytes, f64>> = sources
+                .iter()
+                .map(|s| s.iter().map(|(m, v)| (m, *v)).collect())
+                .collect();
+            if inputs.op == Combine::Union {
+                let mut acc: BTreeMap<Bytes, f64> = BTreeMap::new();
+                for i in order {
+                    for (m, s) in &sources[i] {
+                        let v = weighted(*s, inputs.weights[i]);
+                        acc.entry(m.clone())
+                            .and_modify(|t| *t = aggregate(inputs.aggregate, *t, v))
+                            .or_insert(v);
+                    }
+                }
+                acc.into_iter().collect()
+            } else {
+                let mut out = Vec::new();
+                let Some((&first, rest)) = order.split_first() else {
+                    return Vec::new();
+                };
+                'member: for (m, s) in &sources[first] {
+                    let mut total = weighted(*s, inputs.weights[first]);
+                    for &i in rest {
+                        let Some(s) = maps[i].get(m) else {
+                            continue 'member;
+                        };
+                        total = aggregate(inputs.aggregate, total, weighted(*s, inputs.weights[i]));
+                    }
+                    out.push((m.clone(), total));
+                    if inputs.limit != 0 && out.len() as u64 >= inputs.limit {
+                        break;
+                    }
+                }
+                out
+            }
+        }
+        Combine::Diff => {
+            let mut iter = sources.iter();
+            let Some(first) = iter.next() else {
+                return Vec::new();
+            };
+            let others: Vec<std::collections::BTreeSet<&Bytes>> =
+                iter.map(|s| s.iter().map(|(m, _)| m).collect()).collect();
+            first
+                .iter()
+                .filter(|(m, _)| !others.iter().any(|o| o.contains(m)))
+                .cloned()
+                .collect()
+        }
+    };
+    result.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+    result
+}
+
+/// The effects that make `dest` a new sorted set of `items` (or delete
+/// it, for none), whatever it held before; replies the count.
+fn store<V: ReadView>(
+    view: &V,
+    dest: &Bytes,
+    items: Vec<(Bytes, f64)>,
+) -> Result<Evaluated, V::Error> {
+    let n = items.len();
+    if items.is_empty() {
+        let effects = if view.contains(dest)? {
+            vec![super::op::Effect::delete(dest)]
+        } else {
+            Vec::new()
+        };
+        return Ok((Outcome::Integer(0), effects));
+    }
+    let mut change = Change::fresh(view, dest, Kind::ZSet);
+    for (m, s) in items {
+        set_score(&mut change, view, &m, None, s)?;
+    }
+    Ok((int(n), change.finish(view)))
+}
+
 /// Redis 7.0's `zset-max-listpack-entries`.
 const LISTPACK_ENTRIES: u64 = 128;
 /// Redis 7.0's `zset-max-listpack-value`.
@@ -1222,7 +1673,10 @@ mod tests {
     fn run(view: &mut MapView, line: &str) -> Outcome {
         match parse(&args(line), Dialect::Redis) {
             Ok(Command::Write(op)) => {
-                let (outcome, effects) = eval_write(&op.stamp(1, 7), view).expect("eval");
+                // Each write its own stamp, so new keys get new versions.
+                static STAMP: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+                let stamp = STAMP.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let (outcome, effects) = eval_write(&op.stamp(1, stamp), view).expect("eval");
                 view.apply(&effects);
                 outcome
             }
@@ -1312,6 +1766,43 @@ mod tests {
         assert_eq!(run(&mut v, "ZRANGE z 0 -1"), members(&["d", "c"]));
         // Two records per member: no stale index entries.
         assert_eq!(v.3.len(), 4);
+    }
+
+    #[test]
+    fn combining_stores_and_mpop() {
+        let mut v = MapView::default();
+        run(&mut v, "ZADD a 1 x 2 y");
+        run(&mut v, "ZADD b 3 y 4 z");
+        run(&mut v, "SADD s y w");
+        assert_eq!(run(&mut v, "ZUNION 2 a b"), members(&["x", "z", "y"]));
+        assert_eq!(run(&mut v, "ZINTER 2 a s"), members(&["y"]));
+        assert_eq!(run(&mut v, "ZDIFF 2 a b"), members(&["x"]));
+        assert_eq!(run(&mut v, "ZINTERCARD 2 a b"), Outcome::Integer(1));
+        assert_eq!(
+            run(&mut v, "ZUNIONSTORE d 2 a b WEIGHTS 1 2 AGGREGATE MAX"),
+            Outcome::Integer(3)
+        );
+        assert_eq!(run(&mut v, "ZSCORE d y"), Outcome::Double(6.0));
+        assert_eq!(run(&mut v, "ZRANGESTORE e d 0 0"), Outcome::Integer(1));
+        assert_eq!(run(&mut v, "ZRANGE e 0 -1"), members(&["x"]));
+        assert_eq!(
+            run(&mut v, "ZMPOP 2 nokey e MIN"),
+            Outcome::Array(vec![
+                bulk(b("e")),
+                Outcome::Array(vec![Outcome::Array(vec![
+                    bulk(b("x")),
+                    Outcome::Double(1.0)
+                ])])
+            ])
+        );
+        assert_eq!(run(&mut v, "EXISTS e"), Outcome::Integer(0));
+        assert_eq!(run(&mut v, "ZMPOP 1 e MIN"), Outcome::NilArray);
+        // Options are judged after the inputs' types.
+        run(&mut v, "SET str v");
+        assert_eq!(
+            run(&mut v, "ZUNION 2 a str WEIGHTS 1 x"),
+            Outcome::Error(crate::command::op::WRONGTYPE.into())
+        );
     }
 
     #[test]
