@@ -343,6 +343,7 @@ pub fn outcome_reply(outcome: Outcome, dialect: Dialect) -> Reply {
         ),
         Outcome::Scan { next, keys } => command::keyspace::scan_reply(next, keys),
         Outcome::Aborted | Outcome::NilArray => Reply::NilArray,
+        Outcome::Double(d) => Reply::Double(d),
         Outcome::Map(pairs) => Reply::Map(pair_replies(pairs)),
         Outcome::Set(items) => Reply::Set(
             items

@@ -13,7 +13,7 @@
 //! writer's stamp, so WATCH sees it.
 //!
 //! Nothing here knows a particular type's commands; the type modules
-//! ([`super::hash`], [`super::set`], [`super::list`]) do.
+//! ([`super::hash`], [`super::set`], [`super::list`], [`super::zset`]) do.
 
 use std::collections::BTreeMap;
 
@@ -186,6 +186,17 @@ impl Change {
             self.pending.insert(member_sub(name), None);
         }
         Ok(value)
+    }
+
+    /// Writes the element record `sub` (a full subkey, any tag) without
+    /// counting it as a member: a sorted set's score index.
+    pub fn put_raw(&mut self, sub: Bytes, value: Bytes) {
+        self.pending.insert(sub, Some(value));
+    }
+
+    /// Deletes the element record `sub` (a full subkey) without counting.
+    pub fn remove_raw(&mut self, sub: Bytes) {
+        self.pending.insert(sub, None);
     }
 
     /// The number of members after the staged writes.
@@ -384,6 +395,23 @@ pub fn parse_rand_count(
     args: &[Bytes],
     with_values_allowed: bool,
 ) -> Result<(Option<i64>, bool), CommandError> {
+    parse_rand_count_named(
+        args,
+        if with_values_allowed {
+            "withvalues"
+        } else {
+            ""
+        },
+    )
+}
+
+/// As [`parse_rand_count`], the values' option named `keyword` (ZRANDMEMBER's
+/// WITHSCORES; empty: none allowed).
+pub fn parse_rand_count_named(
+    args: &[Bytes],
+    keyword: &str,
+) -> Result<(Option<i64>, bool), CommandError> {
+    let with_values_allowed = !keyword.is_empty();
     let Some(count) = args.get(2) else {
         return Ok((None, false));
     };
@@ -397,7 +425,7 @@ pub fn parse_rand_count(
     }
     let with_values = match args.get(3..).unwrap_or_default() {
         [] => false,
-        [w] if with_values_allowed && option_name(w) == "withvalues" => true,
+        [w] if with_values_allowed && option_name(w) == keyword => true,
         _ => return Err(CommandError::Syntax),
     };
     if with_values && !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&count) {

@@ -385,6 +385,7 @@ pub fn object<V: ReadView>(view: &V, field: ObjectField, key: &Bytes) -> Result<
                         Kind::Set => super::set::encoding(view, &found)?,
                         // Redis 7.0 keeps every list as a quicklist.
                         Kind::List => "quicklist",
+                        Kind::ZSet => super::zset::encoding(view, &found)?,
                     }
                 }
             };
@@ -472,7 +473,11 @@ pub fn copy<V: ReadView>(
                 expires_at: entry.expires_at,
             };
             let mut change = collection::Change::fresh(view, to, c.kind);
-            for (member, value) in collection::all_members(view, Some(&found))? {
+            let members = collection::all_members(view, Some(&found))?;
+            if c.kind == Kind::ZSet {
+                super::zset::copy_index(&mut change, &members);
+            }
+            for (member, value) in members {
                 change.put(view, &member, value)?;
             }
             change.keep_deadline(entry.expires_at);

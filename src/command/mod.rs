@@ -33,6 +33,7 @@ pub mod op;
 pub mod server;
 pub mod set;
 pub mod string;
+pub mod zset;
 
 use bytes::Bytes;
 
@@ -252,6 +253,38 @@ const TABLE: &[(&str, i32)] = &[
     ("lmove", 5),
     ("rpoplpush", 3),
     ("lmpop", -4),
+    ("zadd", -4),
+    ("zincrby", 4),
+    ("zrem", -3),
+    ("zpopmin", -2),
+    ("zpopmax", -2),
+    ("zremrangebyscore", 4),
+    ("zremrangebyrank", 4),
+    ("zremrangebylex", 4),
+    ("zcard", 2),
+    ("zscore", 3),
+    ("zmscore", -3),
+    ("zrank", 3),
+    ("zrevrank", 3),
+    ("zcount", 4),
+    ("zlexcount", 4),
+    ("zrange", -4),
+    ("zrangebyscore", -4),
+    ("zrevrangebyscore", -4),
+    ("zrangebylex", -4),
+    ("zrevrangebylex", -4),
+    ("zrevrange", -4),
+    ("zrandmember", -2),
+    ("zscan", -3),
+    ("zunionstore", -4),
+    ("zinterstore", -4),
+    ("zdiffstore", -4),
+    ("zrangestore", -5),
+    ("zmpop", -4),
+    ("zunion", -3),
+    ("zinter", -3),
+    ("zdiff", -3),
+    ("zintercard", -3),
 ];
 
 /// Parses a request (`args[0]` is the command name). The Lab dialect also
@@ -336,6 +369,16 @@ pub fn parse(args: &[Bytes], dialect: Dialect) -> Result<Command, CommandError> 
         "llen" | "lindex" | "lrange" | "lpos" => {
             list::parse_read(name, args).map(|op| Command::Read(ReadOp::Lists(op)))
         }
+        "zadd" | "zincrby" | "zrem" | "zpopmin" | "zpopmax" | "zremrangebyscore"
+        | "zremrangebyrank" | "zremrangebylex" | "zunionstore" | "zinterstore" | "zdiffstore"
+        | "zrangestore" | "zmpop" => {
+            zset::parse_write(name, args).map(|op| Command::Write(WriteOp::ZSets(op)))
+        }
+        "zcard" | "zscore" | "zmscore" | "zrank" | "zrevrank" | "zcount" | "zlexcount"
+        | "zrange" | "zrangebyscore" | "zrevrangebyscore" | "zrangebylex" | "zrevrangebylex"
+        | "zrevrange" | "zrandmember" | "zscan" | "zunion" | "zinter" | "zdiff" | "zintercard" => {
+            zset::parse_read(name, args).map(|op| Command::Read(ReadOp::ZSets(op)))
+        }
         "copy" => write(keyspace::parse_copy(args)),
         "getbit" => bits::parse_getbit(args).map(|op| Command::Read(ReadOp::Bits(op))),
         "bitcount" => bits::parse_bitcount(args).map(|op| Command::Read(ReadOp::Bits(op))),
@@ -384,44 +427,8 @@ const UNSUPPORTED: &[(&str, &[&str])] = &[
         &["blmove", "blmpop", "blpop", "brpop", "brpoplpush"],
     ),
     (
-        "sorted sets",
-        &[
-            "zadd",
-            "zrem",
-            "zrange",
-            "zrangestore",
-            "zrangebyscore",
-            "zrevrange",
-            "zrevrangebyscore",
-            "zrangebylex",
-            "zrevrangebylex",
-            "zrank",
-            "zrevrank",
-            "zscore",
-            "zmscore",
-            "zcard",
-            "zcount",
-            "zlexcount",
-            "zincrby",
-            "zpopmin",
-            "zpopmax",
-            "bzpopmin",
-            "bzpopmax",
-            "zmpop",
-            "bzmpop",
-            "zunion",
-            "zunionstore",
-            "zinter",
-            "zintercard",
-            "zinterstore",
-            "zdiff",
-            "zdiffstore",
-            "zremrangebyrank",
-            "zremrangebyscore",
-            "zremrangebylex",
-            "zrandmember",
-            "zscan",
-        ],
+        "blocking sorted set commands",
+        &["bzpopmin", "bzpopmax", "bzmpop"],
     ),
     (
         "streams",
@@ -568,8 +575,8 @@ mod tests {
                 "ERR unsupported command 'BLPOP': blocking list commands are not implemented by this server (see the README's command list)",
             ),
             (
-                "zadd z 1 a",
-                "ERR unsupported command 'zadd': sorted sets are not implemented by this server (see the README's command list)",
+                "bzpopmin z 0",
+                "ERR unsupported command 'bzpopmin': blocking sorted set commands are not implemented by this server (see the README's command list)",
             ),
             ("get", "ERR wrong number of arguments for 'get' command"),
             ("GET", "ERR wrong number of arguments for 'get' command"),

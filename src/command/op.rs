@@ -45,7 +45,7 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::{bitfield, bits, counter, expire, hash, keyspace, lcs, list, set, string};
+use super::{bitfield, bits, counter, expire, hash, keyspace, lcs, list, set, string, zset};
 
 /// The condition of `SET ... NX|XX`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -129,6 +129,8 @@ pub enum Kind {
     Set,
     /// LPUSH and friends.
     List,
+    /// ZADD and friends.
+    ZSet,
 }
 
 impl Kind {
@@ -138,6 +140,7 @@ impl Kind {
             Kind::Hash => "hash",
             Kind::Set => "set",
             Kind::List => "list",
+            Kind::ZSet => "zset",
         }
     }
 }
@@ -406,6 +409,8 @@ pub enum WriteOp {
     },
     /// A list command that writes.
     Lists(list::ListWrite),
+    /// A sorted set command that writes.
+    ZSets(zset::ZSetWrite),
 }
 
 /// One data command queued inside MULTI.
@@ -443,6 +448,7 @@ impl WriteOp {
             WriteOp::Hash(op) => op.keys(),
             WriteOp::Sets(op) => op.keys(),
             WriteOp::Lists(op) => op.keys(),
+            WriteOp::ZSets(op) => op.keys(),
             WriteOp::Bits(op) => {
                 let mut keys = op.sources();
                 keys.push(op.target());
@@ -648,6 +654,8 @@ pub enum ReadOp {
     Lcs(lcs::Lcs),
     /// A list command that only reads.
     Lists(list::ListRead),
+    /// A sorted set command that only reads.
+    ZSets(zset::ZSetRead),
 }
 
 impl ReadOp {
@@ -665,6 +673,7 @@ impl ReadOp {
             ReadOp::Hash(op) => op.keys(),
             ReadOp::Sets(op) => op.keys(),
             ReadOp::Lists(op) => op.keys(),
+            ReadOp::ZSets(op) => op.keys(),
             ReadOp::Bits(op) => vec![op.key()],
             ReadOp::BitField(op) => vec![&op.key],
             ReadOp::Lcs(op) => vec![&op.a, &op.b],
@@ -699,6 +708,7 @@ impl ReadOp {
             ReadOp::Hash(op) => op.is_heavy(),
             ReadOp::Sets(op) => op.is_heavy(),
             ReadOp::Lists(op) => op.is_heavy(),
+            ReadOp::ZSets(op) => op.is_heavy(),
             ReadOp::Keys { .. }
             | ReadOp::Scan { .. }
             | ReadOp::DbSize
@@ -731,7 +741,7 @@ impl ReadOp {
 }
 
 /// The result of evaluating an op on a replica, independent of reply dialect.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Outcome {
     /// `+OK`.
     Ok,
@@ -768,6 +778,9 @@ pub enum Outcome {
     /// A nil array (LPOP with a count, LMPOP, on nothing): `*-1` in RESP2,
     /// `_` in RESP3.
     NilArray,
+    /// A double (a sorted set's score): a `%.17g` bulk string in RESP2, a
+    /// `,` double in RESP3. Never NaN (no command yields one).
+    Double(f64),
 }
 
 impl Outcome {
@@ -794,6 +807,9 @@ impl Outcome {
         }
     }
 }
+
+// Equality is total: no outcome holds a NaN ([`Outcome::Double`]).
+impl Eq for Outcome {}
 
 /// One resolved write: a user key's record put or deleted, or one element
 /// record of a collection's incarnation put or deleted.
@@ -1508,6 +1524,7 @@ fn eval_write_unchecked<V: ReadView>(op: &WriteOp, view: &V) -> Result<Evaluated
         WriteOp::Hash(op) => hash::eval_write(op, view),
         WriteOp::Sets(op) => set::eval_write(op, view),
         WriteOp::Lists(op) => list::eval_write(op, view),
+        WriteOp::ZSets(op) => zset::eval_write(op, view),
         WriteOp::Copy { from, to, replace } => keyspace::copy(view, from, to, *replace),
         WriteOp::Bits(op) => string::bit_write(view, op),
         WriteOp::BitField(op) => string::bitfield(view, op),
@@ -1568,6 +1585,7 @@ fn eval_live_read<V: ReadView>(op: &ReadOp, view: &V) -> Result<Outcome, V::Erro
         ReadOp::Hash(op) => hash::eval_read(op, view),
         ReadOp::Sets(op) => set::eval_read(op, view),
         ReadOp::Lists(op) => list::eval_read(op, view),
+        ReadOp::ZSets(op) => zset::eval_read(op, view),
         ReadOp::Object { sub, key } => keyspace::object(view, *sub, key),
         ReadOp::RandomKey => keyspace::random_key(view),
         ReadOp::Bits(op) => string::bit_read(view, op),

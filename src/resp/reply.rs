@@ -301,6 +301,14 @@ fn put_double(out: &mut BytesMut, d: f64, resp3: bool) {
     }
 }
 
+/// `d` as Redis 7.0 prints a double (`%.17g`, `inf`, `-inf`): ZSCAN's
+/// scores, which are bulk strings in both protocols.
+pub fn format_double(d: f64) -> String {
+    let mut text = StackString::<32>::new();
+    format_g17(d, &mut text);
+    text.as_str().to_string()
+}
+
 /// Formats `d` as C's `printf("%.17g", d)` (glibc), with infinities and NaN
 /// as Redis spells them (`inf`, `-inf`, `nan`).
 ///

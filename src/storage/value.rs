@@ -26,7 +26,8 @@
 //! key ([`crate::command::op::Version`]: the stamp of the transaction that
 //! created it, the same on every replica, and a sequence number within it).
 //! The subkey's first byte is a tag that says what the record is (a hash
-//! field, a set member; later a list slot or a score index entry). Because
+//! field, a set member, a list slot, a sorted set's member or score index
+//! entry). Because
 //! the prefix belongs to the incarnation and not to the key's name,
 //! deleting, overwriting, expiring or flushing a collection of any size is a
 //! write of its one `data` record, and RENAME moves only that record: a
@@ -72,6 +73,7 @@ fn kind_code(kind: Kind) -> u8 {
         Kind::Hash => 1,
         Kind::Set => 2,
         Kind::List => 3,
+        Kind::ZSet => 4,
     }
 }
 
@@ -80,6 +82,7 @@ fn kind_of(code: u8) -> Option<Kind> {
         1 => Some(Kind::Hash),
         2 => Some(Kind::Set),
         3 => Some(Kind::List),
+        4 => Some(Kind::ZSet),
         _ => None,
     }
 }
@@ -285,7 +288,7 @@ mod tests {
     #[test]
     fn collections_round_trip() {
         for at in [None, Some(42)] {
-            for kind in [Kind::Hash, Kind::Set, Kind::List] {
+            for kind in [Kind::Hash, Kind::Set, Kind::List, Kind::ZSet] {
                 let entry = Entry {
                     value: Value::Collection(Collection {
                         kind,

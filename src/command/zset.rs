@@ -1,0 +1,1830 @@
+//! Sorted set commands: ZADD, ZINCRBY, ZREM, ZPOPMIN, ZPOPMAX,
+//! ZREMRANGEBYSCORE, ZREMRANGEBYRANK, ZREMRANGEBYLEX, ZRANGESTORE,
+//! ZUNIONSTORE, ZINTERSTORE, ZDIFFSTORE, ZMPOP (writes) and ZCARD, ZSCORE,
+//! ZMSCORE, ZRANK, ZREVRANK, ZCOUNT, ZLEXCOUNT, ZRANGE and its older forms,
+//! ZRANDMEMBER, ZSCAN, ZUNION, ZINTER, ZDIFF, ZINTERCARD (reads). The
+//! combining commands take sets as inputs too, every member scoring 1.
+//!
+//! # Layout
+//!
+//! A sorted set is a collection ([`super::collection`]) with two element
+//! records per member under its incarnation:
+//!
+//! ```text
+//! 1 ++ member                 -> score (8 bytes: the f64's bits)
+//! 2 ++ score_key(8) ++ member -> empty      (the score index)
+//! ```
+//!
+//! [`score_key`] maps a score to bytes whose order is the numeric order
+//! (-inf first, +inf last), so the index lists members by (score, member),
+//! Redis's order. Score ranges, ranks and pops are range reads over the
+//! index, not whole-set scans; ZSCORE is a point read of the member record.
+//! Changing a score deletes the old index record and writes the new one.
+//! The header counts members. NaN is never stored; -0 is stored as +0
+//! (Redis treats them as equal).
+//!
+//! Scores are replied as doubles ([`Outcome::Double`]): `%.17g` bulk
+//! strings in RESP2, `,` doubles in RESP3, as Redis 7.0 does.
+
+use bytes::{BufMut, Bytes, BytesMut};
+use serde::{Deserialize, Serialize};
+
+use super::collection::{self, Change, Found, TAG_MEMBER, find, member_name, member_sub};
+use super::op::{Evaluated, Kind, Outcome, ReadView, WrongType};
+use super::{CommandError, option_name, parse_i64};
+
+/// The tag of a score index record.
+pub const TAG_SCORE: u8 = 2;
+
+/// Bytes whose order is the numeric order of `score` (not NaN): the sign
+/// bit flipped for a positive score, every bit for a negative one.
+pub fn score_key(score: f64) -> [u8; 8] {
+    let score = if score == 0.0 { 0.0 } else { score };
+    let bits = score.to_bits();
+    let key = if bits >> 63 == 0 {
+        bits ^ (1 << 63)
+    } else {
+        !bits
+    };
+    key.to_be_bytes()
+}
+
+/// Inverse of [`score_key`].
+pub fn score_of_key(key: [u8; 8]) -> f64 {
+    let key = u64::from_be_bytes(key);
+    let bits = if key >> 63 == 1 {
+        key ^ (1 << 63)
+    } else {
+        !key
+    };
+    f64::from_bits(bits)
+}
+
+/// The index subkey of `member` with `score`.
+pub fn index_sub(score: f64, member: &[u8]) -> Bytes {
+    let mut out = BytesMut::with_capacity(9 + member.len());
+    out.put_u8(TAG_SCORE);
+    out.put_slice(&score_key(score));
+    out.put_slice(member);
+    out.freeze()
+}
+
+/// The score and member of an index subkey.
+fn split_index(sub: &Bytes) -> Option<(f64, Bytes)> {
+    let key: [u8; 8] = sub.get(1..9)?.try_into().ok()?;
+    Some((score_of_key(key), sub.slice(9..)))
+}
+
+/// The stored value of a score.
+pub fn score_value(score: f64) -> Bytes {
+    let score = if score == 0.0 { 0.0 } else { score };
+    Bytes::copy_from_slice(&score.to_bits().to_be_bytes())
+}
+
+/// The score a member record holds (0 for a malformed one).
+pub fn decode_score(value: &[u8]) -> f64 {
+    value
+        .try_into()
+        .map(|b: [u8; 8]| f64::from_bits(u64::from_be_bytes(b)))
+        .unwrap_or(0.0)
+}
+
+/// A score as it crosses the wire in an op (its bits, so ops stay `Eq`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Score(pub u64);
+
+impl Score {
+    fn of(f: f64) -> Score {
+        Score(f.to_bits())
+    }
+    fn get(self) -> f64 {
+        f64::from_bits(self.0)
+    }
+}
+
+/// One end of a score range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScoreBound {
+    /// The score.
+    pub score: Score,
+    /// `(`: the score itself is outside.
+    pub exclusive: bool,
+}
+
+/// One end of a lexicographic range.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LexBound {
+    /// `-`.
+    Min,
+    /// `+`.
+    Max,
+    /// `[member`.
+    Inclusive(Bytes),
+    /// `(member`.
+    Exclusive(Bytes),
+}
+
+/// Which members a range command selects.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Range {
+    /// By rank (0-based, negative from the end), inclusive.
+    Rank(i64, i64),
+    /// By score.
+    Score(ScoreBound, ScoreBound),
+    /// By member, for members of equal score.
+    Lex(LexBound, LexBound),
+}
+
+/// ZADD's flags.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddFlags {
+    /// NX: only add new members.
+    pub nx: bool,
+    /// XX: only update existing members.
+    pub xx: bool,
+    /// GT: only update to a greater score.
+    pub gt: bool,
+    /// LT: only update to a lower score.
+    pub lt: bool,
+    /// CH: count changed members, not only added ones.
+    pub ch: bool,
+    /// INCR (and ZINCRBY): add to the score, reply the new score.
+    pub incr: bool,
+}
+
+/// ZUNION, ZINTER, ZDIFF and their STORE forms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Combine {
+    /// ZUNION.
+    Union,
+    /// ZINTER.
+    Inter,
+    /// ZDIFF.
+    Diff,
+}
+
+/// How ZUNION and ZINTER combine the scores of a member in several inputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Aggregate {
+    /// SUM (the default).
+    Sum,
+    /// MIN.
+    Min,
+    /// MAX.
+    Max,
+}
+
+/// The inputs and options of ZUNION, ZINTER, ZDIFF (and STORE forms) and
+/// ZINTERCARD.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Inputs {
+    /// Which operation.
+    pub op: Combine,
+    /// The input keys (sorted sets, or sets with every score 1).
+    pub keys: Vec<Bytes>,
+    /// WEIGHTS, one per key (1 each by default).
+    pub weights: Vec<Score>,
+    /// AGGREGATE.
+    pub aggregate: Aggregate,
+    /// WITHSCORES (the reading forms).
+    pub with_scores: bool,
+    /// ZINTERCARD's LIMIT (0: none).
+    pub limit: u64,
+    /// The error of a malformed option: Redis reads the options only after
+    /// it has checked every input's type, so WRONGTYPE comes first.
+    pub error: Option<String>,
+}
+
+/// A sorted set command that writes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ZSetWrite {
+    /// ZADD key \[flags\] score member \[score member ...\], and ZINCRBY.
+    Add {
+        /// The key.
+        key: Bytes,
+        /// The flags.
+        flags: AddFlags,
+        /// Scores (increments with INCR) and members.
+        pairs: Vec<(Score, Bytes)>,
+    },
+    /// ZREM key member \[member ...\].
+    Rem {
+        /// The key.
+        key: Bytes,
+        /// The members.
+        members: Vec<Bytes>,
+    },
+    /// ZPOPMIN / ZPOPMAX key \[count\].
+    Pop {
+        /// The key.
+        key: Bytes,
+        /// ZPOPMAX.
+        max: bool,
+        /// The count, if given.
+        count: Option<u64>,
+    },
+    /// ZREMRANGEBYRANK / BYSCORE / BYLEX key min max.
+    RemRange {
+        /// The key.
+        key: Bytes,
+        /// The range.
+        range: Range,
+    },
+    /// ZUNIONSTORE / ZINTERSTORE / ZDIFFSTORE destination numkeys key ...
+    Store {
+        /// The destination.
+        dest: Bytes,
+        /// The inputs and options.
+        inputs: Inputs,
+    },
+    /// ZRANGESTORE dst src min max \[BYSCORE|BYLEX\] \[REV\] \[LIMIT\].
+    RangeStore {
+        /// The destination.
+        dest: Bytes,
+        /// The source.
+        src: Bytes,
+        /// The range (its ends in ascending order).
+        range: Range,
+        /// REV.
+        rev: bool,
+        /// LIMIT offset count.
+        limit: Option<(i64, i64)>,
+    },
+    /// ZMPOP numkeys key \[key ...\] MIN|MAX \[COUNT count\].
+    MPop {
+        /// The keys, tried in order.
+        keys: Vec<Bytes>,
+        /// MAX.
+        max: bool,
+        /// How many to pop.
+        count: u64,
+    },
+}
+
+/// A sorted set command that only reads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ZSetRead {
+    /// ZCARD key.
+    Card {
+        /// The key.
+        key: Bytes,
+    },
+    /// ZSCORE key member (`multi`: false), ZMSCORE key member \[member ...\].
+    Score {
+        /// The key.
+        key: Bytes,
+        /// The members.
+        members: Vec<Bytes>,
+        /// ZMSCORE: an array.
+        multi: bool,
+    },
+    /// ZRANK / ZREVRANK key member.
+    Rank {
+        /// The key.
+        key: Bytes,
+        /// The member.
+        member: Bytes,
+        /// ZREVRANK.
+        rev: bool,
+    },
+    /// ZCOUNT / ZLEXCOUNT key min max.
+    Count {
+        /// The key.
+        key: Bytes,
+        /// The range.
+        range: Range,
+    },
+    /// ZRANGE and ZRANGEBYSCORE, ZREVRANGEBYSCORE, ZRANGEBYLEX,
+    /// ZREVRANGEBYLEX, ZREVRANGE.
+    Range {
+        /// The key.
+        key: Bytes,
+        /// The range (its ends in ascending order).
+        range: Range,
+        /// REV: highest first.
+        rev: bool,
+        /// LIMIT offset count.
+        limit: Option<(i64, i64)>,
+        /// WITHSCORES.
+        with_scores: bool,
+    },
+    /// ZRANDMEMBER key \[count \[WITHSCORES\]\].
+    RandMember {
+        /// The key.
+        key: Bytes,
+        /// The count, if given.
+        count: Option<i64>,
+        /// WITHSCORES.
+        with_scores: bool,
+    },
+    /// ZSCAN key cursor \[MATCH pattern\] \[COUNT count\].
+    Scan {
+        /// The key.
+        key: Bytes,
+        /// The scan's options.
+        scan: collection::ElementScan,
+    },
+    /// ZUNION / ZINTER / ZDIFF numkeys key ... \[WITHSCORES\].
+    Combine(Inputs),
+    /// ZINTERCARD numkeys key ... \[LIMIT limit\].
+    InterCard(Inputs),
+}
+
+impl ZSetWrite {
+    /// The keys written.
+    pub fn keys(&self) -> Vec<&Bytes> {
+        match self {
+            ZSetWrite::Add { key, .. }
+            | ZSetWrite::Rem { key, .. }
+            | ZSetWrite::Pop { key, .. }
+            | ZSetWrite::RemRange { key, .. } => vec![key],
+            ZSetWrite::Store { dest, inputs } => {
+                std::iter::once(dest).chain(&inputs.keys).collect()
+            }
+            ZSetWrite::RangeStore { dest, src, .. } => vec![dest, src],
+            ZSetWrite::MPop { keys, .. } => keys.iter().collect(),
+        }
+    }
+}
+
+impl ZSetRead {
+    /// Whether it may read many members (see
+    /// [`super::op::ReadOp::is_heavy`]).
+    pub fn is_heavy(&self) -> bool {
+        !matches!(self, ZSetRead::Card { .. } | ZSetRead::Score { .. })
+    }
+
+    /// The keys read.
+    pub fn keys(&self) -> Vec<&Bytes> {
+        match self {
+            ZSetRead::Card { key }
+            | ZSetRead::Score { key, .. }
+            | ZSetRead::Rank { key, .. }
+            | ZSetRead::Count { key, .. }
+            | ZSetRead::Range { key, .. }
+            | ZSetRead::RandMember { key, .. }
+            | ZSetRead::Scan { key, .. } => vec![key],
+            ZSetRead::Combine(inputs) | ZSetRead::InterCard(inputs) => inputs.keys.iter().collect(),
+        }
+    }
+}
+
+fn arg(args: &[Bytes], i: usize) -> Bytes {
+    args.get(i).cloned().unwrap_or_default()
+}
+
+fn other(text: &str) -> CommandError {
+    CommandError::Other(text.into())
+}
+
+const NOT_FLOAT: &str = "ERR value is not a valid float";
+const RANGE_NOT_FLOAT: &str = "ERR min or max is not a float";
+const RANGE_NOT_LEX: &str = "ERR min or max not valid string range item";
+const NAN_RESULT: &str = "ERR resulting score is not a number (NaN)";
+
+/// A float as C's `strtod` reads it, whole: `None` for anything else. With
+/// `strict` (a score, as Redis's `getDoubleFromObject`), NaN, overflow and
+/// underflow to zero are refused too; a range bound takes them (as
+/// `zslParseRange`), except NaN.
+fn parse_float(text: &[u8], strict: bool) -> Option<f64> {
+    let s = std::str::from_utf8(text).ok()?;
+    if s.is_empty() || s.starts_with(|c: char| c.is_ascii_whitespace()) {
+        return None;
+    }
+    let (sign, body) = match s.strip_prefix('-') {
+        Some(rest) => (-1.0, rest),
+        None => (1.0, s.strip_prefix('+').unwrap_or(s)),
+    };
+    let value = if let Some(hex) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
+        // Hex integers (strtod's hex floats, without fraction or exponent).
+        if hex.is_empty() || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        hex.bytes().fold(0.0f64, |acc, b| {
+            acc * 16.0 + f64::from(char::from(b).to_digit(16).unwrap_or(0))
+        })
+    } else {
+        // Rust's parser takes what strtod takes in decimal, and "inf",
+        // "infinity", "nan" in any case.
+        body.parse::<f64>().ok()?
+    } * sign;
+    if value.is_nan() {
+        return None;
+    }
+    if strict {
+        let lower = body.to_ascii_lowercase();
+        let spelled_inf = lower == "inf" || lower == "infinity";
+        if value.is_infinite() && !spelled_inf {
+            return None;
+        }
+        let mantissa = lower.split('e').next().unwrap_or_default();
+        if value == 0.0 && mantissa.bytes().any(|b| (b'1'..=b'9').contains(&b)) {
+            return None;
+        }
+    }
+    Some(value)
+}
+
+fn parse_score(text: &[u8]) -> Result<f64, CommandError> {
+    parse_float(text, true).ok_or_else(|| other(NOT_FLOAT))
+}
+
+fn parse_score_bound(text: &[u8]) -> Result<ScoreBound, CommandError> {
+    let (exclusive, rest) = match text.strip_prefix(b"(") {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    // strtod skips leading blanks, and reads nothing (an empty bound) as 0.
+    let first = rest
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(rest.len());
+    let rest = &rest[first..];
+    let score = if rest.is_empty() {
+        0.0
+    } else {
+        parse_float(rest, false).ok_or_else(|| other(RANGE_NOT_FLOAT))?
+    };
+    Ok(ScoreBound {
+        score: Score::of(score),
+        exclusive,
+    })
+}
+
+fn parse_lex_bound(text: &Bytes) -> Result<LexBound, CommandError> {
+    match text.first() {
+        Some(b'-') if text.len() == 1 => Ok(LexBound::Min),
+        Some(b'+') if text.len() == 1 => Ok(LexBound::Max),
+        Some(b'[') => Ok(LexBound::Inclusive(text.slice(1..))),
+        Some(b'(') => Ok(LexBound::Exclusive(text.slice(1..))),
+        _ => Err(other(RANGE_NOT_LEX)),
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum By {
+    Rank,
+    Score,
+    Lex,
+}
+
+fn parse_range(by: By, min: &Bytes, max: &Bytes) -> Result<Range, CommandError> {
+    Ok(match by {
+        By::Rank => Range::Rank(parse_i64(min)?, parse_i64(max)?),
+        By::Score => Range::Score(parse_score_bound(min)?, parse_score_bound(max)?),
+        By::Lex => Range::Lex(parse_lex_bound(min)?, parse_lex_bound(max)?),
+    })
+}
+
+/// The sorted set writes (`name` lowercased, arity checked).
+pub fn parse_write(name: &str, args: &[Bytes]) -> Result<ZSetWrite, CommandError> {
+    let key = arg(args, 1);
+    Ok(match name {
+        "zadd" => parse_zadd(args)?,
+        "zincrby" => ZSetWrite::Add {
+            key,
+            flags: AddFlags {
+                incr: true,
+                ..AddFlags::default()
+            },
+            pairs: vec![(Score::of(parse_score(&arg(args, 2))?), arg(args, 3))],
+        },
+        "zrem" => ZSetWrite::Rem {
+            key,
+            members: args.iter().skip(2).cloned().collect(),
+        },
+        "zpopmin" | "zpopmax" => {
+            let count = match args.len() {
+                2 => None,
+                3 => Some(
+                    parse_i64(&arg(args, 2))
+                        .ok()
+                        .and_then(|n| u64::try_from(n).ok())
+                        .ok_or_else(|| other("ERR value is out of range, must be positive"))?,
+                ),
+                _ => return Err(CommandError::Syntax),
+            };
+            ZSetWrite::Pop {
+                key,
+                max: name == "zpopmax",
+                count,
+            }
+        }
+        "zunionstore" | "zinterstore" | "zdiffstore" => ZSetWrite::Store {
+            dest: key,
+            inputs: parse_inputs(name, args, 2, combine_of(name))?,
+        },
+        "zrangestore" => match parse_zrange(&args[1..], By::Rank, false, true, true)? {
+            ZSetRead::Range {
+                key: src,
+                range,
+                rev,
+                limit,
+                ..
+            } => ZSetWrite::RangeStore {
+                dest: key,
+                src,
+                range,
+                rev,
+                limit,
+            },
+            _ => return Err(CommandError::Syntax),
+        },
+        "zmpop" => parse_zmpop(args)?,
+        _ => {
+            let by = match name {
+                "zremrangebyrank" => By::Rank,
+                "zremrangebyscore" => By::Score,
+                _ => By::Lex,
+            };
+            ZSetWrite::RemRange {
+                key,
+                range: parse_range(by, &arg(args, 2), &arg(args, 3))?,
+            }
+        }
+    })
+}
+
+/// `ZADD key [NX|XX] [GT|LT] [CH] [INCR] score member ...`, checked in
+/// Redis 7.0's order.
+fn parse_zadd(args: &[Bytes]) -> Result<ZSetWrite, CommandError> {
+    let mut flags = AddFlags::default();
+    let mut i = 2;
+    while let Some(opt) = args.get(i) {
+        match option_name(opt).as_str() {
+            "nx" => flags.nx = true,
+            "xx" => flags.xx = true,
+            "gt" => flags.gt = true,
+            "lt" => flags.lt = true,
+            "ch" => flags.ch = true,
+            "incr" => flags.incr = true,
+            _ => break,
+        }
+        i += 1;
+    }
+    let rest = args.get(i..).unwrap_or_default();
+    if rest.is_empty() || rest.len() % 2 != 0 {
+        return Err(CommandError::Syntax);
+    }
+    if flags.nx && flags.xx {
+        return Err(other(
+            "ERR XX and NX options at the same time are not compatible",
+        ));
+    }
+    if [flags.gt, flags.lt, flags.nx]
+        .iter()
+        .filter(|f| **f)
+        .count()
+        > 1
+    {
+        return Err(other(
+            "ERR GT, LT, and/or NX options at the same time are not compatible",
+        ));
+    }
+    if flags.incr && rest.len() > 2 {
+        return Err(other(
+            "ERR INCR option supports a single increment-element pair",
+        ));
+    }
+    let mut pairs = Vec::with_capacity(rest.len() / 2);
+    for pair in rest.chunks(2) {
+        if let [score, member] = pair {
+            pairs.push((Score::of(parse_score(score)?), member.clone()));
+        }
+    }
+    Ok(ZSetWrite::Add {
+        key: arg(args, 1),
+        flags,
+        pairs,
+    })
+}
+
+/// The sorted set reads (`name` lowercased, arity checked).
+pub fn parse_read(name: &str, args: &[Bytes]) -> Result<ZSetRead, CommandError> {
+    let key = arg(args, 1);
+    Ok(match name {
+        "zcard" => ZSetRead::Card { key },
+        "zscore" | "zmscore" => ZSetRead::Score {
+            key,
+            members: args.iter().skip(2).cloned().collect(),
+            multi: name == "zmscore",
+        },
+        "zrank" | "zrevrank" => ZSetRead::Rank {
+            key,
+            member: arg(args, 2),
+            rev: name == "zrevrank",
+        },
+        "zcount" | "zlexcount" => ZSetRead::Count {
+            key,
+            range: parse_range(
+                if name == "zcount" { By::Score } else { By::Lex },
+                &arg(args, 2),
+                &arg(args, 3),
+            )?,
+        },
+        "zrandmember" => {
+            let (count, with_scores) = collection::parse_rand_count_named(args, "withscores")?;
+            ZSetRead::RandMember {
+                key,
+                count,
+                with_scores,
+            }
+        }
+        "zscan" => ZSetRead::Scan {
+            key,
+            scan: collection::parse_element_scan(args)?,
+        },
+        "zrange" => parse_zrange(args, By::Rank, false, true, false)?,
+        "zrangebyscore" => parse_zrange(args, By::Score, false, false, false)?,
+        "zrevrangebyscore" => parse_zrange(args, By::Score, true, false, false)?,
+        "zrangebylex" => parse_zrange(args, By::Lex, false, false, false)?,
+        "zrevrangebylex" => parse_zrange(args, By::Lex, true, false, false)?,
+        "zunion" | "zinter" | "zdiff" => {
+            ZSetRead::Combine(parse_inputs(name, args, 1, combine_of(name))?)
+        }
+        "zintercard" => ZSetRead::InterCard(parse_inputs(name, args, 1, Combine::Inter)?),
+        _ => parse_zrange(args, By::Rank, true, false, false)?,
+    })
+}
+
+/// Which operation a ZUNION/ZINTER/ZDIFF (STORE) name means.
+fn combine_of(name: &str) -> Combine {
+    if name.starts_with("zunion") {
+        Combine::Union
+    } else if name.starts_with("zinter") {
+        Combine::Inter
+    } else {
+        Combine::Diff
+    }
+}
+
+/// ZRANGE (`generic`: BYSCORE, BYLEX and REV allowed) and its older forms,
+/// as Redis 7.0's `zrangeGenericCommand` checks them; ZRANGESTORE
+/// (`store`, its arguments from the source on) takes no WITHSCORES.
+fn parse_zrange(
+    args: &[Bytes],
+    mut by: By,
+    mut rev: bool,
+    generic: bool,
+    store: bool,
+) -> Result<ZSetRead, CommandError> {
+    let mut with_scores = false;
+    let mut limit = None;
+    // ZRANGE alone takes REV and BYSCORE/BYLEX, each once.
+    let (mut rev_open, mut by_open) = (generic, generic);
+    let mut i = 4;
+    while let Some(opt) = args.get(i) {
+        let opt = option_name(opt);
+        let left = args.len() - i - 1;
+        match opt.as_str() {
+            "withscores" if !store => with_scores = true,
+            "limit" if left >= 2 => {
+                limit = Some((parse_i64(&args[i + 1])?, parse_i64(&args[i + 2])?));
+                i += 2;
+            }
+            "rev" if rev_open => {
+                rev = true;
+                rev_open = false;
+            }
+            "byscore" | "bylex" if by_open => {
+                by = if opt == "byscore" { By::Score } else { By::Lex };
+                by_open = false;
+            }
+            _ => return Err(CommandError::Syntax),
+        }
+        i += 1;
+    }
+    if limit.is_some() && by == By::Rank {
+        return Err(other(
+            "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX",
+        ));
+    }
+    if with_scores && by == By::Lex {
+        return Err(other(
+            "ERR syntax error, WITHSCORES not supported in combination with BYLEX",
+        ));
+    }
+    let (mut min, mut max) = (arg(args, 2), arg(args, 3));
+    if rev && by != By::Rank {
+        std::mem::swap(&mut min, &mut max);
+    }
+    Ok(ZSetRead::Range {
+        key: arg(args, 1),
+        range: parse_range(by, &min, &max)?,
+        rev,
+        limit,
+        with_scores,
+    })
+}
+
+/// A live sorted set at `key` (or none), or WRONGTYPE.
+fn find_zset<V: ReadView>(
+    view: &V,
+    key: &[u8],
+) -> Result<Result<Option<Found>, WrongType>, V::Error> {
+    find(view, key, Kind::ZSet)
+}
+
+/// The score of `member` in a found set.
+fn score_in<V: ReadView>(
+    view: &V,
+    found: Option<&Found>,
+    member: &[u8],
+) -> Result<Option<f64>, V::Error> {
+    let Some(found) = found else {
+        return Ok(None);
+    };
+    Ok(view
+        .element(found.header.version, &member_sub(member))?
+        .map(|v| decode_score(&v)))
+}
+
+fn in_lex_min(member: &[u8], min: &LexBound) -> bool {
+    match min {
+        LexBound::Min => true,
+        LexBound::Max => false,
+        LexBound::Inclusive(m) => member >= &m[..],
+        LexBound::Exclusive(m) => member > &m[..],
+    }
+}
+
+fn in_lex_max(member: &[u8], max: &LexBound) -> bool {
+    match max {
+        LexBound::Min => false,
+        LexBound::Max => true,
+        LexBound::Inclusive(m) => member <= &m[..],
+        LexBound::Exclusive(m) => member < &m[..],
+    }
+}
+
+fn above_min(score: f64, min: &ScoreBound) -> bool {
+    if min.exclusive {
+        score > min.score.get()
+    } else {
+        score >= min.score.get()
+    }
+}
+
+fn below_max(score: f64, max: &ScoreBound) -> bool {
+    if max.exclusive {
+        score < max.score.get()
+    } else {
+        score <= max.score.get()
+    }
+}
+
+/// The members of a range in ascending order, with their scores (`skip`
+/// and `take` apply to the ascending walk; rank ranges resolve here).
+fn ascending<V: ReadView>(
+    view: &V,
+    found: &Found,
+    range: &Range,
+    skip: usize,
+    take: usize,
+) -> Result<Vec<(Bytes, f64)>, V::Error> {
+    let version = found.header.version;
+    let mut out = Vec::new();
+    if take == 0 {
+        return Ok(out);
+    }
+    let mut skipped = 0usize;
+    match range {
+        Range::Rank(..) => {
+            view.each_element(version, &[TAG_SCORE], |sub, _| {
+                if skipped < skip {
+                    skipped += 1;
+                    return true;
+                }
+                if let Some((score, member)) = split_index(sub) {
+                    out.push((member, score));
+                }
+                out.len() < take
+            })?;
+        }
+        Range::Score(min, max) => {
+            let from = index_sub(min.score.get(), b"");
+            view.each_element_from(version, &[TAG_SCORE], &from, |sub, _| {
+                let Some((score, member)) = split_index(sub) else {
+                    return false;
+                };
+                if !above_min(score, min) {
+                    return true;
+                }
+                if !below_max(score, max) {
+                    return false;
+                }
+                if skipped < skip {
+                    skipped += 1;
+                    return true;
+                }
+                out.push((member, score));
+                out.len() < take
+            })?;
+        }
+        Range::Lex(min, max) => {
+            let from = match min {
+                LexBound::Inclusive(m) | LexBound::Exclusive(m) => member_sub(m),
+                LexBound::Min => member_sub(b""),
+                LexBound::Max => return Ok(out),
+            };
+            view.each_element_from(version, &[TAG_MEMBER], &from, |sub, value| {
+                let member = member_name(sub);
+                if !in_lex_min(&member, min) {
+                    return true;
+                }
+                if !in_lex_max(&member, max) {
+                    return false;
+                }
+                if skipped < skip {
+                    skipped += 1;
+                    return true;
+                }
+                out.push((member, decode_score(value)));
+                out.len() < take
+            })?;
+        }
+    }
+    Ok(out)
+}
+
+/// The first and last rank (inclusive, ascending) of a rank range over
+/// `len` members, or `None` for an empty one (Redis's clamping).
+fn rank_span(start: i64, end: i64, len: u64, rev: bool) -> Option<(u64, u64)> {
+    let len = i64::try_from(len).unwrap_or(i64::MAX);
+    let (mut start, mut end) = (start, end);
+    if start < 0 {
+        start = start.saturating_add(len);
+    }
+    if end < 0 {
+        end = end.saturating_add(len);
+    }
+    start = start.max(0);
+    if start > end || start >= len {
+        return None;
+    }
+    end = end.min(len - 1);
+    let (a, b) = if rev {
+        (len - 1 - end, len - 1 - start)
+    } else {
+        (start, end)
+    };
+    Some((u64::try_from(a).ok()?, u64::try_from(b).ok()?))
+}
+
+/// The members a range selects, in reply order (REV: descending), after
+/// LIMIT.
+fn select<V: ReadView>(
+    view: &V,
+    found: &Found,
+    range: &Range,
+    rev: bool,
+    limit: Option<(i64, i64)>,
+) -> Result<Vec<(Bytes, f64)>, V::Error> {
+    if let Range::Rank(start, end) = range {
+        let Some((a, b)) = rank_span(*start, *end, found.header.len, rev) else {
+            return Ok(Vec::new());
+        };
+        let skip = usize::try_from(a).unwrap_or(usize::MAX);
+        let take = usize::try_from(b - a + 1).unwrap_or(usize::MAX);
+        let mut out = ascending(view, found, range, skip, take)?;
+        if rev {
+            out.reverse();
+        }
+        return Ok(out);
+    }
+    let (offset, count) = limit.unwrap_or((0, -1));
+    if offset < 0 {
+        return Ok(Vec::new());
+    }
+    let offset = usize::try_from(offset).unwrap_or(usize::MAX);
+    let count = usize::try_from(count).unwrap_or(usize::MAX);
+    if !rev {
+        return ascending(view, found, range, offset, count);
+    }
+    let mut all = ascending(view, found, range, 0, usize::MAX)?;
+    all.reverse();
+    Ok(all.into_iter().skip(offset).take(count).collect())
+}
+
+/// A member's reply.
+fn bulk(member: Bytes) -> Outcome {
+    Outcome::Value(Some(member))
+}
+
+/// Members (and maybe scores) as a range reply.
+fn members_reply(items: Vec<(Bytes, f64)>, with_scores: bool) -> Outcome {
+    if with_scores {
+        Outcome::Pairs(
+            items
+                .into_iter()
+                .map(|(m, s)| (bulk(m), Outcome::Double(s)))
+                .collect(),
+        )
+    } else {
+        Outcome::Array(items.into_iter().map(|(m, _)| bulk(m)).collect())
+    }
+}
+
+fn int(n: usize) -> Outcome {
+    Outcome::Integer(i64::try_from(n).unwrap_or(i64::MAX))
+}
+
+/// Sets `member`'s score in a staged change, moving its index record.
+fn set_score<V: ReadView>(
+    change: &mut Change,
+    view: &V,
+    member: &Bytes,
+    old: Option<f64>,
+    new: f64,
+) -> Result<(), V::Error> {
+    if let Some(old) = old {
+        change.remove_raw(index_sub(old, member));
+    }
+    change.put(view, member, score_value(new))?;
+    change.put_raw(index_sub(new, member), Bytes::new());
+    Ok(())
+}
+
+/// Removes `member` (with `score`) in a staged change.
+fn remove_member<V: ReadView>(
+    change: &mut Change,
+    view: &V,
+    member: &[u8],
+    score: f64,
+) -> Result<bool, V::Error> {
+    let removed = change.remove(view, member)?;
+    if removed {
+        change.remove_raw(index_sub(score, member));
+    }
+    Ok(removed)
+}
+
+/// Evaluates a sorted set write.
+pub fn eval_write<V: ReadView>(op: &ZSetWrite, view: &V) -> Result<Evaluated, V::Error> {
+    match op {
+        ZSetWrite::Store { dest, inputs } => {
+            let Ok(sources) = read_inputs(view, &inputs.keys)? else {
+                return Ok(WrongType.into());
+            };
+            if let Some(error) = &inputs.error {
+                return Ok((Outcome::Error(error.clone()), Vec::new()));
+            }
+            return store(view, dest, combine(inputs, sources));
+        }
+        ZSetWrite::RangeStore {
+            dest,
+            src,
+            range,
+            rev,
+            limit,
+        } => {
+            let Ok(found) = find_zset(view, src)? else {
+                return Ok(WrongType.into());
+            };
+            let items = match found {
+                Some(f) => select(view, &f, range, *rev, *limit)?,
+                None => Vec::new(),
+            };
+            return store(view, dest, items);
+        }
+        ZSetWrite::MPop { keys, max, count } => {
+            for key in keys {
+                let Ok(found) = find_zset(view, key)? else {
+                    return Ok(WrongType.into());
+                };
+                if found.is_some() {
+                    let pop = ZSetWrite::Pop {
+                        key: key.clone(),
+                        max: *max,
+                        count: Some(*count),
+                    };
+                    let (outcome, effects) = eval_write(&pop, view)?;
+                    let Outcome::Pairs(pairs) = outcome else {
+                        return Ok((outcome, effects));
+                    };
+                    let items = pairs
+                        .into_iter()
+                        .map(|(m, s)| Outcome::Array(vec![m, s]))
+                        .collect();
+                    let reply = Outcome::Array(vec![bulk(key.clone()), Outcome::Array(items)]);
+                    return Ok((reply, effects));
+                }
+            }
+            return Ok((Outcome::NilArray, Vec::new()));
+        }
+        _ => {}
+    }
+    let key = op.keys()[0];
+    let Ok(found) = find_zset(view, key)? else {
+        return Ok(WrongType.into());
+    };
+    match op {
+        ZSetWrite::Add { flags, pairs, .. } => add(view, key, found, *flags, pairs),
+        ZSetWrite::Rem { members, .. } => {
+            let Some(found) = found else {
+                return Ok((Outcome::Integer(0), Vec::new()));
+            };
+            let mut change = Change::open(view, key, Kind::ZSet, Some(found));
+            let mut n = 0;
+            for m in members {
+                if let Some(value) = change.get(view, m)? {
+                    remove_member(&mut change, view, m, decode_score(&value))?;
+                    n += 1;
+                }
+            }
+            let effects = if n > 0 {
+                change.finish(view)
+            } else {
+                Vec::new()
+            };
+            Ok((int(n), effects))
+        }
+        ZSetWrite::Pop { max, count, .. } => {
+            let Some(found) = found else {
+                return Ok((Outcome::Array(Vec::new()), Vec::new()));
+            };
+            let want = count.map_or(1, |c| usize::try_from(c).unwrap_or(usize::MAX));
+            let len = usize::try_from(found.header.len).unwrap_or(usize::MAX);
+            let want = want.min(len);
+            // Ranks count from the popped end.
+            let range = Range::Rank(0, i64::try_from(want).unwrap_or(i64::MAX) - 1);
+            let picked = if want == 0 {
+                Vec::new()
+            } else {
+                select(view, &found, &range, *max, None)?
+            };
+            if picked.is_empty() {
+                return Ok((Outcome::Array(Vec::new()), Vec::new()));
+            }
+            let mut change = Change::open(view, key, Kind::ZSet, Some(found));
+            for (m, s) in &picked {
+                remove_member(&mut change, view, m, *s)?;
+            }
+            let outcome = match count {
+                None => Outcome::Array(
+                    picked
+                        .into_iter()
+                        .flat_map(|(m, s)| [bulk(m), Outcome::Double(s)])
+                        .collect(),
+                ),
+                Some(_) => members_reply(picked, true),
+            };
+            Ok((outcome, change.finish(view)))
+        }
+        ZSetWrite::Store { .. } | ZSetWrite::RangeStore { .. } | ZSetWrite::MPop { .. } => {
+            Ok((Outcome::Error("ERR unreachable".into()), Vec::new()))
+        }
+        ZSetWrite::RemRange { range, .. } => {
+            let Some(found) = found else {
+                return Ok((Outcome::Integer(0), Vec::new()));
+            };
+            let picked = select(view, &found, range, false, None)?;
+            if picked.is_empty() {
+                return Ok((Outcome::Integer(0), Vec::new()));
+            }
+            let mut change = Change::open(view, key, Kind::ZSet, Some(found));
+            for (m, s) in &picked {
+                remove_member(&mut change, view, m, *s)?;
+            }
+            Ok((int(picked.len()), change.finish(view)))
+        }
+    }
+}
+
+/// ZADD and ZINCRBY, as Redis 7.0's `zsetAdd` judges each pair.
+fn add<V: ReadView>(
+    view: &V,
+    key: &Bytes,
+    found: Option<Found>,
+    flags: AddFlags,
+    pairs: &[(Score, Bytes)],
+) -> Result<Evaluated, V::Error> {
+    let nothing = if flags.incr {
+        Outcome::Value(None)
+    } else {
+        Outcome::Integer(0)
+    };
+    if found.is_none() && flags.xx {
+        return Ok((nothing, Vec::new()));
+    }
+    let mut change = Change::open(view, key, Kind::ZSet, found);
+    let (mut added, mut updated) = (0usize, 0usize);
+    let mut last = None;
+    for (score, member) in pairs {
+        let mut score = score.get();
+        let current = change.get(view, member)?.map(|v| decode_score(&v));
+        match current {
+            Some(cur) => {
+                if flags.nx {
+                    continue;
+                }
+                if flags.incr {
+                    score += cur;
+                    if score.is_nan() {
+                        return Ok((Outcome::Error(NAN_RESULT.into()), Vec::new()));
+                    }
+                }
+                if (flags.gt && score <= cur) || (flags.lt && score >= cur) {
+                    continue;
+                }
+                last = Some(score);
+                if score != cur {
+                    set_score(&mut change, view, member, Some(cur), score)?;
+                    updated += 1;
+                }
+            }
+            None => {
+                if flags.xx {
+                    continue;
+                }
+                set_score(&mut change, view, member, None, score)?;
+                added += 1;
+                last = Some(score);
+            }
+        }
+    }
+    let outcome = if flags.incr {
+        match last {
+            Some(s) => Outcome::Double(if s == 0.0 { 0.0 } else { s }),
+            None => nothing,
+        }
+    } else {
+        int(if flags.ch { added + updated } else { added })
+    };
+    let effects = if change.changed() {
+        change.finish(view)
+    } else {
+        Vec::new()
+    };
+    Ok((outcome, effects))
+}
+
+/// Evaluates a sorted set read.
+pub fn eval_read<V: ReadView>(op: &ZSetRead, view: &V) -> Result<Outcome, V::Error> {
+    if let ZSetRead::Combine(inputs) | ZSetRead::InterCard(inputs) = op {
+        let Ok(sources) = read_inputs(view, &inputs.keys)? else {
+            return Ok(WrongType.into());
+        };
+        if let Some(error) = &inputs.error {
+            return Ok(Outcome::Error(error.clone()));
+        }
+        let result = combine(inputs, sources);
+        return Ok(match op {
+            ZSetRead::InterCard(_) => int(result.len()),
+            _ => members_reply(result, inputs.with_scores),
+        });
+    }
+    let Ok(found) = find_zset(view, op.keys()[0])? else {
+        return Ok(WrongType.into());
+    };
+    Ok(match op {
+        ZSetRead::Card { .. } => {
+            Outcome::Integer(found.map_or(0, |f| i64::try_from(f.header.len).unwrap_or(i64::MAX)))
+        }
+        ZSetRead::Score { members, multi, .. } => {
+            let mut answers = Vec::with_capacity(members.len());
+            for m in members {
+                answers.push(match score_in(view, found.as_ref(), m)? {
+                    Some(s) => Outcome::Double(s),
+                    None => Outcome::Value(None),
+                });
+            }
+            match (multi, answers.pop()) {
+                (false, Some(one)) => one,
+                (_, last) => {
+                    answers.extend(last);
+                    Outcome::Array(answers)
+                }
+            }
+        }
+        ZSetRead::Rank { member, rev, .. } => {
+            let Some(found) = found else {
+                return Ok(Outcome::Value(None));
+            };
+            let Some(score) = score_in(view, Some(&found), member)? else {
+                return Ok(Outcome::Value(None));
+            };
+            // Members before it: a range read of the index up to it.
+            let mine = index_sub(score, member);
+            let mut below = 0u64;
+            view.each_element(found.header.version, &[TAG_SCORE], |sub, _| {
+                if *sub >= mine {
+                    return false;
+                }
+                below += 1;
+                true
+            })?;
+            let rank = if *rev {
+                found.header.len - 1 - below
+            } else {
+                below
+            };
+            Outcome::Integer(i64::try_from(rank).unwrap_or(i64::MAX))
+        }
+        ZSetRead::Count { range, .. } => match found {
+            None => Outcome::Integer(0),
+            Some(found) => int(count_range(view, &found, range)?),
+        },
+        ZSetRead::Range {
+            range,
+            rev,
+            limit,
+            with_scores,
+            ..
+        } => match found {
+            None => Outcome::Array(Vec::new()),
+            Some(found) => members_reply(select(view, &found, range, *rev, *limit)?, *with_scores),
+        },
+        ZSetRead::RandMember {
+            count, with_scores, ..
+        } => rand_member(view, found.as_ref(), *count, *with_scores)?,
+        ZSetRead::Scan { scan, .. } => zscan(view, found.as_ref(), scan)?,
+        ZSetRead::Combine(_) | ZSetRead::InterCard(_) => Outcome::Error("ERR unreachable".into()),
+    })
+}
+
+/// How many members a range holds, without collecting them.
+fn count_range<V: ReadView>(view: &V, found: &Found, range: &Range) -> Result<usize, V::Error> {
+    let version = found.header.version;
+    let mut n = 0usize;
+    match range {
+        Range::Rank(..) => return Ok(select(view, found, range, false, None)?.len()),
+        Range::Score(min, max) => {
+            let from = index_sub(min.score.get(), b"");
+            view.each_element_from(version, &[TAG_SCORE], &from, |sub, _| {
+                let Some((score, _)) = split_index(sub) else {
+                    return false;
+                };
+                if !above_min(score, min) {
+                    return true;
+                }
+                if !below_max(score, max) {
+                    return false;
+                }
+                n += 1;
+                true
+            })?;
+        }
+        Range::Lex(min, max) => {
+            let from = match min {
+                LexBound::Inclusive(m) | LexBound::Exclusive(m) => member_sub(m),
+                LexBound::Min => member_sub(b""),
+                LexBound::Max => return Ok(0),
+            };
+            view.each_element_from(version, &[TAG_MEMBER], &from, |sub, _| {
+                let member = member_name(sub);
+                if !in_lex_min(&member, min) {
+                    return true;
+                }
+                if !in_lex_max(&member, max) {
+                    return false;
+                }
+                n += 1;
+                true
+            })?;
+        }
+    }
+    Ok(n)
+}
+
+/// ZRANDMEMBER: as HRANDFIELD, scores as doubles; a count covering the
+/// whole set lists it from the highest score down (as Redis 7.0 does for
+/// a listpack).
+fn rand_member<V: ReadView>(
+    view: &V,
+    found: Option<&Found>,
+    count: Option<i64>,
+    with_scores: bool,
+) -> Result<Outcome, V::Error> {
+    let all = match found {
+        Some(f) => select(view, f, &Range::Rank(0, -1), false, None)?,
+        None => Vec::new(),
+    };
+    let Some(count) = count else {
+        if all.is_empty() {
+            return Ok(Outcome::Value(None));
+        }
+        let i = collection::random_below(view, all.len());
+        return Ok(bulk(all[i].0.clone()));
+    };
+    let picks: Vec<usize> = if count >= 0 {
+        let n = usize::try_from(count).unwrap_or(usize::MAX);
+        if n >= all.len() {
+            // The whole set, highest first, as Redis 7.0 lists a listpack.
+            (0..all.len()).rev().collect()
+        } else {
+            collection::distinct_indices(view, all.len(), n)
+        }
+    } else if all.is_empty() {
+        Vec::new()
+    } else {
+        let n = usize::try_from(count.unsigned_abs()).unwrap_or(usize::MAX);
+        (0..n)
+            .map(|_| collection::random_below(view, all.len()))
+            .collect()
+    };
+    Ok(members_reply(
+        picks.into_iter().map(|i| all[i].clone()).collect(),
+        with_scores,
+    ))
+}
+
+/// ZSCAN: a set Redis keeps as a listpack is answered whole, in score
+/// order; a larger one a page at a time in member order. Scores are bulk
+/// strings in both protocols, as in Redis.
+fn zscan<V: ReadView>(
+    view: &V,
+    found: Option<&Found>,
+    scan: &collection::ElementScan,
+) -> Result<Outcome, V::Error> {
+    let text = |s: f64| Bytes::from(crate::resp::reply::format_double(s));
+    let Some(f) = found else {
+        return collection::scan_members(view, None, scan, true, true);
+    };
+    if let Some(error) = &scan.error {
+        return Ok(Outcome::Error(error.clone()));
+    }
+    if encoding(view, f)? == "listpack" {
+        let mut keys = Vec::new();
+        for (m, s) in select(view, f, &Range::Rank(0, -1), false, None)? {
+            if scan
+                .pattern
+                .as_ref()
+                .is_none_or(|p| super::glob::matches(p, &m))
+            {
+                keys.push(m);
+                keys.push(text(s));
+            }
+        }
+        return Ok(Outcome::Scan { next: None, keys });
+    }
+    Ok(
+        match collection::scan_members(view, Some(f), scan, false, true)? {
+            Outcome::Scan { next, keys } => Outcome::Scan {
+                next,
+                keys: keys
+                    .chunks(2)
+                    .flat_map(|pair| match pair {
+                        [m, v] => vec![m.clone(), text(decode_score(v))],
+                        _ => pair.to_vec(),
+                    })
+                    .collect(),
+            },
+            other => other,
+        },
+    )
+}
+
+/// `numkeys key [key ...] [options]` of ZUNION, ZINTER, ZDIFF (`at`: the
+/// index of numkeys), their STORE forms and ZINTERCARD, checked in Redis
+/// 7.0's order: numkeys and the key count now, the options' errors kept
+/// for after the inputs' types are checked.
+fn parse_inputs(
+    name: &str,
+    args: &[Bytes],
+    at: usize,
+    op: Combine,
+) -> Result<Inputs, CommandError> {
+    let n = parse_i64(&arg(args, at))?;
+    if n < 1 {
+        return Err(CommandError::Other(format!(
+            "ERR at least 1 input key is needed for '{name}' command"
+        )));
+    }
+    let first = at + 1;
+    let n = usize::try_from(n).unwrap_or(usize::MAX);
+    if n > args.len() - first {
+        return Err(CommandError::Syntax);
+    }
+    let mut inputs = Inputs {
+        op,
+        keys: args[first..first + n].to_vec(),
+        weights: vec![Score::of(1.0); n],
+        aggregate: Aggregate::Sum,
+        with_scores: false,
+        limit: 0,
+        error: None,
+    };
+    let store = name.ends_with("store");
+    let card = name == "zintercard";
+    if let Err(e) = parse_input_options(&mut inputs, &args[first + n..], store, card) {
+        inputs.error = Some(e.to_string());
+    }
+    Ok(inputs)
+}
+
+fn parse_input_options(
+    inputs: &mut Inputs,
+    options: &[Bytes],
+    store: bool,
+    card: bool,
+) -> Result<(), CommandError> {
+    let n = inputs.keys.len();
+    let mut j = 0;
+    while j < options.len() {
+        let remaining = options.len() - j;
+        let opt = option_name(&options[j]);
+        let algebra = inputs.op != Combine::Diff && !card;
+        if algebra && remaining > n && opt == "weights" {
+            for i in 0..n {
+                let w = parse_float(&options[j + 1 + i], true)
+                    .ok_or_else(|| other("ERR weight value is not a float"))?;
+                inputs.weights[i] = Score::of(w);
+            }
+            j += 1 + n;
+        } else if algebra && remaining >= 2 && opt == "aggregate" {
+            inputs.aggregate = match option_name(&options[j + 1]).as_str() {
+                "sum" => Aggregate::Sum,
+                "min" => Aggregate::Min,
+                "max" => Aggregate::Max,
+                _ => return Err(CommandError::Syntax),
+            };
+            j += 2;
+        } else if card && remaining >= 2 && opt == "limit" {
+            inputs.limit = parse_i64(&options[j + 1])
+                .ok()
+                .and_then(|l| u64::try_from(l).ok())
+                .ok_or_else(|| other("ERR LIMIT can't be negative"))?;
+            j += 2;
+        } else if !store && !card && opt == "withscores" {
+            inputs.with_scores = true;
+            j += 1;
+        } else {
+            return Err(CommandError::Syntax);
+        }
+    }
+    Ok(())
+}
+
+/// `ZMPOP numkeys key [key ...] MIN|MAX [COUNT count]`.
+fn parse_zmpop(args: &[Bytes]) -> Result<ZSetWrite, CommandError> {
+    let n = parse_i64(&arg(args, 1))
+        .ok()
+        .filter(|n| *n >= 1)
+        .ok_or_else(|| other("ERR numkeys should be greater than 0"))?;
+    let n = usize::try_from(n).unwrap_or(usize::MAX);
+    let where_at = n.saturating_add(2);
+    let Some(which) = args.get(where_at) else {
+        return Err(CommandError::Syntax);
+    };
+    let max = match option_name(which).as_str() {
+        "min" => false,
+        "max" => true,
+        _ => return Err(CommandError::Syntax),
+    };
+    let mut count = None;
+    let mut j = where_at + 1;
+    while let Some(opt) = args.get(j) {
+        match args.get(j + 1) {
+            Some(value) if count.is_none() && option_name(opt) == "count" => {
+                count = Some(
+                    parse_i64(value)
+                        .ok()
+                        .filter(|c| *c >= 1)
+                        .and_then(|c| u64::try_from(c).ok())
+                        .ok_or_else(|| other("ERR count should be greater than 0"))?,
+                );
+                j += 2;
+            }
+            _ => return Err(CommandError::Syntax),
+        }
+    }
+    Ok(ZSetWrite::MPop {
+        keys: args[2..2 + n].to_vec(),
+        max,
+        count: count.unwrap_or(1),
+    })
+}
+
+/// Members with their scores.
+type Members = Vec<(Bytes, f64)>;
+
+/// The members and scores of each input (a set's members score 1), or
+/// WRONGTYPE; a missing key is empty.
+fn read_inputs<V: ReadView>(
+    view: &V,
+    keys: &[Bytes],
+) -> Result<Result<Vec<Members>, WrongType>, V::Error> {
+    let mut out = Vec::with_capacity(keys.len());
+    for key in keys {
+        let entry = view.entry(key)?;
+        let members = match entry.as_ref().map(|e| &e.value) {
+            None => Vec::new(),
+            Some(super::op::Value::Collection(c))
+                if c.kind == Kind::ZSet || c.kind == Kind::Set =>
+            {
+                let found = Found {
+                    header: *c,
+                    expires_at: None,
+                };
+                if c.kind == Kind::ZSet {
+                    select(view, &found, &Range::Rank(0, -1), false, None)?
+                } else {
+                    collection::all_members(view, Some(&found))?
+                        .into_iter()
+                        .map(|(m, _)| (m, 1.0))
+                        .collect()
+                }
+            }
+            Some(_) => return Ok(Err(WrongType)),
+        };
+        out.push(members);
+    }
+    Ok(Ok(out))
+}
+
+fn aggregate(how: Aggregate, a: f64, b: f64) -> f64 {
+    match how {
+        Aggregate::Sum => {
+            let sum = a + b;
+            if sum.is_nan() { 0.0 } else { sum }
+        }
+        Aggregate::Min => a.min(b),
+        Aggregate::Max => a.max(b),
+    }
+}
+
+/// The result of ZUNION / ZINTER / ZDIFF, by (score, member); an
+/// intersection stops at `limit` members (0: none).
+fn combine(inputs: &Inputs, sources: Vec<Vec<(Bytes, f64)>>) -> Vec<(Bytes, f64)> {
+    use std::collections::BTreeMap;
+    let weighted = |s: f64, w: Score| {
+        let v = s * w.get();
+        if v.is_nan() { 0.0 } else { v }
+    };
+    let mut result: Vec<(Bytes, f64)> = match inputs.op {
+        Combine::Union | Combine::Inter => {
+            // Smallest inputs first, as Redis sums them.
+            let mut order: Vec<usize> = (0..sources.len()).collect();
+            order.sort_by_key(|i| sources[*i].len());
+            let maps: Vec<BTreeMap<&Bytes, f64>> = sources
+                .iter()
+                .map(|s| s.iter().map(|(m, v)| (m, *v)).collect())
+                .collect();
+            if inputs.op == Combine::Union {
+                let mut acc: BTreeMap<Bytes, f64> = BTreeMap::new();
+                for i in order {
+                    for (m, s) in &sources[i] {
+                        let v = weighted(*s, inputs.weights[i]);
+                        acc.entry(m.clone())
+                            .and_modify(|t| *t = aggregate(inputs.aggregate, *t, v))
+                            .or_insert(v);
+                    }
+                }
+                acc.into_iter().collect()
+            } else {
+                let mut out = Vec::new();
+                let Some((&first, rest)) = order.split_first() else {
+                    return Vec::new();
+                };
+                'member: for (m, s) in &sources[first] {
+                    let mut total = weighted(*s, inputs.weights[first]);
+                    for &i in rest {
+                        let Some(s) = maps[i].get(m) else {
+                            continue 'member;
+                        };
+                        total = aggregate(inputs.aggregate, total, weighted(*s, inputs.weights[i]));
+                    }
+                    out.push((m.clone(), total));
+                    if inputs.limit != 0 && out.len() as u64 >= inputs.limit {
+                        break;
+                    }
+                }
+                out
+            }
+        }
+        Combine::Diff => {
+            let mut iter = sources.iter();
+            let Some(first) = iter.next() else {
+                return Vec::new();
+            };
+            let others: Vec<std::collections::BTreeSet<&Bytes>> =
+                iter.map(|s| s.iter().map(|(m, _)| m).collect()).collect();
+            first
+                .iter()
+                .filter(|(m, _)| !others.iter().any(|o| o.contains(m)))
+                .cloned()
+                .collect()
+        }
+    };
+    result.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+    result
+}
+
+/// The effects that make `dest` a new sorted set of `items` (or delete
+/// it, for none), whatever it held before; replies the count.
+fn store<V: ReadView>(
+    view: &V,
+    dest: &Bytes,
+    items: Vec<(Bytes, f64)>,
+) -> Result<Evaluated, V::Error> {
+    let n = items.len();
+    if items.is_empty() {
+        let effects = if view.contains(dest)? {
+            vec![super::op::Effect::delete(dest)]
+        } else {
+            Vec::new()
+        };
+        return Ok((Outcome::Integer(0), effects));
+    }
+    let mut change = Change::fresh(view, dest, Kind::ZSet);
+    for (m, s) in items {
+        set_score(&mut change, view, &m, None, s)?;
+    }
+    Ok((int(n), change.finish(view)))
+}
+
+/// Redis 7.0's `zset-max-listpack-entries`.
+const LISTPACK_ENTRIES: u64 = 128;
+/// Redis 7.0's `zset-max-listpack-value`.
+const LISTPACK_VALUE: usize = 64;
+
+/// The encoding Redis 7.0 would report: `listpack` for at most 128
+/// members of at most 64 bytes, else `skiplist` (judged from the
+/// contents: Redis never converts back; we do).
+pub fn encoding<V: ReadView>(view: &V, found: &Found) -> Result<&'static str, V::Error> {
+    if found.header.len > LISTPACK_ENTRIES {
+        return Ok("skiplist");
+    }
+    let mut small = true;
+    view.each_element(found.header.version, &[TAG_MEMBER], |sub, _| {
+        small = sub.len() - 1 <= LISTPACK_VALUE;
+        small
+    })?;
+    Ok(if small { "listpack" } else { "skiplist" })
+}
+
+/// The index records of a copy of a sorted set's members (COPY writes
+/// the member records itself).
+pub fn copy_index(change: &mut Change, members: &[(Bytes, Bytes)]) {
+    for (member, value) in members {
+        change.put_raw(index_sub(decode_score(value), member), Bytes::new());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::command::op::testing::{MapView, args, b};
+    use crate::command::op::{eval_read, eval_write};
+    use crate::command::{Command, parse};
+    use crate::config::Dialect;
+
+    fn run(view: &mut MapView, line: &str) -> Outcome {
+        match parse(&args(line), Dialect::Redis) {
+            Ok(Command::Write(op)) => {
+                // Each write its own stamp, so new keys get new versions.
+                static STAMP: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+                let stamp = STAMP.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let (outcome, effects) = eval_write(&op.stamp(1, stamp), view).expect("eval");
+                view.apply(&effects);
+                outcome
+            }
+            Ok(Command::Read(op)) => eval_read(&op.stamp(1), view, 0).expect("eval"),
+            Ok(other) => panic!("{other:?}"),
+            Err(e) => Outcome::Error(e.to_string()),
+        }
+    }
+
+    fn members(items: &[&str]) -> Outcome {
+        Outcome::Array(items.iter().map(|m| bulk(b(m))).collect())
+    }
+
+    #[test]
+    fn score_keys_sort_numerically() {
+        let scores = [
+            f64::NEG_INFINITY,
+            -1e300,
+            -1.5,
+            -f64::MIN_POSITIVE,
+            0.0,
+            5e-324,
+            1.0,
+            1.5,
+            1e300,
+            f64::INFINITY,
+        ];
+        let keys: Vec<[u8; 8]> = scores.iter().map(|s| score_key(*s)).collect();
+        assert!(keys.windows(2).all(|w| w[0] < w[1]));
+        for (s, k) in scores.iter().zip(&keys) {
+            assert_eq!(score_of_key(*k), *s);
+        }
+        assert_eq!(score_key(-0.0), score_key(0.0));
+    }
+
+    #[test]
+    fn floats_parse_as_redis_reads_them() {
+        assert_eq!(parse_float(b"1.5", true), Some(1.5));
+        assert_eq!(parse_float(b"-inf", true), Some(f64::NEG_INFINITY));
+        assert_eq!(parse_float(b"+inf", true), Some(f64::INFINITY));
+        assert_eq!(parse_float(b"0x10", true), Some(16.0));
+        for bad in [&b""[..], b" 1", b"1 ", b"nan", b"1e400", b"1e-400", b"abc"] {
+            assert_eq!(parse_float(bad, true), None, "{bad:?}");
+        }
+        assert_eq!(parse_float(b"1e400", false), Some(f64::INFINITY));
+    }
+
+    #[test]
+    fn zadd_flags_and_ranges() {
+        let mut v = MapView::default();
+        assert_eq!(run(&mut v, "ZADD z 1 a 2 b 3 c"), Outcome::Integer(3));
+        assert_eq!(run(&mut v, "ZADD z XX CH 5 a 9 x"), Outcome::Integer(1));
+        assert_eq!(run(&mut v, "ZADD z GT 4 a"), Outcome::Integer(0));
+        assert_eq!(run(&mut v, "ZSCORE z a"), Outcome::Double(5.0));
+        assert_eq!(run(&mut v, "ZINCRBY z -4.5 a"), Outcome::Double(0.5));
+        assert_eq!(run(&mut v, "ZRANGE z 0 -1"), members(&["a", "b", "c"]));
+        assert_eq!(run(&mut v, "ZREVRANGE z 0 1"), members(&["c", "b"]));
+        assert_eq!(run(&mut v, "ZRANK z c"), Outcome::Integer(2));
+        assert_eq!(run(&mut v, "ZREVRANK z c"), Outcome::Integer(0));
+        assert_eq!(
+            run(&mut v, "ZRANGEBYSCORE z (0.5 +inf"),
+            members(&["b", "c"])
+        );
+        assert_eq!(run(&mut v, "ZCOUNT z -inf (3"), Outcome::Integer(2));
+        assert_eq!(
+            run(&mut v, "ZRANGE z +inf -inf BYSCORE REV LIMIT 1 1"),
+            members(&["b"])
+        );
+        assert_eq!(
+            run(&mut v, "ZPOPMIN z"),
+            Outcome::Array(vec![bulk(b("a")), Outcome::Double(0.5)])
+        );
+        assert_eq!(run(&mut v, "ZREMRANGEBYRANK z 0 -1"), Outcome::Integer(2));
+        assert_eq!(run(&mut v, "EXISTS z"), Outcome::Integer(0));
+        assert!(v.3.is_empty() || v.2.is_empty());
+    }
+
+    #[test]
+    fn lex_ranges_and_index_consistency() {
+        let mut v = MapView::default();
+        run(&mut v, "ZADD z 0 a 0 b 0 c 0 d");
+        assert_eq!(run(&mut v, "ZRANGEBYLEX z [b (d"), members(&["b", "c"]));
+        assert_eq!(run(&mut v, "ZREVRANGEBYLEX z + (b"), members(&["d", "c"]));
+        assert_eq!(run(&mut v, "ZLEXCOUNT z - +"), Outcome::Integer(4));
+        assert_eq!(run(&mut v, "ZREMRANGEBYLEX z - [b"), Outcome::Integer(2));
+        run(&mut v, "ZADD z 5 c");
+        assert_eq!(run(&mut v, "ZRANGE z 0 -1"), members(&["d", "c"]));
+        // Two records per member: no stale index entries.
+        assert_eq!(v.3.len(), 4);
+    }
+
+    #[test]
+    fn combining_stores_and_mpop() {
+        let mut v = MapView::default();
+        run(&mut v, "ZADD a 1 x 2 y");
+        run(&mut v, "ZADD b 3 y 4 z");
+        run(&mut v, "SADD s y w");
+        assert_eq!(run(&mut v, "ZUNION 2 a b"), members(&["x", "z", "y"]));
+        assert_eq!(run(&mut v, "ZINTER 2 a s"), members(&["y"]));
+        assert_eq!(run(&mut v, "ZDIFF 2 a b"), members(&["x"]));
+        assert_eq!(run(&mut v, "ZINTERCARD 2 a b"), Outcome::Integer(1));
+        assert_eq!(
+            run(&mut v, "ZUNIONSTORE d 2 a b WEIGHTS 1 2 AGGREGATE MAX"),
+            Outcome::Integer(3)
+        );
+        assert_eq!(run(&mut v, "ZSCORE d y"), Outcome::Double(6.0));
+        assert_eq!(run(&mut v, "ZRANGESTORE e d 0 0"), Outcome::Integer(1));
+        assert_eq!(run(&mut v, "ZRANGE e 0 -1"), members(&["x"]));
+        assert_eq!(
+            run(&mut v, "ZMPOP 2 nokey e MIN"),
+            Outcome::Array(vec![
+                bulk(b("e")),
+                Outcome::Array(vec![Outcome::Array(vec![
+                    bulk(b("x")),
+                    Outcome::Double(1.0)
+                ])])
+            ])
+        );
+        assert_eq!(run(&mut v, "EXISTS e"), Outcome::Integer(0));
+        assert_eq!(run(&mut v, "ZMPOP 1 e MIN"), Outcome::NilArray);
+        // Options are judged after the inputs' types.
+        run(&mut v, "SET str v");
+        assert_eq!(
+            run(&mut v, "ZUNION 2 a str WEIGHTS 1 x"),
+            Outcome::Error(crate::command::op::WRONGTYPE.into())
+        );
+    }
+
+    #[test]
+    fn errors_are_redis_s() {
+        let mut v = MapView::default();
+        let err = |s: &str| Outcome::Error(s.into());
+        assert_eq!(
+            run(&mut v, "ZADD z NX XX 1 a"),
+            err("ERR XX and NX options at the same time are not compatible")
+        );
+        assert_eq!(
+            run(&mut v, "ZADD z INCR 1 a 2 b"),
+            err("ERR INCR option supports a single increment-element pair")
+        );
+        assert_eq!(run(&mut v, "ZADD z nan a"), err(NOT_FLOAT));
+        assert_eq!(run(&mut v, "ZADD z 1 a 2"), err("ERR syntax error"));
+        run(&mut v, "ZADD z inf a");
+        assert_eq!(run(&mut v, "ZINCRBY z -inf a"), err(NAN_RESULT));
+        run(&mut v, "SET s x");
+        assert_eq!(
+            run(&mut v, "ZADD s 1 a"),
+            err(crate::command::op::WRONGTYPE)
+        );
+    }
+}
