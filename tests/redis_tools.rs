@@ -159,13 +159,12 @@ fn benchmark(
     // which on an overloaded machine can outlast a participant's prepare
     // wait and abort: a load problem, not a protocol one). redis-benchmark
     // 7 stops at the first error reply, printing it.
+    command.args(["-h", &addr.ip().to_string(), "-p", &addr.port().to_string()]);
+    // No tests named: redis-benchmark's whole default run.
+    if !tests.is_empty() {
+        command.args(["-t", tests]);
+    }
     command.args([
-        "-h",
-        &addr.ip().to_string(),
-        "-p",
-        &addr.port().to_string(),
-        "-t",
-        tests,
         "-n",
         &requests.to_string(),
         "-c",
@@ -286,4 +285,34 @@ fn redis_benchmark_lists() {
         "not all the same 3-byte payload: {:?}",
         &head[..10]
     );
+}
+
+/// A plain `redis-benchmark` (no `-t`: PING_INLINE, PING_MBULK, SET, GET,
+/// INCR, LPUSH, RPUSH, LPOP, RPOP, SADD, HSET, SPOP, ZADD, ZPOPMIN,
+/// LRANGE_100/300/500/600, MSET) runs to the end with no error reply.
+#[test]
+fn a_plain_redis_benchmark_runs_every_default_test() {
+    let c = cluster();
+    let results = [
+        "PING_INLINE: ",
+        "PING_MBULK: ",
+        "SET: ",
+        "GET: ",
+        "INCR: ",
+        "LPUSH: ",
+        "RPUSH: ",
+        "LPOP: ",
+        "RPOP: ",
+        "SADD: ",
+        "HSET: ",
+        "SPOP: ",
+        "ZADD: ",
+        "ZPOPMIN: ",
+        "LRANGE_100 (first 100 elements): ",
+        "LRANGE_300 (first 300 elements): ",
+        "LRANGE_500 (first 500 elements): ",
+        "LRANGE_600 (first 600 elements): ",
+        "MSET (10 keys): ",
+    ];
+    benchmark(&c, "", 1_000, 20, &results);
 }

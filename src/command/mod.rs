@@ -422,6 +422,7 @@ pub fn check_known(args: &[Bytes]) -> Result<(), CommandError> {
 
 /// Redis 7 commands we do not have, by the feature they belong to.
 const UNSUPPORTED: &[(&str, &[&str])] = &[
+    ("SORT and SORT_RO", &["sort", "sort_ro"]),
     (
         "blocking list commands",
         &["blmove", "blmpop", "blpop", "brpop", "brpoplpush"],
