@@ -282,6 +282,24 @@ impl Model {
         }
     }
 
+    /// Whether a write's reply acknowledges it: an integer `fits` accepts.
+    /// An error or a lost reply does not; any other reply is a violation.
+    fn integer_ack(
+        &mut self,
+        what: &str,
+        reply: &Result<OwnedFrame, std::io::Error>,
+        fits: impl Fn(i64) -> bool,
+    ) -> bool {
+        match reply {
+            Ok(OwnedFrame::Integer(n)) if fits(*n) => true,
+            Ok(OwnedFrame::Error(_)) | Err(_) => false,
+            Ok(other) => {
+                self.violation(format!("{what}: unexpected {}", show(other)));
+                false
+            }
+        }
+    }
+
     fn violation(&mut self, what: String) {
         let now = self.now();
         let line = format!("at {:.3}s: {what}", now.as_secs_f64());
@@ -627,19 +645,8 @@ async fn step(
             ));
             // The reply counts members added or removed (keys, for DEL).
             let most = if op == 9 { 1 } else { members.len() as i64 };
-            let acked = match &reply {
-                Ok(OwnedFrame::Integer(n)) if (0..=most).contains(n) => true,
-                Ok(OwnedFrame::Error(_)) | Err(_) => false,
-                Ok(other) => {
-                    let e = format!(
-                        "c{id} {} {key}: unexpected {}",
-                        String::from_utf8_lossy(name),
-                        show(other)
-                    );
-                    m.violation(e);
-                    false
-                }
-            };
+            let what = format!("c{id} {} {key}", String::from_utf8_lossy(name));
+            let acked = m.integer_ack(&what, &reply, |n| (0..=most).contains(&n));
             if acked {
                 m.acked_writes += 1;
                 for (member, seq) in members.iter().zip(&seqs) {
@@ -861,19 +868,8 @@ async fn list_push(
         elements.join(" ")
     ));
     // The reply is the new length.
-    let acked = match &reply {
-        Ok(OwnedFrame::Integer(n)) if *n >= elements.len() as i64 => true,
-        Ok(OwnedFrame::Error(_)) | Err(_) => false,
-        Ok(other) => {
-            let e = format!(
-                "c{id} {} {key}: unexpected {}",
-                String::from_utf8_lossy(name),
-                show(other)
-            );
-            m.violation(e);
-            false
-        }
-    };
+    let what = format!("c{id} {} {key}", String::from_utf8_lossy(name));
+    let acked = m.integer_ack(&what, &reply, |n| n >= elements.len() as i64);
     if acked {
         m.acked_writes += 1;
         let at = m.tick();
