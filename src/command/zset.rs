@@ -773,34 +773,21 @@ fn below_max(score: f64, max: &ScoreBound) -> bool {
     }
 }
 
-/// The members of a range in ascending order, with their scores (`skip`
-/// and `take` apply to the ascending walk; rank ranges resolve here).
-fn ascending<V: ReadView>(
+/// Visits the members of `range` in ascending order with their scores
+/// until `visit` returns false: a score range over the score index from its
+/// lower bound, a lex range over the members from theirs, a rank range
+/// (resolved by the caller) from the lowest score.
+fn walk_range<V: ReadView>(
     view: &V,
     found: &Found,
     range: &Range,
-    skip: usize,
-    take: usize,
-) -> Result<Vec<(Bytes, f64)>, V::Error> {
+    mut visit: impl FnMut(Bytes, f64) -> bool,
+) -> Result<(), V::Error> {
     let version = found.header.version;
-    let mut out = Vec::new();
-    if take == 0 {
-        return Ok(out);
-    }
-    let mut skipped = 0usize;
     match range {
-        Range::Rank(..) => {
-            view.each_element(version, &[TAG_SCORE], |sub, _| {
-                if skipped < skip {
-                    skipped += 1;
-                    return true;
-                }
-                if let Some((score, member)) = split_index(sub) {
-                    out.push((member, score));
-                }
-                out.len() < take
-            })?;
-        }
+        Range::Rank(..) => view.each_element(version, &[TAG_SCORE], |sub, _| {
+            split_index(sub).is_none_or(|(score, member)| visit(member, score))
+        }),
         Range::Score(min, max) => {
             let from = index_sub(min.score.get(), b"");
             view.each_element_from(version, &[TAG_SCORE], &from, |sub, _| {
@@ -810,40 +797,48 @@ fn ascending<V: ReadView>(
                 if !above_min(score, min) {
                     return true;
                 }
-                if !below_max(score, max) {
-                    return false;
-                }
-                if skipped < skip {
-                    skipped += 1;
-                    return true;
-                }
-                out.push((member, score));
-                out.len() < take
-            })?;
+                below_max(score, max) && visit(member, score)
+            })
         }
         Range::Lex(min, max) => {
             let from = match min {
                 LexBound::Inclusive(m) | LexBound::Exclusive(m) => member_sub(m),
                 LexBound::Min => member_sub(b""),
-                LexBound::Max => return Ok(out),
+                LexBound::Max => return Ok(()),
             };
             view.each_element_from(version, &[TAG_MEMBER], &from, |sub, value| {
                 let member = member_name(sub);
                 if !in_lex_min(&member, min) {
                     return true;
                 }
-                if !in_lex_max(&member, max) {
-                    return false;
-                }
-                if skipped < skip {
-                    skipped += 1;
-                    return true;
-                }
-                out.push((member, decode_score(value)));
-                out.len() < take
-            })?;
+                in_lex_max(&member, max) && visit(member, decode_score(value))
+            })
         }
     }
+}
+
+/// The members of a range in ascending order, with their scores (`skip`
+/// and `take` apply to the ascending walk; rank ranges resolve here).
+fn ascending<V: ReadView>(
+    view: &V,
+    found: &Found,
+    range: &Range,
+    skip: usize,
+    take: usize,
+) -> Result<Vec<(Bytes, f64)>, V::Error> {
+    let mut out = Vec::new();
+    if take == 0 {
+        return Ok(out);
+    }
+    let mut skipped = 0usize;
+    walk_range(view, found, range, |member, score| {
+        if skipped < skip {
+            skipped += 1;
+            return true;
+        }
+        out.push((member, score));
+        out.len() < take
+    })?;
     Ok(out)
 }
 
@@ -1245,45 +1240,14 @@ pub fn eval_read<V: ReadView>(op: &ZSetRead, view: &V) -> Result<Outcome, V::Err
 
 /// How many members a range holds, without collecting them.
 fn count_range<V: ReadView>(view: &V, found: &Found, range: &Range) -> Result<usize, V::Error> {
-    let version = found.header.version;
-    let mut n = 0usize;
-    match range {
-        Range::Rank(..) => return Ok(select(view, found, range, false, None)?.len()),
-        Range::Score(min, max) => {
-            let from = index_sub(min.score.get(), b"");
-            view.each_element_from(version, &[TAG_SCORE], &from, |sub, _| {
-                let Some((score, _)) = split_index(sub) else {
-                    return false;
-                };
-                if !above_min(score, min) {
-                    return true;
-                }
-                if !below_max(score, max) {
-                    return false;
-                }
-                n += 1;
-                true
-            })?;
-        }
-        Range::Lex(min, max) => {
-            let from = match min {
-                LexBound::Inclusive(m) | LexBound::Exclusive(m) => member_sub(m),
-                LexBound::Min => member_sub(b""),
-                LexBound::Max => return Ok(0),
-            };
-            view.each_element_from(version, &[TAG_MEMBER], &from, |sub, _| {
-                let member = member_name(sub);
-                if !in_lex_min(&member, min) {
-                    return true;
-                }
-                if !in_lex_max(&member, max) {
-                    return false;
-                }
-                n += 1;
-                true
-            })?;
-        }
+    if let Range::Rank(..) = range {
+        return Ok(select(view, found, range, false, None)?.len());
     }
+    let mut n = 0usize;
+    walk_range(view, found, range, |_, _| {
+        n += 1;
+        true
+    })?;
     Ok(n)
 }
 
