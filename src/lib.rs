@@ -17,9 +17,13 @@
 //! - [`coordinator`]: transactions, the 2PC driver, membership, read routing
 //!   and recovery.
 //! - [`participant`]: the replica: prepare/commit/abort, reads, catch-up.
+//! - [`session`]: one client connection, from request to reply, over a
+//!   backend (the coordinator or a participant); [`blocked`]: the queues
+//!   of its clients blocked in BLPOP and the other blocking pops.
 //!
 //! `main.rs` only parses the command line and hands the config to [`run`].
 
+pub mod blocked;
 pub mod command;
 pub mod config;
 pub mod coordinator;

@@ -60,12 +60,25 @@
 //!
 //! # Blocking
 //!
-//! WAIT is the one command that may block for long (until enough replicas
-//! hold the client's writes, for ever with timeout 0). While it waits the
-//! session keeps reading the socket ([`Connection::closed`]): what the
-//! client pipelines meanwhile runs afterwards, and a client that hangs up
-//! ends the session at once instead of leaving it waiting. INFO's
-//! `blocked_clients` counts the sessions waiting in WAIT.
+//! WAIT and the blocking pops (BLPOP, BLMOVE, BZPOPMIN, ...) may block for
+//! long (for ever with timeout 0). While one waits the session keeps
+//! reading the socket ([`Connection::closed`]): what the client pipelines
+//! meanwhile runs afterwards, and a client that hangs up ends the session
+//! at once instead of leaving it waiting. INFO's `blocked_clients` counts
+//! the sessions waiting.
+//!
+//! A blocking pop first queues the client on its keys
+//! ([`crate::blocked`]), then runs one attempt: the pop as an ordinary
+//! replicated write, which takes nothing when every key is empty. If it
+//! found nothing the session waits until a write through this node to one
+//! of the keys wakes it (every successful write wakes its keys' first
+//! waiters), then tries again; so an element leaves its list only in a
+//! transaction whose reply goes to a connected client, and a client that
+//! hangs up or times out while waiting costs nothing. An attempt that
+//! finds a key of another type answers WRONGTYPE the first time; later,
+//! as in Redis, the client keeps waiting. CLIENT UNBLOCK ends a wait with
+//! the timeout's reply or the `-UNBLOCKED` error. Inside MULTI a blocking
+//! pop is its attempt alone, as Redis never blocks a transaction.
 
 use std::fmt;
 use std::future::Future;
@@ -76,6 +89,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
+use crate::blocked::{BlockedKeys, Unblock, Wake};
+use crate::command::blocking::Blocking;
 use crate::command::connection::{self, ClientState, ServerFacts, SessionCommand};
 use crate::command::op::{Outcome, ReadOp, Step, WriteOp};
 use crate::command::server::{self, Counters, Keyspace, WaitRequest};
@@ -131,8 +146,10 @@ pub struct Clients {
     commands: AtomicU64,
     hits: AtomicU64,
     misses: AtomicU64,
-    /// Sessions waiting in WAIT.
+    /// Sessions waiting in WAIT or a blocking pop.
     blocked: AtomicUsize,
+    /// The clients waiting in blocking pops, by key.
+    waiting: BlockedKeys,
     /// Kept up to date by the sampler ([`Clients::start`]).
     ops_per_sec: AtomicU64,
     started: std::time::Instant,
@@ -149,6 +166,7 @@ impl Default for Clients {
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             blocked: AtomicUsize::new(0),
+            waiting: BlockedKeys::default(),
             ops_per_sec: AtomicU64::new(0),
             started: std::time::Instant::now(),
         }
@@ -465,7 +483,7 @@ pub async fn serve_client<B: Backend>(
                             let watched = std::mem::take(&mut watched);
                             let backend = backend.as_ref();
                             let exec = (&mut client, &mut auth, watched);
-                            queue.end(args, dialect, backend, exec).await
+                            queue.end(args, dialect, backend, exec, &counted.0).await
                         }
                     }
                 }
@@ -509,7 +527,12 @@ async fn run<B: Backend>(
     let to_reply = |o| outcome_reply(o, dialect);
     Some(match command::parse(args, dialect) {
         Err(e) => Reply::Error(e.to_string()),
-        Ok(Command::Write(op)) => backend.write(op).await.map_or_else(Reply::Error, to_reply),
+        Ok(Command::Write(op)) => write(backend, clients, op)
+            .await
+            .map_or_else(Reply::Error, to_reply),
+        Ok(Command::Block(blocking)) => {
+            return block(blocking, dialect, client.id, backend, clients, conn).await;
+        }
         Ok(Command::Read(op)) => {
             let lookup = matches!(op, ReadOp::Get { .. } | ReadOp::MGet { .. });
             match backend.read(op).await {
@@ -524,7 +547,7 @@ async fn run<B: Backend>(
         }
         Ok(Command::DebugDigest) => backend.digest().await,
         Ok(Command::Hello(hello)) => connection::hello(hello, client, auth, backend),
-        Ok(Command::Session(cmd)) => session_command(cmd, client, backend).await,
+        Ok(Command::Session(cmd)) => session_command(cmd, client, backend, clients).await,
         Ok(Command::Wait(request)) => {
             let _blocked = Blocked::new(clients);
             tokio::select! {
@@ -559,6 +582,85 @@ async fn run<B: Backend>(
     })
 }
 
+/// Runs a write, then wakes the clients blocked on the keys it wrote
+/// (`crate::blocked`): whatever it did to them, they look again.
+async fn write<B: Backend>(backend: &B, clients: &Clients, op: WriteOp) -> Result<Outcome, String> {
+    // Taken before the write, which consumes the op; cheap (shared bytes).
+    let keys: Vec<Bytes> = op.keys().into_iter().cloned().collect();
+    let written = backend.write(op).await;
+    if written.is_ok() {
+        clients.waiting.wake(&keys);
+    }
+    written
+}
+
+/// Runs a blocking pop outside MULTI (see the module's "Blocking"):
+/// attempts until one pops something, the timeout passes or CLIENT
+/// UNBLOCK ends the wait. `None`: the client hung up while waiting.
+async fn block<B: Backend>(
+    blocking: Blocking,
+    dialect: Dialect,
+    client: u64,
+    backend: &B,
+    clients: &Clients,
+    conn: &mut Connection,
+) -> Option<Reply> {
+    // A deadline past what the clock can count is for ever.
+    let deadline = blocking
+        .timeout
+        .and_then(|t| tokio::time::Instant::now().checked_add(t));
+    let timed_out = || Some(outcome_reply(Outcome::NilArray, dialect));
+    // Queued before the first attempt, so a push that commits between the
+    // attempt and the wait still wakes this client.
+    let ticket = clients.waiting.queue(client, &blocking.keys);
+    let mut first = true;
+    loop {
+        // After a wake-up, a cheap look (a read) before a replicated
+        // attempt: the wake-up may have been a DEL, or taken by another.
+        let worth_trying = first
+            || !matches!(
+                backend
+                    .read(ReadOp::Exists {
+                        keys: blocking.keys.clone()
+                    })
+                    .await,
+                Ok(Outcome::Integer(0))
+            );
+        if worth_trying {
+            match write(backend, clients, blocking.op.clone()).await {
+                Ok(outcome) if Blocking::found_nothing(&outcome) => {}
+                // As in Redis, a key of another type is an error when the
+                // command starts; a key that became one later is waited on.
+                Ok(Outcome::Error(e)) if !first && e == command::op::WRONGTYPE => {}
+                Ok(outcome) => return Some(outcome_reply(outcome, dialect)),
+                Err(e) => return Some(Reply::Error(e)),
+            }
+        }
+        first = false;
+        let _blocked = Blocked::new(clients);
+        let until_deadline = async {
+            match deadline {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            wake = ticket.woken() => match wake {
+                Wake::Look => {}
+                Wake::Unblocked(Unblock::Timeout) => return timed_out(),
+                Wake::Unblocked(Unblock::Error) => {
+                    return Some(Reply::error(UNBLOCKED));
+                }
+            },
+            () = until_deadline => return timed_out(),
+            () = conn.closed() => return None,
+        }
+    }
+}
+
+/// The reply of a client whose wait CLIENT UNBLOCK ended with ERROR.
+pub const UNBLOCKED: &str = "UNBLOCKED client unblocked via CLIENT UNBLOCK";
+
 /// WAIT's reply: the number of replicas, or the backend's error.
 fn wait_reply(answer: Result<u64, String>) -> Reply {
     match answer {
@@ -574,9 +676,19 @@ async fn session_command<B: Backend>(
     cmd: SessionCommand,
     client: &mut ClientState,
     backend: &B,
+    clients: &Clients,
 ) -> Reply {
-    let SessionCommand::Info(request) = cmd else {
-        return connection::apply(cmd, client, backend);
+    let request = match cmd {
+        SessionCommand::Info(request) => request,
+        SessionCommand::ClientUnblock { client, error } => {
+            let how = if error {
+                Unblock::Error
+            } else {
+                Unblock::Timeout
+            };
+            return Reply::Integer(i64::from(clients.waiting.unblock(client, how)));
+        }
+        cmd => return connection::apply(cmd, client, backend),
     };
     let mut keyspace = None;
     if request.wants("keyspace") {
@@ -664,6 +776,7 @@ fn queue_or_end(
         }
         Ok(Command::Transaction(Transaction::Unwatch)) => Queued::Reply(Reply::ok()),
         Ok(Command::Write(op)) => Queued::Data(Step::Write(op)),
+        Ok(Command::Block(blocking)) => Queued::Data(Step::Write(blocking.op)),
         Ok(Command::Read(op)) => Queued::Data(Step::Read(op)),
         Ok(Command::DebugDigest) => Queued::Digest,
         Ok(Command::Hello(hello)) => Queued::Hello(hello),
@@ -716,6 +829,7 @@ impl Queue {
         dialect: Dialect,
         backend: &B,
         (client, auth, watched): (&mut ClientState, &mut Auth, Watched),
+        clients: &Clients,
     ) -> Reply {
         let exec = args
             .first()
@@ -736,7 +850,7 @@ impl Queue {
             .collect();
         let mut outcomes = Vec::new().into_iter();
         if !steps.is_empty() || !watched.is_empty() {
-            match backend.write(WriteOp::Multi { watched, steps }).await {
+            match write(backend, clients, WriteOp::Multi { watched, steps }).await {
                 Ok(Outcome::Array(items)) => outcomes = items.into_iter(),
                 Ok(other) => return outcome_reply(other, dialect),
                 Err(e) => return Reply::Error(e),
@@ -749,7 +863,7 @@ impl Queue {
                     Some(o) => outcome_reply(o, Dialect::Redis),
                     None => Reply::error("ERR transaction result missing"),
                 },
-                Queued::Session(cmd) => session_command(cmd, client, backend).await,
+                Queued::Session(cmd) => session_command(cmd, client, backend, clients).await,
                 Queued::Digest => backend.digest().await,
                 Queued::Hello(hello) => connection::hello(hello, client, auth, backend),
                 Queued::Wait(request) => wait_reply(backend.replicas_with_writes(request).await),

@@ -38,6 +38,14 @@ pub enum SessionCommand {
     ObjectHelp,
     /// A command whose answer is a fixed status (`FUNCTION FLUSH`: `+OK`).
     Fixed(&'static str),
+    /// `CLIENT UNBLOCK id [TIMEOUT|ERROR]`: answered by the session, which
+    /// owns the blocked clients (`crate::blocked`).
+    ClientUnblock {
+        /// The client's id.
+        client: u64,
+        /// ERROR: it gets `-UNBLOCKED`, else its timeout's reply.
+        error: bool,
+    },
 }
 
 /// Parses a session command whose name and arity are already checked.
@@ -52,7 +60,20 @@ pub fn parse(name: &str, args: &[Bytes]) -> Result<SessionCommand, CommandError>
         "echo" => SessionCommand::Echo(args.get(1).cloned().unwrap_or_default()),
         "quit" => SessionCommand::Quit,
         "select" => SessionCommand::Select(parse_i64(args.get(1).map_or(&b""[..], |b| b))?),
-        "client" => SessionCommand::Client(rest()),
+        "client" => match args.get(1) {
+            // Redis's table lets any count from 3 through; its code then
+            // refuses more than 4 as a subcommand syntax error.
+            Some(sub) if sub.eq_ignore_ascii_case(b"unblock") && args.len() > 4 => {
+                return Err(CommandError::Other(format!(
+                    "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
+                    String::from_utf8_lossy(sub)
+                )));
+            }
+            Some(sub) if sub.eq_ignore_ascii_case(b"unblock") && args.len() > 2 => {
+                parse_client_unblock(args)?
+            }
+            _ => SessionCommand::Client(rest()),
+        },
         "command" => SessionCommand::Command(rest()),
         "config" => SessionCommand::Config(rest()),
         "info" => SessionCommand::Info(super::server::InfoRequest::parse(&args[1..])),
@@ -276,12 +297,34 @@ pub fn apply(cmd: SessionCommand, client: &mut ClientState, facts: &dyn ServerFa
         SessionCommand::Config(args) => super::server::config_command(&args, facts),
         SessionCommand::ObjectHelp => super::keyspace::object_help(),
         SessionCommand::Fixed(status) => Reply::Simple(status.into()),
+        // The session answers it; without one, no client is blocked.
+        SessionCommand::ClientUnblock { .. } => Reply::Integer(0),
         SessionCommand::Info(request) => {
             // Without the key count, which only the session can fetch.
             super::server::info_reply(&request, &facts.node_info(), None)
         }
         SessionCommand::Time => super::server::time_reply(std::time::SystemTime::now()),
     }
+}
+
+/// `CLIENT UNBLOCK id [TIMEOUT|ERROR]`, checked in Redis 7.0's order (the
+/// reason before the id). An id no client can have (negative) is kept as
+/// one no client has.
+fn parse_client_unblock(args: &[Bytes]) -> Result<SessionCommand, CommandError> {
+    let error = match args.get(3).map(|r| super::option_name(r)).as_deref() {
+        None | Some("timeout") => false,
+        Some("error") => true,
+        Some(_) => {
+            return Err(CommandError::Other(
+                "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR".into(),
+            ));
+        }
+    };
+    let id = parse_i64(args.get(2).map_or(&b""[..], |b| b))?;
+    Ok(SessionCommand::ClientUnblock {
+        client: u64::try_from(id).unwrap_or(0),
+        error,
+    })
 }
 
 fn client_command(args: &[Bytes], client: &mut ClientState) -> Reply {
@@ -306,7 +349,7 @@ fn client_command(args: &[Bytes], client: &mut ClientState) -> Reply {
             Reply::ok()
         }
         ("setinfo", 3) => Reply::ok(),
-        ("id" | "getname" | "setname" | "setinfo", _) => wrong(),
+        ("id" | "getname" | "setname" | "setinfo" | "unblock", _) => wrong(),
         ("info", 1) => Reply::Verbatim {
             format: *b"txt",
             text: Bytes::from(format!(

@@ -135,6 +135,16 @@ pub enum ListWrite {
         /// At most this many (at least 1).
         count: u64,
     },
+    /// One attempt of BLPOP / BRPOP key \[key ...\] timeout: the first
+    /// non-empty list's key and one element from `end`, or a nil array
+    /// when every list is empty (the waiting is the session's,
+    /// [`crate::blocking`]).
+    BPop {
+        /// The keys, in order.
+        keys: Vec<Bytes>,
+        /// Which end.
+        end: End,
+    },
 }
 
 /// A list command that only reads.
@@ -189,7 +199,7 @@ impl ListWrite {
             | ListWrite::Rem { key, .. }
             | ListWrite::Trim { key, .. } => vec![key],
             ListWrite::Move { from, to, .. } => vec![from, to],
-            ListWrite::MPop { keys, .. } => keys.iter().collect(),
+            ListWrite::MPop { keys, .. } | ListWrite::BPop { keys, .. } => keys.iter().collect(),
         }
     }
 }
@@ -709,23 +719,51 @@ pub fn eval_write<V: ReadView>(op: &ListWrite, view: &V) -> Result<Evaluated, V:
             from_end,
             to_end,
         } => lmove(view, from, to, *from_end, *to_end),
-        ListWrite::MPop { keys, end, count } => {
-            for key in keys {
-                let Ok(found) = find(view, key, Kind::List)? else {
-                    return Ok(WrongType.into());
-                };
-                let Some(found) = found else {
-                    continue;
-                };
-                let mut list = List::open(view, key, Some(found));
-                let popped = pop_n(&mut list, view, *end, *count)?;
-                let outcome =
-                    Outcome::Array(vec![bulk(key.clone()), Outcome::Array(bulks(popped))]);
-                return Ok((outcome, list.finish(view)));
+        ListWrite::MPop { keys, end, count } => Ok(match pop_first(view, keys, *end, *count)? {
+            Ok(Some((key, popped, effects))) => {
+                let items = Outcome::Array(bulks(popped));
+                (Outcome::Array(vec![bulk(key), items]), effects)
             }
-            Ok((Outcome::NilArray, Vec::new()))
-        }
+            Ok(None) => (Outcome::NilArray, Vec::new()),
+            Err(WrongType) => WrongType.into(),
+        }),
+        ListWrite::BPop { keys, end } => Ok(match pop_first(view, keys, *end, 1)? {
+            Ok(Some((key, popped, effects))) => {
+                let mut items = vec![bulk(key)];
+                items.extend(bulks(popped));
+                (Outcome::Array(items), effects)
+            }
+            Ok(None) => (Outcome::NilArray, Vec::new()),
+            Err(WrongType) => WrongType.into(),
+        }),
     }
+}
+
+/// A pop from one of several lists: the key, the elements in popping
+/// order, and the effects.
+type Popped = (Bytes, Vec<Bytes>, Vec<Effect>);
+
+/// What LMPOP and BLPOP pop: up to `count` elements from `end` of the
+/// first of `keys` that holds a list; `None` if none does; `WrongType` at
+/// the first key of another type before it.
+fn pop_first<V: ReadView>(
+    view: &V,
+    keys: &[Bytes],
+    end: End,
+    count: u64,
+) -> Result<Result<Option<Popped>, WrongType>, V::Error> {
+    for key in keys {
+        let Ok(found) = find(view, key, Kind::List)? else {
+            return Ok(Err(WrongType));
+        };
+        let Some(found) = found else {
+            continue;
+        };
+        let mut list = List::open(view, key, Some(found));
+        let popped = pop_n(&mut list, view, end, count)?;
+        return Ok(Ok(Some((key.clone(), popped, list.finish(view)))));
+    }
+    Ok(Ok(None))
 }
 
 /// Pops up to `count` elements from one end, in popping order.

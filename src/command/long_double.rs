@@ -74,6 +74,26 @@ pub enum LongDouble {
 }
 
 impl LongDouble {
+    /// The nearest `f64` (or an infinity beyond its range), for uses that
+    /// need no more than a double's precision, such as a timeout.
+    pub fn to_f64(self) -> f64 {
+        match self {
+            LongDouble::Finite {
+                negative,
+                mantissa,
+                exponent,
+            } => {
+                // Two steps, so a denormal-range weight does not underflow
+                // before the mantissa is applied.
+                let half = exponent / 2;
+                let magnitude = mantissa as f64 * 2f64.powi(half) * 2f64.powi(exponent - half);
+                if negative { -magnitude } else { magnitude }
+            }
+            LongDouble::Infinite { negative: true } => f64::NEG_INFINITY,
+            LongDouble::Infinite { negative: false } => f64::INFINITY,
+        }
+    }
+
     fn zero(negative: bool) -> LongDouble {
         LongDouble::Finite {
             negative,

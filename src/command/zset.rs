@@ -30,7 +30,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
 
 use super::collection::{self, Change, Found, TAG_MEMBER, find, member_name, member_sub};
-use super::op::{Evaluated, Kind, Outcome, ReadView, WrongType};
+use super::op::{Effect, Evaluated, Kind, Outcome, ReadView, WrongType};
 use super::{CommandError, option_name, parse_i64};
 
 /// The tag of a score index record.
@@ -259,6 +259,16 @@ pub enum ZSetWrite {
         /// How many to pop.
         count: u64,
     },
+    /// One attempt of BZPOPMIN / BZPOPMAX key \[key ...\] timeout: the
+    /// first non-empty sorted set's key, member and score, or a nil array
+    /// when every one is empty (the waiting is the session's,
+    /// [`crate::blocking`]).
+    BPop {
+        /// The keys, tried in order.
+        keys: Vec<Bytes>,
+        /// BZPOPMAX.
+        max: bool,
+    },
 }
 
 /// A sorted set command that only reads.
@@ -342,7 +352,7 @@ impl ZSetWrite {
                 std::iter::once(dest).chain(&inputs.keys).collect()
             }
             ZSetWrite::RangeStore { dest, src, .. } => vec![dest, src],
-            ZSetWrite::MPop { keys, .. } => keys.iter().collect(),
+            ZSetWrite::MPop { keys, .. } | ZSetWrite::BPop { keys, .. } => keys.iter().collect(),
         }
     }
 }
@@ -907,6 +917,63 @@ fn bulk(member: Bytes) -> Outcome {
 }
 
 /// Members (and maybe scores) as a range reply.
+/// Members with their scores.
+type Scored = Vec<(Bytes, f64)>;
+
+/// Pops up to `want` members from the low end (or the high end, `max`)
+/// of an existing sorted set, in popping order, with the effects (none if
+/// nothing was popped).
+fn pop_members<V: ReadView>(
+    view: &V,
+    key: &Bytes,
+    found: Found,
+    max: bool,
+    want: usize,
+) -> Result<(Scored, Vec<Effect>), V::Error> {
+    let len = usize::try_from(found.header.len).unwrap_or(usize::MAX);
+    let want = want.min(len);
+    if want == 0 {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    // Ranks count from the popped end.
+    let range = Range::Rank(0, i64::try_from(want).unwrap_or(i64::MAX) - 1);
+    let picked = select(view, &found, &range, max, None)?;
+    if picked.is_empty() {
+        return Ok((picked, Vec::new()));
+    }
+    let mut change = Change::open(view, key, Kind::ZSet, Some(found));
+    for (m, s) in &picked {
+        remove_member(&mut change, view, m, *s)?;
+    }
+    Ok((picked, change.finish(view)))
+}
+
+/// A pop from one of several sorted sets: the key, the members with their
+/// scores in popping order, and the effects.
+type Popped = (Bytes, Scored, Vec<Effect>);
+
+/// What ZMPOP and BZPOPMIN pop: up to `count` members from the first of
+/// `keys` that holds a sorted set; `None` if none does; `WrongType` at the
+/// first key of another type before it.
+fn pop_first<V: ReadView>(
+    view: &V,
+    keys: &[Bytes],
+    max: bool,
+    count: u64,
+) -> Result<Result<Option<Popped>, WrongType>, V::Error> {
+    for key in keys {
+        let Ok(found) = find_zset(view, key)? else {
+            return Ok(Err(WrongType));
+        };
+        if let Some(found) = found {
+            let want = usize::try_from(count).unwrap_or(usize::MAX);
+            let (picked, effects) = pop_members(view, key, found, max, want)?;
+            return Ok(Ok(Some((key.clone(), picked, effects))));
+        }
+    }
+    Ok(Ok(None))
+}
+
 fn members_reply(items: Vec<(Bytes, f64)>, with_scores: bool) -> Outcome {
     if with_scores {
         Outcome::Pairs(
@@ -983,29 +1050,31 @@ pub fn eval_write<V: ReadView>(op: &ZSetWrite, view: &V) -> Result<Evaluated, V:
             return store(view, dest, items);
         }
         ZSetWrite::MPop { keys, max, count } => {
-            for key in keys {
-                let Ok(found) = find_zset(view, key)? else {
-                    return Ok(WrongType.into());
-                };
-                if found.is_some() {
-                    let pop = ZSetWrite::Pop {
-                        key: key.clone(),
-                        max: *max,
-                        count: Some(*count),
-                    };
-                    let (outcome, effects) = eval_write(&pop, view)?;
-                    let Outcome::Pairs(pairs) = outcome else {
-                        return Ok((outcome, effects));
-                    };
-                    let items = pairs
+            return Ok(match pop_first(view, keys, *max, *count)? {
+                Ok(Some((key, picked, effects))) => {
+                    let items = picked
                         .into_iter()
-                        .map(|(m, s)| Outcome::Array(vec![m, s]))
+                        .map(|(m, s)| Outcome::Array(vec![bulk(m), Outcome::Double(s)]))
                         .collect();
-                    let reply = Outcome::Array(vec![bulk(key.clone()), Outcome::Array(items)]);
-                    return Ok((reply, effects));
+                    let reply = Outcome::Array(vec![bulk(key), Outcome::Array(items)]);
+                    (reply, effects)
                 }
-            }
-            return Ok((Outcome::NilArray, Vec::new()));
+                Ok(None) => (Outcome::NilArray, Vec::new()),
+                Err(WrongType) => WrongType.into(),
+            });
+        }
+        ZSetWrite::BPop { keys, max } => {
+            return Ok(match pop_first(view, keys, *max, 1)? {
+                Ok(Some((key, picked, effects))) => {
+                    let mut items = vec![bulk(key)];
+                    for (m, s) in picked {
+                        items.extend([bulk(m), Outcome::Double(s)]);
+                    }
+                    (Outcome::Array(items), effects)
+                }
+                Ok(None) => (Outcome::NilArray, Vec::new()),
+                Err(WrongType) => WrongType.into(),
+            });
         }
         _ => {}
     }
@@ -1039,22 +1108,7 @@ pub fn eval_write<V: ReadView>(op: &ZSetWrite, view: &V) -> Result<Evaluated, V:
                 return Ok((Outcome::Array(Vec::new()), Vec::new()));
             };
             let want = count.map_or(1, |c| usize::try_from(c).unwrap_or(usize::MAX));
-            let len = usize::try_from(found.header.len).unwrap_or(usize::MAX);
-            let want = want.min(len);
-            // Ranks count from the popped end.
-            let range = Range::Rank(0, i64::try_from(want).unwrap_or(i64::MAX) - 1);
-            let picked = if want == 0 {
-                Vec::new()
-            } else {
-                select(view, &found, &range, *max, None)?
-            };
-            if picked.is_empty() {
-                return Ok((Outcome::Array(Vec::new()), Vec::new()));
-            }
-            let mut change = Change::open(view, key, Kind::ZSet, Some(found));
-            for (m, s) in &picked {
-                remove_member(&mut change, view, m, *s)?;
-            }
+            let (picked, effects) = pop_members(view, key, found, *max, want)?;
             let outcome = match count {
                 None => Outcome::Array(
                     picked
@@ -1064,11 +1118,12 @@ pub fn eval_write<V: ReadView>(op: &ZSetWrite, view: &V) -> Result<Evaluated, V:
                 ),
                 Some(_) => members_reply(picked, true),
             };
-            Ok((outcome, change.finish(view)))
+            Ok((outcome, effects))
         }
-        ZSetWrite::Store { .. } | ZSetWrite::RangeStore { .. } | ZSetWrite::MPop { .. } => {
-            Ok((Outcome::Error("ERR unreachable".into()), Vec::new()))
-        }
+        ZSetWrite::Store { .. }
+        | ZSetWrite::RangeStore { .. }
+        | ZSetWrite::MPop { .. }
+        | ZSetWrite::BPop { .. } => Ok((Outcome::Error("ERR unreachable".into()), Vec::new())),
         ZSetWrite::RemRange { range, .. } => {
             let Some(found) = found else {
                 return Ok((Outcome::Integer(0), Vec::new()));
