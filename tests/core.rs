@@ -278,8 +278,7 @@ fn unknown_command_and_wrong_arity_errors_match_redis() {
     );
     // A Redis command of a data type we lack says so, on the coordinator
     // and on a participant's own port alike.
-    let unsupported =
-        b"-ERR unsupported command 'XADD': streams are not implemented by this \
+    let unsupported = b"-ERR unsupported command 'XADD': streams are not implemented by this \
         server (see the README's command list)\r\n";
     assert_reply(&raw.cmd(&[b"XADD", b"s", b"*", b"f", b"v"]), unsupported);
     assert_reply(

@@ -1,6 +1,8 @@
 //! List commands: LPUSH, RPUSH, LPUSHX, RPUSHX, LPOP, RPOP, LSET, LINSERT,
 //! LREM, LTRIM, LMOVE, RPOPLPUSH, LMPOP (writes) and LLEN, LINDEX, LRANGE,
-//! LPOS (reads). The blocking commands (BLPOP and friends) are not here.
+//! LPOS (reads), and one attempt of BLPOP/BRPOP ([`ListWrite::BPop`]); the
+//! blocking commands' parsing is in [`super::blocking`], their waiting in
+//! the session.
 //!
 //! # Layout
 //!
@@ -138,7 +140,7 @@ pub enum ListWrite {
     /// One attempt of BLPOP / BRPOP key \[key ...\] timeout: the first
     /// non-empty list's key and one element from `end`, or a nil array
     /// when every list is empty (the waiting is the session's,
-    /// [`crate::blocking`]).
+    /// [`crate::blocked`]).
     BPop {
         /// The keys, in order.
         keys: Vec<Bytes>,

@@ -262,7 +262,7 @@ pub enum ZSetWrite {
     /// One attempt of BZPOPMIN / BZPOPMAX key \[key ...\] timeout: the
     /// first non-empty sorted set's key, member and score, or a nil array
     /// when every one is empty (the waiting is the session's,
-    /// [`crate::blocking`]).
+    /// [`crate::blocked`]).
     BPop {
         /// The keys, tried in order.
         keys: Vec<Bytes>,
