@@ -549,6 +549,8 @@ async fn run<B: Backend>(
         Ok(Command::Hello(hello)) => connection::hello(hello, client, auth, backend),
         Ok(Command::Session(cmd)) => session_command(cmd, client, backend, clients).await,
         Ok(Command::Wait(request)) => {
+            // The replies of the requests pipelined before it go out now.
+            conn.flush().await.ok()?;
             let _blocked = Blocked::new(clients);
             tokio::select! {
                 answer = backend.replicas_with_writes(request) => wait_reply(answer),
@@ -635,6 +637,11 @@ async fn block<B: Backend>(
                 Ok(outcome) => return Some(outcome_reply(outcome, dialect)),
                 Err(e) => return Some(Reply::Error(e)),
             }
+        }
+        if first {
+            // The replies of the requests pipelined before it go out now,
+            // not when the wait ends.
+            conn.flush().await.ok()?;
         }
         first = false;
         let _blocked = Blocked::new(clients);

@@ -51,8 +51,13 @@ fn a_blocked_client_gets_what_another_client_writes() {
     let mut producer = cluster.raw();
     let mut consumer = cluster.raw();
 
-    // BLPOP woken by an RPUSH.
-    block(&mut consumer, &mut probe, &[b"BLPOP", b"q", b"0"], 1);
+    // BLPOP woken by an RPUSH. The reply of a command pipelined before
+    // it comes at once, not when the wait ends.
+    let mut pipeline = b"PING\r\n".to_vec();
+    pipeline.extend(encode(&[b"BLPOP", b"q", b"0"]));
+    consumer.send(&pipeline);
+    await_blocked(&mut probe, 1);
+    assert_reply(&consumer.read_reply(), b"+PONG\r\n");
     assert_reply(&producer.cmd(&[b"RPUSH", b"q", b"job1"]), b":1\r\n");
     assert_reply(&consumer.read_reply(), b"*2\r\n$1\r\nq\r\n$4\r\njob1\r\n");
     await_blocked(&mut probe, 0);
