@@ -76,7 +76,8 @@
 //! transaction whose reply goes to a connected client, and a client that
 //! hangs up or times out while waiting costs nothing. An attempt that
 //! finds a key of another type answers WRONGTYPE the first time; later,
-//! as in Redis, the client keeps waiting. CLIENT UNBLOCK ends a wait with
+//! as in Redis, the client keeps waiting until a key holds its type (a
+//! destination of another type is still WRONGTYPE when it is served). CLIENT UNBLOCK ends a wait with
 //! the timeout's reply or the `-UNBLOCKED` error. Inside MULTI a blocking
 //! pop is its attempt alone, as Redis never blocks a transaction.
 
@@ -617,23 +618,16 @@ async fn block<B: Backend>(
     let ticket = clients.waiting.queue(client, &blocking.keys);
     let mut first = true;
     loop {
-        // After a wake-up, a cheap look (a read) before a replicated
-        // attempt: the wake-up may have been a DEL, or taken by another.
-        let worth_trying = first
-            || !matches!(
-                backend
-                    .read(ReadOp::Exists {
-                        keys: blocking.keys.clone()
-                    })
-                    .await,
-                Ok(Outcome::Integer(0))
-            );
-        if worth_trying {
+        // The first attempt answers WRONGTYPE for a key of another type, as
+        // Redis does when the command starts. After a wake-up, a look
+        // (reads) comes first: only a key holding the right type is worth
+        // a replicated attempt. The wake-up may have been a DEL, or a SET
+        // that made the key a string, which Redis too waits through; an
+        // attempt's WRONGTYPE is then the destination's (BLMOVE), which
+        // Redis answers.
+        if first || any_ready(&blocking, backend).await {
             match write(backend, clients, blocking.op.clone()).await {
                 Ok(outcome) if Blocking::found_nothing(&outcome) => {}
-                // As in Redis, a key of another type is an error when the
-                // command starts; a key that became one later is waited on.
-                Ok(Outcome::Error(e)) if !first && e == command::op::WRONGTYPE => {}
                 Ok(outcome) => return Some(outcome_reply(outcome, dialect)),
                 Err(e) => return Some(Reply::Error(e)),
             }
@@ -663,6 +657,19 @@ async fn block<B: Backend>(
             () = conn.closed() => return None,
         }
     }
+}
+
+/// Whether any of a blocking pop's keys holds the type it pops (a failed
+/// read counts as yes: the attempt then says what is wrong).
+async fn any_ready<B: Backend>(blocking: &Blocking, backend: &B) -> bool {
+    let kind = blocking.kind().name();
+    for key in &blocking.keys {
+        match backend.read(ReadOp::Type { key: key.clone() }).await {
+            Ok(Outcome::Status(name)) if name != kind => {}
+            _ => return true,
+        }
+    }
+    false
 }
 
 /// The reply of a client whose wait CLIENT UNBLOCK ended with ERROR.

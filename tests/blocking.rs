@@ -263,6 +263,24 @@ fn client_unblock_ends_a_wait_and_a_changed_type_does_not() {
     assert_reply(&other.cmd(&[b"DEL", b"q"]), b":1\r\n");
     assert_reply(&other.cmd(&[b"LPUSH", b"q", b"b"]), b":1\r\n");
     assert_reply(&waiter.read_reply(), b"*2\r\n$1\r\nq\r\n$1\r\nb\r\n");
+    // A destination of another type found when served is an error, and
+    // the element stays (Redis's "BRPOPLPUSH with wrong destination type").
+    assert_reply(&other.cmd(&[b"SET", b"target", b"text"]), b"+OK\r\n");
+    block(
+        &mut waiter,
+        &mut probe,
+        &[b"BRPOPLPUSH", b"blist", b"target", b"0"],
+        1,
+    );
+    assert_reply(&other.cmd(&[b"RPUSH", b"blist", b"foo"]), b":1\r\n");
+    assert_reply(
+        &waiter.read_reply(),
+        b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n",
+    );
+    assert_reply(
+        &other.cmd(&[b"LRANGE", b"blist", b"0", b"-1"]),
+        b"*1\r\n$3\r\nfoo\r\n",
+    );
     // And a key of another type when the command starts is an error.
     assert_reply(&other.cmd(&[b"SET", b"s", b"v"]), b"+OK\r\n");
     assert_reply(

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::op::{Outcome, WriteOp};
+use super::op::{Kind, Outcome, WriteOp};
 use super::{CommandError, list, long_double, zset};
 
 /// A blocking command, parsed.
@@ -31,6 +31,15 @@ pub struct Blocking {
 }
 
 impl Blocking {
+    /// The type a key must hold to be popped from: a list, or a sorted set
+    /// for BZPOPMIN, BZPOPMAX and BZMPOP.
+    pub fn kind(&self) -> Kind {
+        match self.op {
+            WriteOp::ZSets(_) => Kind::ZSet,
+            _ => Kind::List,
+        }
+    }
+
     /// Whether an attempt's outcome says every key was empty (nil, or a
     /// nil array): the client waits, or inside MULTI gets this reply.
     pub fn found_nothing(outcome: &Outcome) -> bool {
@@ -159,6 +168,11 @@ mod tests {
             Ok(vec![b("a"), b("b")])
         );
         assert_eq!(keys("BZMPOP 0 1 z MIN"), Ok(vec![b("z")]));
+        let kind = |line: &str| parse_line(line).map(|b| b.kind());
+        assert_eq!(kind("BLMPOP 0 1 a LEFT"), Ok(Kind::List));
+        assert_eq!(kind("BRPOPLPUSH a b 0"), Ok(Kind::List));
+        assert_eq!(kind("BZPOPMIN a 0"), Ok(Kind::ZSet));
+        assert_eq!(kind("BZMPOP 0 1 z MIN"), Ok(Kind::ZSet));
     }
 
     #[test]
