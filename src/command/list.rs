@@ -455,7 +455,7 @@ const PAGE: u64 = 1024;
 
 /// `n` elements of a found list from index `start` (`start + n <= len`),
 /// in order: range reads of about `n` records from slot `head + start`.
-fn read_range<V: ReadView>(
+pub fn read_range<V: ReadView>(
     view: &V,
     found: &Found,
     start: u64,
@@ -614,6 +614,30 @@ fn int(n: u64) -> Outcome {
 
 fn error(text: &str) -> Evaluated {
     (Outcome::Error(text.into()), Vec::new())
+}
+
+/// The effects that make `dest` a new list of `values`, in order, whatever
+/// it held before (SORT ... STORE), or delete it for none.
+pub fn store<V: ReadView>(
+    view: &V,
+    dest: &Bytes,
+    values: Vec<Bytes>,
+) -> Result<Vec<Effect>, V::Error> {
+    if values.is_empty() {
+        let existed = view.contains(dest)?;
+        return Ok(if existed {
+            vec![Effect::delete(dest)]
+        } else {
+            Vec::new()
+        });
+    }
+    let mut list = List {
+        change: Change::fresh(view, dest, Kind::List),
+    };
+    for value in values {
+        list.push(view, End::Right, value)?;
+    }
+    Ok(list.finish(view))
 }
 
 /// Evaluates a list write.

@@ -6,12 +6,13 @@
 //! are answered by the session itself. One file per command family:
 //! [`string`] (GET, SET, MSET, APPEND, GETRANGE, ...), [`counter`] (INCR,
 //! INCRBYFLOAT, ...), [`keyspace`] (DEL, EXISTS, RENAME, KEYS, SCAN,
-//! FLUSHDB, ...), [`expire`] (EXPIRE, TTL, PERSIST, ...), [`connection`] (PING, ECHO, QUIT, SELECT, HELLO, CLIENT)
-//! and [`server`] (COMMAND, CONFIG, INFO, TIME, WAIT); MULTI, EXEC, DISCARD, WATCH and
-//! UNWATCH parse to a [`Transaction`] the session acts on. Their helpers: [`op`] (the
-//! replicated operations and their evaluation), [`glob`] (KEYS patterns),
-//! [`cursor`] (SCAN cursors) and [`long_double`] (INCRBYFLOAT's
-//! arithmetic). Nothing here does I/O; the one clock read,
+//! FLUSHDB, ...), [`expire`] (EXPIRE, TTL, PERSIST, ...), [`sort`] (SORT,
+//! SORT_RO), [`connection`] (PING, ECHO, QUIT, SELECT, HELLO, CLIENT) and
+//! [`server`] (COMMAND, CONFIG, INFO, TIME, WAIT); MULTI, EXEC, DISCARD,
+//! WATCH and UNWATCH parse to a [`Transaction`] the session acts on. Their
+//! helpers: [`op`] (the replicated operations and their evaluation),
+//! [`glob`] (KEYS patterns), [`cursor`] (SCAN cursors) and [`long_double`]
+//! (INCRBYFLOAT's arithmetic). Nothing here does I/O; the one clock read,
 //! [`unix_time_ms`], is for the coordinator and participants to stamp ops
 //! with, and for the parser's range check of a relative deadline (as Redis
 //! makes it), never for evaluation.
@@ -33,6 +34,7 @@ pub mod long_double;
 pub mod op;
 pub mod server;
 pub mod set;
+pub mod sort;
 pub mod string;
 pub mod zset;
 
@@ -297,6 +299,8 @@ const TABLE: &[(&str, i32)] = &[
     ("zinter", -3),
     ("zdiff", -3),
     ("zintercard", -3),
+    ("sort", -2),
+    ("sort_ro", -2),
 ];
 
 /// Parses a request (`args[0]` is the command name). The Lab dialect also
@@ -393,6 +397,13 @@ pub fn parse(args: &[Bytes], dialect: Dialect) -> Result<Command, CommandError> 
         }
         "blpop" | "brpop" | "brpoplpush" | "blmove" | "blmpop" | "bzpopmin" | "bzpopmax"
         | "bzmpop" => blocking::parse(name, args).map(Command::Block),
+        "sort" | "sort_ro" => {
+            let (sort, store) = sort::parse(args, name == "sort_ro")?;
+            Ok(match store {
+                Some(dest) => Command::Write(WriteOp::Sort(sort::SortStore { sort, dest })),
+                None => Command::Read(ReadOp::Sort(sort)),
+            })
+        }
         "copy" => write(keyspace::parse_copy(args)),
         "getbit" => bits::parse_getbit(args).map(|op| Command::Read(ReadOp::Bits(op))),
         "bitcount" => bits::parse_bitcount(args).map(|op| Command::Read(ReadOp::Bits(op))),
@@ -436,7 +447,6 @@ pub fn check_known(args: &[Bytes]) -> Result<(), CommandError> {
 
 /// Redis 7 commands we do not have, by the feature they belong to.
 const UNSUPPORTED: &[(&str, &[&str])] = &[
-    ("SORT and SORT_RO", &["sort", "sort_ro"]),
     (
         "streams",
         &[

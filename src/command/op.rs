@@ -45,7 +45,7 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::{bitfield, bits, counter, expire, hash, keyspace, lcs, list, set, string, zset};
+use super::{bitfield, bits, counter, expire, hash, keyspace, lcs, list, set, sort, string, zset};
 
 /// The condition of `SET ... NX|XX`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -411,6 +411,8 @@ pub enum WriteOp {
     Lists(list::ListWrite),
     /// A sorted set command that writes.
     ZSets(zset::ZSetWrite),
+    /// SORT ... STORE destination.
+    Sort(sort::SortStore),
 }
 
 /// One data command queued inside MULTI.
@@ -424,7 +426,8 @@ pub enum Step {
 
 impl WriteOp {
     /// The keys this op writes; the coordinator locks them for the whole
-    /// round. Empty for an op that [`locks_everything`](Self::locks_everything).
+    /// round. An op that [`locks_everything`](Self::locks_everything) names
+    /// only those it knows (none for FLUSHDB), and locks all.
     pub fn keys(&self) -> Vec<&Bytes> {
         match self {
             WriteOp::Set { key, .. }
@@ -449,6 +452,7 @@ impl WriteOp {
             WriteOp::Sets(op) => op.keys(),
             WriteOp::Lists(op) => op.keys(),
             WriteOp::ZSets(op) => op.keys(),
+            WriteOp::Sort(op) => op.keys(),
             WriteOp::Bits(op) => {
                 let mut keys = op.sources();
                 keys.push(op.target());
@@ -468,13 +472,15 @@ impl WriteOp {
     }
 
     /// Whether this op may write keys it cannot name in advance (FLUSHDB),
+    /// or read them as it writes (SORT ... STORE with a BY or GET pattern),
     /// so it needs the whole keyspace to itself: no other write may be in
     /// flight on any key while it runs, on the coordinator or on a replica.
     /// A MULTI does if any of its commands writes or reads keys it cannot
-    /// name (FLUSHDB, KEYS, SCAN, DBSIZE).
+    /// name (FLUSHDB, KEYS, SCAN, DBSIZE, SORT with a pattern).
     pub fn locks_everything(&self) -> bool {
         match self {
             WriteOp::Flush => true,
+            WriteOp::Sort(op) => op.sort.reads_other_keys(),
             WriteOp::Multi { steps, .. } => steps.iter().any(|step| match step {
                 Step::Write(w) => w.locks_everything(),
                 Step::Read(r) => r.reads_everything(),
@@ -656,11 +662,14 @@ pub enum ReadOp {
     Lists(list::ListRead),
     /// A sorted set command that only reads.
     ZSets(zset::ZSetRead),
+    /// SORT without STORE, and SORT_RO.
+    Sort(sort::Sort),
 }
 
 impl ReadOp {
     /// The keys this op reads; a read waits while any of them is prepared.
-    /// Empty for an op that [`reads_everything`](Self::reads_everything).
+    /// An op that [`reads_everything`](Self::reads_everything) names only
+    /// those it knows (none for KEYS; SORT's source), and waits for all.
     pub fn keys(&self) -> Vec<&Bytes> {
         match self {
             ReadOp::Get { key }
@@ -674,6 +683,7 @@ impl ReadOp {
             ReadOp::Sets(op) => op.keys(),
             ReadOp::Lists(op) => op.keys(),
             ReadOp::ZSets(op) => op.keys(),
+            ReadOp::Sort(op) => vec![&op.key],
             ReadOp::Bits(op) => vec![op.key()],
             ReadOp::BitField(op) => vec![&op.key],
             ReadOp::Lcs(op) => vec![&op.a, &op.b],
@@ -716,6 +726,7 @@ impl ReadOp {
             | ReadOp::RandomKey
             | ReadOp::Object { .. }
             | ReadOp::Lcs(_)
+            | ReadOp::Sort(_)
             | ReadOp::Bits(_) => true,
             ReadOp::Batch { ops } => ops.iter().any(ReadOp::is_heavy),
             ReadOp::At { op, .. } => op.is_heavy(),
@@ -724,10 +735,12 @@ impl ReadOp {
     }
 
     /// Whether this op reads keys it cannot name in advance (KEYS, SCAN,
-    /// DBSIZE, INFO's counts): to stay linearizable it must wait until no
-    /// transaction is prepared-but-unapplied on the replica serving it.
+    /// DBSIZE, INFO's counts, SORT with a BY or GET pattern): to stay
+    /// linearizable it must wait until no transaction is
+    /// prepared-but-unapplied on the replica serving it.
     pub fn reads_everything(&self) -> bool {
         match self {
+            ReadOp::Sort(op) => op.reads_other_keys(),
             ReadOp::Keys { .. }
             | ReadOp::Scan { .. }
             | ReadOp::DbSize
@@ -1526,6 +1539,7 @@ fn eval_write_unchecked<V: ReadView>(op: &WriteOp, view: &V) -> Result<Evaluated
         WriteOp::Lists(op) => list::eval_write(op, view),
         WriteOp::ZSets(op) => zset::eval_write(op, view),
         WriteOp::Copy { from, to, replace } => keyspace::copy(view, from, to, *replace),
+        WriteOp::Sort(op) => sort::eval_store(op, view),
         WriteOp::Bits(op) => string::bit_write(view, op),
         WriteOp::BitField(op) => string::bitfield(view, op),
         WriteOp::Multi { .. } => Ok((Outcome::Error(NESTED_MULTI.to_string()), Vec::new())),
@@ -1591,6 +1605,7 @@ fn eval_live_read<V: ReadView>(op: &ReadOp, view: &V) -> Result<Outcome, V::Erro
         ReadOp::Bits(op) => string::bit_read(view, op),
         ReadOp::BitField(op) => Ok(string::bitfield(view, op)?.0),
         ReadOp::Lcs(op) => string::lcs(view, op),
+        ReadOp::Sort(op) => sort::eval_read(op, view),
         ReadOp::At { .. } => Ok(Outcome::Error(MISPLACED.to_string())),
     }
 }

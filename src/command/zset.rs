@@ -911,6 +911,24 @@ fn select<V: ReadView>(
     Ok(all.into_iter().skip(offset).take(count).collect())
 }
 
+/// The members ranked `start..=end` (inclusive, within the set), in that
+/// order: ranked from the lowest score, or from the highest with `rev`
+/// (ZRANGE's and ZREVRANGE's walk; SORT BY nosort takes it).
+pub fn rank_range<V: ReadView>(
+    view: &V,
+    found: &Found,
+    start: u64,
+    end: u64,
+    rev: bool,
+) -> Result<Vec<Bytes>, V::Error> {
+    let rank = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    let range = Range::Rank(rank(start), rank(end));
+    Ok(select(view, found, &range, rev, None)?
+        .into_iter()
+        .map(|(member, _)| member)
+        .collect())
+}
+
 /// A member's reply.
 fn bulk(member: Bytes) -> Outcome {
     Outcome::Value(Some(member))
