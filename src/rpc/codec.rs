@@ -65,8 +65,11 @@ pub const MAGIC: [u8; 4] = *b"\x00KV2";
 /// Version 2 added the cluster-secret challenge, 3 expiry, 4 combined
 /// reads ([`crate::command::op::ReadOp::Batch`]), 5 deciding early (an
 /// ABORT voids its index), 6 INFO's keyspace statistics
-/// ([`crate::command::op::ReadOp::KeyspaceStats`]).
-pub const PROTOCOL_VERSION: u16 = 7;
+/// ([`crate::command::op::ReadOp::KeyspaceStats`]), 7 collections
+/// (stamped ops, element effects), 8 the blocking pops' attempts and SORT
+/// (ops a version-7 participant could not decode: refused at the
+/// handshake instead).
+pub const PROTOCOL_VERSION: u16 = 8;
 /// Handshake status: accepted.
 pub const STATUS_OK: u16 = 0;
 /// Handshake status: the listener speaks another protocol version.
