@@ -7,7 +7,17 @@
 //! sets, and lists: pushes and pops with counts, LRANGE, LINDEX, LSET,
 //! LINSERT, LREM, LTRIM, LPOS with RANK/COUNT/MAXLEN, LMOVE, RPOPLPUSH,
 //! LMPOP and LLEN, alone, in a pipeline and in MULTI/EXEC; the list check
-//! passes unchanged against redis-server 7.0).
+//! passes unchanged against redis-server 7.0), and sorted sets: ZADD with
+//! a mapping and NX, XX, GT, LT, CH and INCR (and the errors of
+//! incompatible flags), ZINCRBY, ZSCORE and ZMSCORE as floats, ZRANGE
+//! with WITHSCORES, BYSCORE, BYLEX, REV and LIMIT, ZRANGEBYSCORE with
+//! `-inf`, `+inf` and `(` bounds, ZRANK, ZREVRANK, ZCOUNT, ZLEXCOUNT,
+//! ZPOPMIN/ZPOPMAX with counts, ZREM, ZREMRANGEBYSCORE/RANK/LEX,
+//! ZUNIONSTORE and ZINTERSTORE with weights and aggregates, ZUNION, ZINTER
+//! and ZDIFF with scores, ZRANDMEMBER, zscan_iter, ZCARD and MULTI/EXEC,
+//! and again with `protocol=3`, where scores are doubles and WITHSCORES
+//! replies [member, score] pairs (both checks pass unchanged against
+//! redis-server 7.0).
 //!
 //! Needs `python3` with redis-py 5 or later; `.ci/run` installs it. Where
 //! either is missing the test fails and says so: it never skips.

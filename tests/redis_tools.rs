@@ -2,8 +2,9 @@
 //! one-shot commands (default, `--raw` and `--no-raw` output, `-x` for a
 //! binary value from stdin), `redis-cli` reading commands line by line from
 //! stdin, `redis-cli --pipe` mass insertion, and `redis-benchmark -t
-//! ping,set,get,incr,mset`, `-t sadd,hset,spop` and `-t
-//! lpush,rpush,lpop,rpop,lrange` finishing without an error reply.
+//! ping,set,get,incr,mset`, `-t sadd,hset,spop`, `-t
+//! lpush,rpush,lpop,rpop,lrange` and a plain run of every default test
+//! (with and without `-r`) finishing without an error reply.
 //!
 //! CI installs redis-tools, so these run there; `redis-benchmark` alone is
 //! skipped, with a printed notice, where it is not installed.
@@ -136,31 +137,36 @@ fn redis_cli_pipe_mode_mass_insert() {
     assert_eq!(values, want);
 }
 
-/// Runs redis-benchmark's `tests` against the coordinator with `requests`
-/// requests from `clients` clients over ten million random keys, and checks it
-/// ran to the end with no error and a result line for each of `results`.
-/// `None` when redis-benchmark is not installed.
+/// The key space (`-r`) of the benchmarks that measure throughput: ten
+/// million random keys. Without `-r` every write hits one key, which 2PC
+/// serialises (slow, and not what they check); with a small key space,
+/// MSETs of 10 keys at 50 clients often wait on each other's commits,
+/// which on an overloaded machine can outlast a participant's prepare
+/// wait and abort: a load problem, not a protocol one.
+const SPREAD: Option<u32> = Some(10_000_000);
+
+/// Runs redis-benchmark's `tests` (all its default tests when empty)
+/// against the coordinator with `requests` requests from `clients`
+/// clients, over `random_keys` random keys (`-r`; `None`: its fixed key
+/// names, `key:__rand_int__` and the like), and checks it ran to the end
+/// with no error and a result line for each of `results`. `None` when
+/// redis-benchmark is not installed.
 fn benchmark(
     c: &Cluster,
     tests: &str,
     requests: u32,
     clients: u32,
+    random_keys: Option<u32>,
     results: &[&str],
 ) -> Option<()> {
     if !have_program("redis-benchmark") {
-        eprintln!("NOTICE: redis-benchmark is not installed; skipping -t {tests}");
+        eprintln!("NOTICE: redis-benchmark is not installed; skipping -t {tests:?}");
         return None;
     }
     let addr = c.coordinator_addr();
     let mut command = Command::new("redis-benchmark");
-    // -r spreads the keys (without it every write hits one key, which 2PC
-    // serialises: slow, and not what this checks; with a small key space,
-    // MSETs of 10 keys at 50 clients often wait on each other's commits,
-    // which on an overloaded machine can outlast a participant's prepare
-    // wait and abort: a load problem, not a protocol one). redis-benchmark
-    // 7 stops at the first error reply, printing it.
+    // redis-benchmark 7 stops at the first error reply, printing it.
     command.args(["-h", &addr.ip().to_string(), "-p", &addr.port().to_string()]);
-    // No tests named: redis-benchmark's whole default run.
     if !tests.is_empty() {
         command.args(["-t", tests]);
     }
@@ -169,18 +175,20 @@ fn benchmark(
         &requests.to_string(),
         "-c",
         &clients.to_string(),
-        "-r",
-        "10000000",
         "-q",
     ]);
+    if let Some(keys) = random_keys {
+        command.args(["-r", &keys.to_string()]);
+    }
+    let shown = format!("{command:?}");
     let out = run(command, None, Duration::from_secs(120));
     let stdout = text(&out.stdout);
     let stderr = text(&out.stderr);
-    check_success("redis-benchmark", &out);
+    check_success(&shown, &out);
     for bad in ["ERR", "WRONGTYPE", "WARNING", "Error", "error"] {
         assert!(
             !stdout.contains(bad) && !stderr.contains(bad),
-            "redis-benchmark printed {bad}\nstdout: {stdout}\nstderr: {stderr}"
+            "{shown} printed {bad}\nstdout: {stdout}\nstderr: {stderr}"
         );
     }
     // Its final lines (after the \r-overwritten progress) name every test.
@@ -190,7 +198,7 @@ fn benchmark(
                 .split(['\r', '\n'])
                 .any(|line| line.trim_start().starts_with(test)
                     && line.contains("requests per second")),
-            "no {test:?} result in: {stdout}"
+            "{shown}: no {test:?} result in: {stdout}"
         );
     }
     Some(())
@@ -207,7 +215,7 @@ fn redis_benchmark_ping_set_get_incr_mset() {
         "INCR: ",
         "MSET (10 keys): ",
     ];
-    if benchmark(&c, "ping,set,get,incr,mset", 20_000, 50, &results).is_none() {
+    if benchmark(&c, "ping,set,get,incr,mset", 20_000, 50, SPREAD, &results).is_none() {
         return;
     }
     // What it wrote is there: its default 3-byte payload under keys of its
@@ -238,6 +246,7 @@ fn redis_benchmark_sadd_hset_spop() {
         "sadd,hset,spop",
         5_000,
         20,
+        SPREAD,
         &["SADD: ", "HSET: ", "SPOP: "],
     )
     .is_none()
@@ -272,7 +281,16 @@ fn redis_benchmark_lists() {
         "LRANGE_500 (first 500 elements): ",
         "LRANGE_600 (first 600 elements): ",
     ];
-    if benchmark(&c, "lpush,rpush,lpop,rpop,lrange", requests, 20, &results).is_none() {
+    if benchmark(
+        &c,
+        "lpush,rpush,lpop,rpop,lrange",
+        requests,
+        20,
+        SPREAD,
+        &results,
+    )
+    .is_none()
+    {
         return;
     }
     let mut con = c.redis();
@@ -289,7 +307,9 @@ fn redis_benchmark_lists() {
 
 /// A plain `redis-benchmark` (no `-t`: PING_INLINE, PING_MBULK, SET, GET,
 /// INCR, LPUSH, RPUSH, LPOP, RPOP, SADD, HSET, SPOP, ZADD, ZPOPMIN,
-/// LRANGE_100/300/500/600, MSET) runs to the end with no error reply.
+/// LRANGE_100/300/500/600, MSET) runs to the end with no error reply, both
+/// on its fixed key names (no `-r`: every write of a test on one key) and
+/// over `-r 100000` random keys, one run after the other on one cluster.
 #[test]
 fn a_plain_redis_benchmark_runs_every_default_test() {
     let c = cluster();
@@ -314,5 +334,9 @@ fn a_plain_redis_benchmark_runs_every_default_test() {
         "LRANGE_600 (first 600 elements): ",
         "MSET (10 keys): ",
     ];
-    benchmark(&c, "", 1_000, 20, &results);
+    for random_keys in [None, Some(100_000)] {
+        if benchmark(&c, "", 1_000, 20, random_keys, &results).is_none() {
+            return;
+        }
+    }
 }

@@ -40,13 +40,32 @@
 //!   push leftmost). LLEN lies between the elements that must be there
 //!   and those that may. A pop that finds the list empty is checked as a
 //!   read of an empty list.
+//! - Sorted sets as queues (`zq0`, `zq1`, shared by every client): the
+//!   same checks, with ZADD of one or two new elements (sometimes NX or
+//!   CH; the reply must count them all), ZPOPMIN/ZPOPMAX for the pops,
+//!   ZRANGE 0 -1 WITHSCORES and ZCARD for the reads. Each element's
+//!   score is fixed by when it was sent and at which end ([`Deque`]), so
+//!   the set's order is a list's, and every score read or popped must be
+//!   the one the element was added with.
+//! - Sorted sets each written by one client (`z{client}_{j}`, members
+//!   `m0`..`m3`): ZADD with NX, XX, GT, LT, CH and INCR, ZINCRBY, ZREM,
+//!   ZPOPMIN/ZPOPMAX with and without a count, and DEL, run through a
+//!   small reference implementation over every history the replies allow
+//!   (a write whose reply was lost may or may not have taken effect).
+//!   Every reply of a write (a count, a score, the members and scores
+//!   popped) and of a read (ZRANGE 0 -1 WITHSCORES, ZCARD, ZSCORE,
+//!   ZMSCORE, ZRANK, ZRANGEBYSCORE, ZREVRANGE) must be one some such
+//!   history gives, so where the history is certain scores agree exactly,
+//!   and nothing popped or removed comes back ([`ZsetModel`]).
 //! - After healing every fault: all three participants are live, their
 //!   `DEBUG DIGEST`s and positions are equal, and every key reads the same
 //!   through the coordinator and on each participant, and satisfies the
 //!   checks above; on each of them, HLEN and SCARD equal the number of
 //!   elements HGETALL and SMEMBERS return, LLEN the length of LRANGE 0 -1,
-//!   and every list has the same elements in the same order. The checker
-//!   starts once every client has finished its last operation.
+//!   and every list has the same elements in the same order; ZCARD
+//!   equals the members of ZRANGE 0 -1 WITHSCORES, and every sorted set
+//!   holds the same members with the same scores. The checker starts
+//!   once every client has finished its last operation.
 //! - No task panicked.
 //!
 //! Nodes run with short timeouts (heartbeat 50 ms, lease 500 ms, RPC
@@ -246,8 +265,12 @@ struct Model {
     /// Hash fields and set members, by key and field or member: one
     /// register each (an HSET stores its write number as the value).
     elements: BTreeMap<(String, String), Register>,
-    /// Lists, by key.
+    /// Lists, and sorted sets used as queues, by key ([`Deque`]).
     lists: BTreeMap<String, ListModel>,
+    /// The score of every element pushed onto a sorted-set queue.
+    queue_scores: BTreeMap<String, i64>,
+    /// Sorted sets each written by one client, by key.
+    zsets: BTreeMap<String, ZsetModel>,
     /// The next element number of each client's pushes.
     next_element: [u64; CLIENTS],
     /// A logical clock, advanced when a list operation is sent or
@@ -423,8 +446,9 @@ fn port_of(host: &str) -> u16 {
     }
 }
 
-/// One client: random operations on its own registers, pair, hashes and
-/// sets and on the shared counters and lists, until `stop`. Every reply is checked against the model.
+/// One client: random operations on its own registers, pair, hashes,
+/// sets and sorted sets and on the shared counters, lists and sorted-set
+/// queues, until `stop`. Every reply is checked against the model.
 async fn client(
     id: usize,
     mut rng: Rng,
@@ -466,7 +490,7 @@ async fn step(
     target: &'static str,
 ) -> Option<Resp> {
     let writes = target == COORD;
-    let choice = rng.below(if writes { 16 } else { 6 });
+    let choice = rng.below(if writes { 20 } else { 7 });
     match (writes, choice) {
         // Register write: SET (mostly) or DEL.
         (true, 0..=3) => {
@@ -659,24 +683,32 @@ async fn step(
             }
             reply.ok().map(|_| conn)
         }
-        // List write: LPUSH/RPUSH of one or two new elements, or LPOP/RPOP
-        // (with a count of 1 or 2, or none).
-        (true, 12..=13) => {
-            let key = list_key(rng.below(LISTS));
+        // Queue write: LPUSH/RPUSH (ZADD) of one or two new elements, or
+        // LPOP/RPOP (ZPOPMIN/ZPOPMAX) with a count of 1 or 2, or none.
+        (true, 12..=15) => {
+            let kind = if choice <= 13 {
+                Deque::List
+            } else {
+                Deque::Zset
+            };
+            let key = kind.key(rng.below(QUEUES));
             let end = if rng.below(2) == 0 {
                 End::Left
             } else {
                 End::Right
             };
             if rng.below(2) == 0 {
-                list_push(id, rng, model, conn, key, end).await
+                queue_push(id, rng, model, conn, kind, key, end).await
             } else {
-                list_pop(id, rng, model, conn, key, end).await
+                queue_pop(id, rng, model, conn, kind, key, end).await
             }
         }
+        // Sorted set write: ZADD (with flags), ZINCRBY, ZREM, ZPOPMIN,
+        // ZPOPMAX or DEL, on one of this client's sorted sets.
+        (true, 16..=17) => zset_write(id, rng, model, conn).await,
         // Reads (at the coordinator, or directly at a participant).
         (_, choice) => {
-            let kind = if writes { rng.below(6) } else { choice };
+            let kind = if writes { rng.below(7) } else { choice };
             let result = match kind {
                 0 => {
                     let key = format!("r{}_{}", rng.below(CLIENTS as u64), rng.below(3));
@@ -763,29 +795,32 @@ async fn step(
                     reply
                 }
                 5 => {
-                    let key = list_key(rng.below(LISTS));
+                    let kind = if rng.below(2) == 0 {
+                        Deque::List
+                    } else {
+                        Deque::Zset
+                    };
+                    let key = kind.key(rng.below(QUEUES));
                     let whole = rng.below(2) == 0;
                     let snap = model.borrow().lists.get(&key).map(ListModel::snapshot);
-                    let reply = if whole {
-                        conn.call(&[b"LRANGE", key.as_bytes(), b"0", b"-1"]).await
-                    } else {
-                        conn.call(&[b"LLEN", key.as_bytes()]).await
-                    };
+                    let args = kind.read(&key, whole);
+                    let reply = conn.call(&args).await;
                     let mut m = model.borrow_mut();
                     let text = reply.as_ref().map_or_else(|e| format!("io {e}"), show);
-                    let command = if whole { "LRANGE" } else { "LLEN" };
+                    let command = String::from_utf8_lossy(args[0]).into_owned();
                     m.event(&format!("c{id} {command} {key} @{target} -> {text}"));
                     if let Ok(f) = &reply
                         && !matches!(f, OwnedFrame::Error(_))
                     {
-                        let l = m.lists.entry(key.clone()).or_default();
                         let snap = snap.unwrap_or(ListSnapshot {
                             must_present: Vec::new(),
                             must_absent: Vec::new(),
                         });
                         let checked = match (whole, f) {
-                            (true, f) => parse_list(f).and_then(|items| l.observe(&snap, &items)),
-                            (false, OwnedFrame::Integer(n)) => l.check_len(&snap, *n),
+                            (true, f) => kind
+                                .parse(f, &m.queue_scores, false)
+                                .and_then(|items| m.queue(&key).observe(&snap, &items)),
+                            (false, OwnedFrame::Integer(n)) => m.queue(&key).check_len(&snap, *n),
                             (false, other) => Err(format!("unexpected reply {}", show(other))),
                         };
                         if let Err(e) = checked {
@@ -794,6 +829,7 @@ async fn step(
                     }
                     reply
                 }
+                6 => zset_read(id, rng, model, &mut conn, target).await,
                 _ => {
                     let key = format!("ctr{}", rng.below(2));
                     let floor = model.borrow().counters.get(&key).map_or(0, |c| c.floor);
@@ -820,20 +856,29 @@ async fn step(
     }
 }
 
-/// LPUSH or RPUSH of one or two new elements onto `key`.
-async fn list_push(
+/// LPUSH or RPUSH of one or two new elements onto the list `key`, or
+/// their ZADD at that end of the sorted-set queue `key` (see [`Deque`]).
+async fn queue_push(
     id: usize,
     rng: &mut Rng,
     model: &Shared,
     mut conn: Resp,
+    kind: Deque,
     key: String,
     end: End,
 ) -> Option<Resp> {
-    let elements: Vec<String> = {
+    // Sorted-set queues: NX or CH sometimes (the elements are new, so
+    // neither changes what is added or the reply).
+    let flag: Option<&[u8]> = match (kind, rng.below(4)) {
+        (Deque::Zset, 0) => Some(b"NX"),
+        (Deque::Zset, 1) => Some(b"CH"),
+        _ => None,
+    };
+    let (elements, scores): (Vec<String>, Vec<String>) = {
         let mut m = model.borrow_mut();
         let invoked = m.tick();
         (0..1 + rng.below(2))
-            .map(|_| {
+            .map(|i| {
                 let seq = m.next_element[id];
                 m.next_element[id] += 1;
                 let element = format!("c{id}.{seq}");
@@ -847,33 +892,42 @@ async fn list_push(
                     popped_by: None,
                     gone: false,
                 };
-                m.lists
-                    .entry(key.clone())
-                    .or_default()
-                    .elements
-                    .insert(element.clone(), pushed);
-                element
+                m.queue(&key).elements.insert(element.clone(), pushed);
+                let score = Deque::score(end, invoked, i);
+                m.queue_scores.insert(element.clone(), score);
+                (element, score.to_string())
             })
-            .collect()
+            .unzip()
     };
-    let name: &[u8] = if end == End::Left { b"LPUSH" } else { b"RPUSH" };
+    let name = kind.push_name(end);
     let mut args: Vec<&[u8]> = vec![name, key.as_bytes()];
-    args.extend(elements.iter().map(String::as_bytes));
+    args.extend(flag);
+    for (element, score) in elements.iter().zip(&scores) {
+        if kind == Deque::Zset {
+            args.push(score.as_bytes());
+        }
+        args.push(element.as_bytes());
+    }
     let reply = conn.call(&args).await;
     let mut m = model.borrow_mut();
     let text = reply.as_ref().map_or_else(|e| format!("io {e}"), show);
-    m.event(&format!(
-        "c{id} {} {key} {} -> {text}",
-        String::from_utf8_lossy(name),
-        elements.join(" ")
-    ));
-    // The reply is the new length.
+    let shown: Vec<String> = args
+        .iter()
+        .map(|a| String::from_utf8_lossy(a).into())
+        .collect();
+    m.event(&format!("c{id} {} -> {text}", shown.join(" ")));
+    // LPUSH/RPUSH reply the new length; ZADD the number added, which is
+    // every element (each is new).
     let what = format!("c{id} {} {key}", String::from_utf8_lossy(name));
-    let acked = m.integer_ack(&what, &reply, |n| n >= elements.len() as i64);
+    let pushed = elements.len() as i64;
+    let acked = m.integer_ack(&what, &reply, |n| match kind {
+        Deque::List => n >= pushed,
+        Deque::Zset => n == pushed,
+    });
     if acked {
         m.acked_writes += 1;
         let at = m.tick();
-        let l = m.lists.get_mut(&key).expect("registered above");
+        let l = m.queue(&key);
         for e in &elements {
             l.elements.get_mut(e).expect("registered above").acked = Some(at);
         }
@@ -881,12 +935,14 @@ async fn list_push(
     reply.ok().map(|_| conn)
 }
 
-/// LPOP or RPOP of `key`, with a count of 1 or 2, or none.
-async fn list_pop(
+/// LPOP or RPOP of the list `key` (ZPOPMIN or ZPOPMAX of the sorted-set
+/// queue `key`), with a count of 1 or 2, or none.
+async fn queue_pop(
     id: usize,
     rng: &mut Rng,
     model: &Shared,
     mut conn: Resp,
+    kind: Deque,
     key: String,
     end: End,
 ) -> Option<Resp> {
@@ -897,14 +953,14 @@ async fn list_pop(
     let (pop, snap) = {
         let mut m = model.borrow_mut();
         m.tick();
-        let l = m.lists.entry(key.clone()).or_default();
+        let l = m.queue(&key);
         l.pops.push(Pop {
             count: count.unwrap_or(1),
             state: PopState::InFlight,
         });
         (l.pops.len() - 1, l.snapshot())
     };
-    let name: &[u8] = if end == End::Left { b"LPOP" } else { b"RPOP" };
+    let name = kind.pop_name(end);
     let count_arg = count.map(|n| n.to_string());
     let mut args: Vec<&[u8]> = vec![name, key.as_bytes()];
     args.extend(count_arg.as_ref().map(String::as_bytes));
@@ -918,25 +974,16 @@ async fn list_pop(
         count_arg.map_or_else(String::new, |n| format!(" {n}"))
     );
     m.event(&format!("c{id} {command} -> {text}"));
-    // A bulk string without a count, an array of 1..=count with one; nil
-    // for an empty list.
-    let got = match (&reply, count) {
-        (Ok(OwnedFrame::Null), _) => Ok(Some(Vec::new())),
-        (Ok(f @ OwnedFrame::BulkString(_)), None) => {
-            parse_list(&OwnedFrame::Array(vec![f.clone()])).map(Some)
-        }
-        (Ok(f @ OwnedFrame::Array(items)), Some(n)) if (1..=n as usize).contains(&items.len()) => {
-            parse_list(f).map(Some)
-        }
-        (Ok(OwnedFrame::Error(_)) | Err(_), _) => Ok(None),
-        (Ok(other), _) => Err(format!("unexpected {}", show(other))),
+    let got = match &reply {
+        Ok(OwnedFrame::Error(_)) | Err(_) => Ok(None),
+        Ok(f) => kind.parse_pop(f, end, count, &m.queue_scores).map(Some),
     };
-    let l = m.lists.get_mut(&key).expect("registered above");
+    let l = m.queue(&key);
     let checked = match got {
         Ok(Some(items)) => {
             l.pops[pop].state = PopState::Acked;
             if items.is_empty() {
-                // The list was empty: a read of it.
+                // It was empty: a read of it.
                 l.observe(&snap, &items)
             } else {
                 l.popped(&snap, pop, end, &items)
@@ -1128,18 +1175,154 @@ fn check_count(
     }
 }
 
-// ---------------------------------------------------------------- lists
+// ---------------------------------------------------------------- lists and queues
 
-/// Lists (`l0`, `l1`) every client pushes to and pops from.
-const LISTS: u64 = 2;
+/// Queues of each kind (`l0`, `l1`, `zq0`, `zq1`) every client pushes to
+/// and pops from.
+const QUEUES: u64 = 2;
 
-fn list_key(j: u64) -> String {
-    format!("l{j}")
+/// A shared queue of unique elements, checked by a [`ListModel`]: a list
+/// (LPUSH/RPUSH, LPOP/RPOP, LRANGE 0 -1, LLEN), or a sorted set used as
+/// one (ZADD, ZPOPMIN/ZPOPMAX, ZRANGE 0 -1 WITHSCORES, ZCARD). An element
+/// ZADDed "at the right" scores `2 * tick + i` and one "at the left" the
+/// negation, where `tick` is when the ZADD was sent and `i` its place in
+/// the ZADD: so a push sent later sits further out at its end, as on a
+/// list, ZPOPMIN and ZPOPMAX take from the left and right ends, and a
+/// ZRANGE reads in an order every check of a list's order accepts (a
+/// sorted set is stricter: it orders pushes the list model leaves
+/// unordered). Every score read or popped must be the one its element was
+/// added with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Deque {
+    List,
+    Zset,
 }
 
-/// Every list key the clients may have written.
-fn all_lists() -> Vec<String> {
-    (0..LISTS).map(list_key).collect()
+impl Deque {
+    fn key(self, j: u64) -> String {
+        match self {
+            Deque::List => format!("l{j}"),
+            Deque::Zset => format!("zq{j}"),
+        }
+    }
+
+    /// The score of the `i`th element of a ZADD at `end` sent at `tick`.
+    fn score(end: End, tick: u64, i: u64) -> i64 {
+        let at = 2 * tick as i64 + i as i64;
+        if end == End::Left { -at } else { at }
+    }
+
+    fn push_name(self, end: End) -> &'static [u8] {
+        match (self, end) {
+            (Deque::List, End::Left) => b"LPUSH",
+            (Deque::List, End::Right) => b"RPUSH",
+            (Deque::Zset, _) => b"ZADD",
+        }
+    }
+
+    fn pop_name(self, end: End) -> &'static [u8] {
+        match (self, end) {
+            (Deque::List, End::Left) => b"LPOP",
+            (Deque::List, End::Right) => b"RPOP",
+            (Deque::Zset, End::Left) => b"ZPOPMIN",
+            (Deque::Zset, End::Right) => b"ZPOPMAX",
+        }
+    }
+
+    /// A whole read (LRANGE 0 -1, ZRANGE 0 -1 WITHSCORES), or the length
+    /// (LLEN, ZCARD).
+    fn read(self, key: &str, whole: bool) -> Vec<&[u8]> {
+        match (self, whole) {
+            (Deque::List, true) => vec![b"LRANGE", key.as_bytes(), b"0", b"-1"],
+            (Deque::List, false) => vec![b"LLEN", key.as_bytes()],
+            (Deque::Zset, true) => vec![b"ZRANGE", key.as_bytes(), b"0", b"-1", b"WITHSCORES"],
+            (Deque::Zset, false) => vec![b"ZCARD", key.as_bytes()],
+        }
+    }
+
+    /// The elements of a whole read (left to right), or of a pop (in the
+    /// order popped, from the right end when `descending`). A sorted
+    /// set's must come with the scores they were added with (`scores`),
+    /// in order.
+    fn parse(
+        self,
+        frame: &OwnedFrame,
+        scores: &BTreeMap<String, i64>,
+        descending: bool,
+    ) -> Result<Vec<String>, String> {
+        let items = parse_list(frame)?;
+        if self == Deque::List {
+            return Ok(items);
+        }
+        if items.len() % 2 != 0 {
+            return Err(format!("an odd number of items: {}", show(frame)));
+        }
+        let mut elements = Vec::new();
+        let mut last: Option<i64> = None;
+        for pair in items.chunks(2) {
+            let (element, score) = (&pair[0], &pair[1]);
+            if let Some(&want) = scores.get(element) {
+                if *score != want.to_string() {
+                    return Err(format!(
+                        "{element} scored {score}, but was added with {want}"
+                    ));
+                }
+                if last.is_some_and(|l| (l < want) == descending) {
+                    return Err(format!("scores out of order in {}", show(frame)));
+                }
+                last = Some(want);
+            }
+            elements.push(element.clone());
+        }
+        Ok(elements)
+    }
+
+    /// The elements a pop at `end` returned, in the order popped (none:
+    /// it found the queue empty), or `Err` for a reply of the wrong
+    /// shape. A list pop without a count replies one bulk string, with
+    /// one an array of 1..=count (nil for an empty list); a sorted-set
+    /// pop an array of member-score pairs, one without a count, 1..=count
+    /// with one (empty for an empty set).
+    fn parse_pop(
+        self,
+        frame: &OwnedFrame,
+        end: End,
+        count: Option<u64>,
+        scores: &BTreeMap<String, i64>,
+    ) -> Result<Vec<String>, String> {
+        let most = count.unwrap_or(1) as usize;
+        let unexpected = || Err(format!("unexpected {}", show(frame)));
+        match (self, frame) {
+            (Deque::List, OwnedFrame::Null) => Ok(Vec::new()),
+            (Deque::List, OwnedFrame::BulkString(_)) if count.is_none() => {
+                parse_list(&OwnedFrame::Array(vec![frame.clone()]))
+            }
+            (Deque::List, OwnedFrame::Array(items))
+                if count.is_some() && (1..=most).contains(&items.len()) =>
+            {
+                parse_list(frame)
+            }
+            (Deque::Zset, OwnedFrame::Array(items)) if items.len() <= 2 * most => {
+                self.parse(frame, scores, end == End::Right)
+            }
+            _ => unexpected(),
+        }
+    }
+}
+
+/// Every queue the clients may have written.
+fn all_queues() -> Vec<(Deque, String)> {
+    [Deque::List, Deque::Zset]
+        .into_iter()
+        .flat_map(|kind| (0..QUEUES).map(move |j| (kind, kind.key(j))))
+        .collect()
+}
+
+impl Model {
+    /// The model of the list or sorted-set queue `key`.
+    fn queue(&mut self, key: &str) -> &mut ListModel {
+        self.lists.entry(key.to_owned()).or_default()
+    }
 }
 
 /// One element pushed (`c{client}.{seq}`: every element is unique).
@@ -1394,6 +1577,630 @@ fn parse_list(frame: &OwnedFrame) -> Result<Vec<String>, String> {
     }
 }
 
+// ---------------------------------------------------------------- sorted sets
+
+/// Sorted sets each client writes alone (`z{client}_{j}`).
+const ZSETS_PER_CLIENT: u64 = 2;
+/// Their members, `m0`..`m3`.
+const ZMEMBERS: usize = 4;
+/// How many (write, contents) pairs a sorted set's model follows before
+/// it gives up until an acknowledged DEL (see [`ZsetModel`]).
+const ZSET_POSSIBILITIES: usize = 20_000;
+
+fn zset_key(client: usize, j: u64) -> String {
+    format!("z{client}_{j}")
+}
+
+/// Every sorted set the clients may have written alone.
+fn all_zsets() -> Vec<String> {
+    (0..CLIENTS)
+        .flat_map(|c| (0..ZSETS_PER_CLIENT).map(move |j| zset_key(c, j)))
+        .collect()
+}
+
+fn zmember(i: usize) -> String {
+    format!("m{i}")
+}
+
+/// What a sorted set holds: each member's score, if it is there, in
+/// halves (every score the clients send is a multiple of 0.5, so sums are
+/// exact and read back as short text: `3`, `-1.5`).
+type ZState = [Option<i64>; ZMEMBERS];
+
+/// A score in halves as Redis writes it (`%.17g`: `3`, `-1.5`, `0`).
+fn score_text(halves: i64) -> String {
+    (halves as f64 / 2.0).to_string()
+}
+
+fn bulk(text: String) -> OwnedFrame {
+    OwnedFrame::BulkString(text.into_bytes())
+}
+
+/// The members of `s` in Redis's order: by score, then by name.
+fn zsorted(s: &ZState) -> Vec<(usize, i64)> {
+    let mut items: Vec<(usize, i64)> = s
+        .iter()
+        .enumerate()
+        .filter_map(|(i, score)| score.map(|score| (i, score)))
+        .collect();
+    items.sort_by_key(|&(i, score)| (score, i));
+    items
+}
+
+fn with_scores(items: &[(usize, i64)]) -> OwnedFrame {
+    OwnedFrame::Array(
+        items
+            .iter()
+            .flat_map(|&(i, score)| [bulk(zmember(i)), bulk(score_text(score))])
+            .collect(),
+    )
+}
+
+/// ZADD's options (only valid combinations are sent).
+#[derive(Debug, Clone, Copy, Default)]
+struct ZFlags {
+    nx: bool,
+    xx: bool,
+    gt: bool,
+    lt: bool,
+    ch: bool,
+    incr: bool,
+}
+
+/// A write to a client's own sorted set.
+#[derive(Debug, Clone)]
+enum ZWrite {
+    /// `ZADD key [NX|XX] [GT|LT] [CH] [INCR] score member ...` (scores in
+    /// halves; INCR with one pair).
+    Add(ZFlags, Vec<(usize, i64)>),
+    /// `ZINCRBY key increment member`.
+    Incr(i64, usize),
+    /// `ZREM key member ...`.
+    Rem(Vec<usize>),
+    /// `ZPOPMIN`/`ZPOPMAX key [count]`.
+    Pop { max: bool, count: Option<u64> },
+    /// `DEL key`.
+    Del,
+}
+
+impl ZWrite {
+    fn random(rng: &mut Rng) -> ZWrite {
+        // -1 to 2.5: few enough values that scores often tie or repeat.
+        let score = |rng: &mut Rng| rng.below(8) as i64 - 2;
+        let members = |rng: &mut Rng| {
+            let a = rng.below(ZMEMBERS as u64) as usize;
+            let mut v = vec![a];
+            if rng.below(2) == 0 {
+                v.push((a + 1 + rng.below(ZMEMBERS as u64 - 1) as usize) % ZMEMBERS);
+            }
+            v
+        };
+        match rng.below(20) {
+            0..=7 => {
+                // No flags, or NX, XX, GT, LT, XX GT or XX LT; CH or not.
+                let (nx, xx, gt, lt) = match rng.below(10) {
+                    0..=3 => (false, false, false, false),
+                    4 => (true, false, false, false),
+                    5 => (false, true, false, false),
+                    6 => (false, false, true, false),
+                    7 => (false, false, false, true),
+                    8 => (false, true, true, false),
+                    _ => (false, true, false, true),
+                };
+                let flags = ZFlags {
+                    nx,
+                    xx,
+                    gt,
+                    lt,
+                    ch: rng.below(2) == 0,
+                    incr: false,
+                };
+                let pairs = members(rng).into_iter().map(|m| (m, score(rng))).collect();
+                ZWrite::Add(flags, pairs)
+            }
+            8..=9 => {
+                let (nx, xx, gt, lt) = match rng.below(5) {
+                    0 => (true, false, false, false),
+                    1 => (false, true, false, false),
+                    2 => (false, false, true, false),
+                    3 => (false, false, false, true),
+                    _ => (false, false, false, false),
+                };
+                let flags = ZFlags {
+                    nx,
+                    xx,
+                    gt,
+                    lt,
+                    ch: false,
+                    incr: true,
+                };
+                let member = rng.below(ZMEMBERS as u64) as usize;
+                ZWrite::Add(flags, vec![(member, score(rng))])
+            }
+            10..=12 => ZWrite::Incr(score(rng), rng.below(ZMEMBERS as u64) as usize),
+            13..=15 => ZWrite::Rem(members(rng)),
+            16..=18 => ZWrite::Pop {
+                max: rng.below(2) == 0,
+                count: match rng.below(4) {
+                    0 => None,
+                    n => Some(n),
+                },
+            },
+            _ => ZWrite::Del,
+        }
+    }
+
+    fn args(&self, key: &str) -> Vec<String> {
+        let mut args: Vec<String> = Vec::new();
+        let name = match self {
+            ZWrite::Add(..) => "ZADD",
+            ZWrite::Incr(..) => "ZINCRBY",
+            ZWrite::Rem(_) => "ZREM",
+            ZWrite::Pop { max: false, .. } => "ZPOPMIN",
+            ZWrite::Pop { max: true, .. } => "ZPOPMAX",
+            ZWrite::Del => "DEL",
+        };
+        args.push(name.into());
+        args.push(key.into());
+        match self {
+            ZWrite::Add(f, pairs) => {
+                for (on, flag) in [
+                    (f.nx, "NX"),
+                    (f.xx, "XX"),
+                    (f.gt, "GT"),
+                    (f.lt, "LT"),
+                    (f.ch, "CH"),
+                    (f.incr, "INCR"),
+                ] {
+                    if on {
+                        args.push(flag.into());
+                    }
+                }
+                for &(member, score) in pairs {
+                    args.push(score_text(score));
+                    args.push(zmember(member));
+                }
+            }
+            ZWrite::Incr(by, member) => {
+                args.push(score_text(*by));
+                args.push(zmember(*member));
+            }
+            ZWrite::Rem(members) => args.extend(members.iter().map(|&m| zmember(m))),
+            ZWrite::Pop { count, .. } => args.extend(count.map(|n| n.to_string())),
+            ZWrite::Del => {}
+        }
+        args
+    }
+
+    /// What this write does to `s`, and what Redis replies (RESP2).
+    fn apply(&self, s: &ZState) -> (ZState, OwnedFrame) {
+        let mut s = *s;
+        let reply = match self {
+            ZWrite::Add(f, pairs) => {
+                // Redis's zsetAdd, pair by pair.
+                let (mut added, mut updated, mut result) = (0, 0, None);
+                for &(member, score) in pairs {
+                    match s[member] {
+                        Some(current) => {
+                            let new = if f.incr { current + score } else { score };
+                            if f.nx || (f.lt && new >= current) || (f.gt && new <= current) {
+                                continue;
+                            }
+                            if new != current {
+                                s[member] = Some(new);
+                                updated += 1;
+                            }
+                            result = Some(new);
+                        }
+                        None if f.xx => {}
+                        None => {
+                            s[member] = Some(score);
+                            added += 1;
+                            result = Some(score);
+                        }
+                    }
+                }
+                match (f.incr, result) {
+                    (true, Some(score)) => bulk(score_text(score)),
+                    (true, None) => OwnedFrame::Null,
+                    (false, _) => OwnedFrame::Integer(if f.ch { added + updated } else { added }),
+                }
+            }
+            ZWrite::Incr(by, member) => {
+                let new = s[*member].unwrap_or(0) + by;
+                s[*member] = Some(new);
+                bulk(score_text(new))
+            }
+            ZWrite::Rem(members) => {
+                let mut removed = 0;
+                for &m in members {
+                    removed += i64::from(s[m].take().is_some());
+                }
+                OwnedFrame::Integer(removed)
+            }
+            ZWrite::Pop { max, count } => {
+                let mut items = zsorted(&s);
+                if *max {
+                    items.reverse();
+                }
+                items.truncate(count.unwrap_or(1) as usize);
+                for &(m, _) in &items {
+                    s[m] = None;
+                }
+                with_scores(&items)
+            }
+            ZWrite::Del => {
+                let had = s.iter().any(Option::is_some);
+                s = [None; ZMEMBERS];
+                OwnedFrame::Integer(i64::from(had))
+            }
+        };
+        (s, reply)
+    }
+}
+
+/// A read of a client's sorted set.
+#[derive(Debug, Clone, Copy)]
+enum ZRead {
+    /// `ZRANGE key 0 -1 WITHSCORES`.
+    Range,
+    /// `ZCARD key`.
+    Card,
+    /// `ZSCORE key member`.
+    Score(usize),
+    /// `ZMSCORE key member member`.
+    MScore(usize, usize),
+    /// `ZRANK key member`.
+    Rank(usize),
+    /// `ZRANGEBYSCORE key min +inf WITHSCORES` (`(min` when exclusive).
+    ByScore { min: i64, exclusive: bool },
+    /// `ZREVRANGE key 0 1 WITHSCORES`.
+    RevTop,
+}
+
+impl ZRead {
+    fn random(rng: &mut Rng) -> ZRead {
+        let member = |rng: &mut Rng| rng.below(ZMEMBERS as u64) as usize;
+        match rng.below(8) {
+            0 | 1 => ZRead::Range,
+            2 => ZRead::Card,
+            3 => ZRead::Score(member(rng)),
+            4 => {
+                let a = member(rng);
+                ZRead::MScore(
+                    a,
+                    (a + 1 + rng.below(ZMEMBERS as u64 - 1) as usize) % ZMEMBERS,
+                )
+            }
+            5 => ZRead::Rank(member(rng)),
+            6 => ZRead::ByScore {
+                min: rng.below(8) as i64 - 2,
+                exclusive: rng.below(2) == 0,
+            },
+            _ => ZRead::RevTop,
+        }
+    }
+
+    fn args(self, key: &str) -> Vec<String> {
+        let mut args: Vec<String> = match self {
+            ZRead::Range => vec!["ZRANGE".into(), key.into(), "0".into(), "-1".into()],
+            ZRead::Card => vec!["ZCARD".into(), key.into()],
+            ZRead::Score(m) => vec!["ZSCORE".into(), key.into(), zmember(m)],
+            ZRead::MScore(a, b) => vec!["ZMSCORE".into(), key.into(), zmember(a), zmember(b)],
+            ZRead::Rank(m) => vec!["ZRANK".into(), key.into(), zmember(m)],
+            ZRead::ByScore { min, exclusive } => {
+                let bound = format!("{}{}", if exclusive { "(" } else { "" }, score_text(min));
+                vec!["ZRANGEBYSCORE".into(), key.into(), bound, "+inf".into()]
+            }
+            ZRead::RevTop => vec!["ZREVRANGE".into(), key.into(), "0".into(), "1".into()],
+        };
+        if matches!(self, ZRead::Range | ZRead::ByScore { .. } | ZRead::RevTop) {
+            args.push("WITHSCORES".into());
+        }
+        args
+    }
+
+    /// What Redis replies (RESP2) to this read of `s`.
+    fn reply(self, s: &ZState) -> OwnedFrame {
+        let score = |m: usize| s[m].map_or(OwnedFrame::Null, |score| bulk(score_text(score)));
+        let sorted = zsorted(s);
+        match self {
+            ZRead::Range => with_scores(&sorted),
+            ZRead::Card => OwnedFrame::Integer(sorted.len() as i64),
+            ZRead::Score(m) => score(m),
+            ZRead::MScore(a, b) => OwnedFrame::Array(vec![score(a), score(b)]),
+            ZRead::Rank(m) => sorted
+                .iter()
+                .position(|&(i, _)| i == m)
+                .map_or(OwnedFrame::Null, |rank| OwnedFrame::Integer(rank as i64)),
+            ZRead::ByScore { min, exclusive } => {
+                let from: Vec<(usize, i64)> = sorted
+                    .into_iter()
+                    .filter(|&(_, score)| score > min || (!exclusive && score == min))
+                    .collect();
+                with_scores(&from)
+            }
+            ZRead::RevTop => {
+                let mut top = sorted;
+                top.reverse();
+                top.truncate(2);
+                with_scores(&top)
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fate {
+    InFlight,
+    /// Replied (the reply is kept with the write).
+    Acked,
+    /// No reply, or an error: it may or may not have taken effect.
+    Lost,
+}
+
+/// (write number, contents): the sorted set holds these contents, and
+/// every write up to that number has taken effect or never will.
+type ZPoint = (usize, ZState);
+
+/// A sorted set one client writes: a small reference implementation of
+/// the writes it sends ([`ZWrite::apply`]) run over every history the
+/// replies allow. Its writes are numbered 1, 2, ...; one may be in flight
+/// (the last), a lost one may or may not have taken effect (before the
+/// next was sent, as for the registers), and an acknowledged one took
+/// effect, giving the reply it gave. `possible` holds every (write
+/// number, contents) the set may be at, as far as anything has shown:
+/// an acknowledged write moves them all to its number, keeping only
+/// contents from which it gives the reply it got; a read that ran while
+/// nothing was acknowledged keeps only those it could have seen. So with
+/// every reply in, a read must equal exactly what the writes left, every
+/// score included, and a write's reply (ZADD's count, ZINCRBY's and ZADD
+/// INCR's score, ZREM's count, the members and scores a pop returns) what
+/// the model computes.
+struct ZsetModel {
+    writes: Vec<(ZWrite, Fate, Option<OwnedFrame>)>,
+    possible: std::collections::BTreeSet<ZPoint>,
+    /// Bumped whenever `possible` or a write's fate changes: a read
+    /// narrows `possible` only if nothing changed while it ran.
+    version: u64,
+    /// Too many possibilities to follow (many writes with no reply and no
+    /// read between): nothing is checked until an acknowledged DEL.
+    untracked: bool,
+}
+
+impl Default for ZsetModel {
+    fn default() -> ZsetModel {
+        ZsetModel {
+            writes: Vec::new(),
+            possible: [(0, [None; ZMEMBERS])].into_iter().collect(),
+            version: 0,
+            untracked: false,
+        }
+    }
+}
+
+/// What a sorted set's model was when a read began.
+struct ZSnapshot {
+    possible: std::collections::BTreeSet<ZPoint>,
+    version: u64,
+    untracked: bool,
+}
+
+impl ZsetModel {
+    fn snapshot(&self) -> ZSnapshot {
+        ZSnapshot {
+            possible: self.possible.clone(),
+            version: self.version,
+            untracked: self.untracked,
+        }
+    }
+
+    /// Every point reachable from `from` through writes up to `to`, the
+    /// starting points included: an acknowledged write applies where it
+    /// gives the reply it got (and nowhere else), a lost one applies or
+    /// not, an in-flight one applies (not yet applied is the point
+    /// before it). `None` past [`ZSET_POSSIBILITIES`].
+    fn expand(
+        &self,
+        from: &std::collections::BTreeSet<ZPoint>,
+        to: usize,
+    ) -> Option<std::collections::BTreeSet<ZPoint>> {
+        let mut out = from.clone();
+        let mut frontier: Vec<ZPoint> = from.iter().copied().collect();
+        while let Some((at, s)) = frontier.pop() {
+            if at >= to {
+                continue;
+            }
+            let (write, fate, reply) = &self.writes[at];
+            let (next, got) = write.apply(&s);
+            let successors = match fate {
+                Fate::Acked if reply.as_ref() == Some(&got) => vec![next],
+                Fate::Acked => vec![],
+                Fate::Lost => vec![s, next],
+                Fate::InFlight => vec![next],
+            };
+            for n in successors {
+                if out.insert((at + 1, n)) {
+                    frontier.push((at + 1, n));
+                }
+            }
+            if out.len() > ZSET_POSSIBILITIES {
+                return None;
+            }
+        }
+        Some(out)
+    }
+
+    /// A write is sent: its number.
+    fn invoke(&mut self, write: ZWrite) -> usize {
+        self.writes.push((write, Fate::InFlight, None));
+        self.writes.len()
+    }
+
+    /// Write `w` (the last) got no reply, or an error.
+    fn lost(&mut self, w: usize) {
+        self.writes[w - 1].1 = Fate::Lost;
+        self.version += 1;
+    }
+
+    /// Write `w` (the last) replied `reply`: checks it, and moves every
+    /// possibility to `w`. Returns whether the model follows the set (a
+    /// note for the trace if it stopped).
+    fn acked(&mut self, w: usize, reply: OwnedFrame) -> Result<bool, String> {
+        self.writes[w - 1].1 = Fate::Acked;
+        self.writes[w - 1].2 = Some(reply.clone());
+        self.version += 1;
+        if self.untracked {
+            if matches!(self.writes[w - 1].0, ZWrite::Del) {
+                self.possible = [(w, [None; ZMEMBERS])].into_iter().collect();
+                self.untracked = false;
+            }
+            return Ok(!self.untracked);
+        }
+        let Some(all) = self.expand(&self.possible, w) else {
+            self.untracked = true;
+            return Ok(false);
+        };
+        let now: std::collections::BTreeSet<ZPoint> =
+            all.iter().filter(|(at, _)| *at == w).copied().collect();
+        if now.is_empty() {
+            let write = &self.writes[w - 1].0;
+            let allowed: std::collections::BTreeSet<String> = all
+                .iter()
+                .filter(|(at, _)| *at == w - 1)
+                .map(|(_, s)| show(&write.apply(s).1))
+                .collect();
+            // Stop here rather than report every later write too.
+            self.untracked = true;
+            return Err(format!(
+                "replied {}, but the writes so far allow only {allowed:?}",
+                show(&reply)
+            ));
+        }
+        self.possible = now;
+        Ok(true)
+    }
+
+    /// Checks a read that began at `snap` and replied `got`, and keeps
+    /// only the possibilities it leaves (when nothing changed meanwhile).
+    fn observe(&mut self, snap: &ZSnapshot, read: ZRead, got: &OwnedFrame) -> Result<(), String> {
+        if snap.untracked || self.untracked {
+            return Ok(());
+        }
+        let n = self.writes.len();
+        let Some(all) = self.expand(&snap.possible, n) else {
+            self.untracked = true;
+            return Ok(());
+        };
+        if !all.iter().any(|(_, s)| read.reply(s) == *got) {
+            let allowed: std::collections::BTreeSet<String> =
+                all.iter().map(|(_, s)| show(&read.reply(s))).collect();
+            return Err(format!(
+                "read {}, but the writes so far allow only {allowed:?}",
+                show(got)
+            ));
+        }
+        if self.version != snap.version {
+            return Ok(());
+        }
+        // Nothing was acknowledged or lost while the read ran: the set is
+        // at a point it could have read, or later. A write still in
+        // flight is kept as the point before it, when the read could
+        // have seen it applied.
+        let in_flight = match self.writes.last() {
+            Some((write, Fate::InFlight, _)) => Some(write),
+            _ => None,
+        };
+        let settled = n - usize::from(in_flight.is_some());
+        let narrowed: std::collections::BTreeSet<ZPoint> = all
+            .into_iter()
+            .filter(|(at, s)| {
+                *at <= settled
+                    && (read.reply(s) == *got
+                        || (*at == settled
+                            && in_flight.is_some_and(|w| read.reply(&w.apply(s).0) == *got)))
+            })
+            .collect();
+        if !narrowed.is_empty() {
+            self.possible = narrowed;
+            self.version += 1;
+        }
+        Ok(())
+    }
+}
+
+/// A write to one of this client's sorted sets (DEL when its model has
+/// lost track, to find it again).
+async fn zset_write(id: usize, rng: &mut Rng, model: &Shared, mut conn: Resp) -> Option<Resp> {
+    let key = zset_key(id, rng.below(ZSETS_PER_CLIENT));
+    let (write, w) = {
+        let mut m = model.borrow_mut();
+        let z = m.zsets.entry(key.clone()).or_default();
+        let write = if z.untracked {
+            ZWrite::Del
+        } else {
+            ZWrite::random(rng)
+        };
+        (write.clone(), z.invoke(write))
+    };
+    let args = write.args(&key);
+    let bytes: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+    let reply = conn.call(&bytes).await;
+    let mut m = model.borrow_mut();
+    let text = reply.as_ref().map_or_else(|e| format!("io {e}"), show);
+    m.event(&format!("c{id} {} #{w} -> {text}", args.join(" ")));
+    let z = m.zsets.get_mut(&key).expect("registered above");
+    match &reply {
+        Ok(f) if !matches!(f, OwnedFrame::Error(_)) => {
+            let checked = z.acked(w, f.clone());
+            m.acked_writes += 1;
+            match checked {
+                Ok(true) => {}
+                Ok(false) => m.event(&format!("{key}: not followed until a DEL")),
+                Err(e) => m.violation(format!("c{id} {} #{w}: {e}", args.join(" "))),
+            }
+        }
+        _ => z.lost(w),
+    }
+    reply.ok().map(|_| conn)
+}
+
+/// A read of any client's sorted set.
+async fn zset_read(
+    id: usize,
+    rng: &mut Rng,
+    model: &Shared,
+    conn: &mut Resp,
+    target: &str,
+) -> io::Result<OwnedFrame> {
+    let key = zset_key(
+        rng.below(CLIENTS as u64) as usize,
+        rng.below(ZSETS_PER_CLIENT),
+    );
+    let read = ZRead::random(rng);
+    let snap = model
+        .borrow_mut()
+        .zsets
+        .entry(key.clone())
+        .or_default()
+        .snapshot();
+    let args = read.args(&key);
+    let bytes: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+    let reply = conn.call(&bytes).await;
+    let mut m = model.borrow_mut();
+    let text = reply.as_ref().map_or_else(|e| format!("io {e}"), show);
+    m.event(&format!("c{id} {} @{target} -> {text}", args.join(" ")));
+    if let Ok(f) = &reply
+        && !matches!(f, OwnedFrame::Error(_))
+    {
+        let z = m.zsets.get_mut(&key).expect("registered above");
+        if let Err(e) = z.observe(&snap, read, f) {
+            m.violation(format!("c{id} {} at {target}: {e}", args.join(" ")));
+        }
+    }
+    reply
+}
+
 // ---------------------------------------------------------------- final check
 
 /// Polls `f` every 100 ms of simulated time until it returns `Ok`, or
@@ -1581,38 +2388,96 @@ async fn final_check(
     // LRANGE 0 -1 on each host, in an order every push allows, and every
     // element known pushed either returned by an acknowledged pop, still
     // there, or (at most as many as such pops could take) taken by a pop
-    // whose reply was lost.
-    for key in all_lists() {
+    // whose reply was lost. The same for the sorted-set queues (ZRANGE 0
+    // -1 WITHSCORES and ZCARD), whose every score must also be the one
+    // added.
+    for (kind, key) in all_queues() {
         let mut values = Vec::new();
         for host in std::iter::once(COORD).chain(PARTICIPANTS) {
-            let got = eventually(CONVERGE, || read_list(host, &key)).await;
+            let got = eventually(CONVERGE, || {
+                read_pair(host, kind.read(&key, true), kind.read(&key, false))
+            })
+            .await;
             values.push((host, got));
         }
         let mut m = model.borrow_mut();
         let first = values[0].1.as_ref().ok().map(|(items, _)| items.clone());
         for (host, got) in &values {
-            let (items, len) = match got {
+            let (whole, len) = match got {
                 Ok(v) => v,
                 Err(e) => {
                     m.violation(format!("final read of {key} at {host}: {e}"));
                     continue;
                 }
             };
-            m.event(&format!("final {key} @{host} -> {items:?} len {len}"));
+            m.event(&format!("final {key} @{host} -> {} len {len}", show(whole)));
+            if first.as_ref() != Some(whole) {
+                m.violation(format!(
+                    "final {key}: {host} has {}, {COORD} has {:?}",
+                    show(whole),
+                    first.as_ref().map(show)
+                ));
+            }
+            let items = match kind.parse(whole, &m.queue_scores, false) {
+                Ok(items) => items,
+                Err(e) => {
+                    m.violation(format!("final {key} at {host}: {e}"));
+                    continue;
+                }
+            };
             if *len != items.len() as i64 {
                 m.violation(format!(
-                    "final {key} at {host}: LLEN {len}, but LRANGE has {} elements",
+                    "final {key} at {host}: length {len}, but a whole read has {} elements",
                     items.len()
                 ));
             }
-            if first.as_ref() != Some(items) {
+            let l = m.queue(&key);
+            let snap = l.snapshot();
+            if let Err(e) = l.observe(&snap, &items) {
+                m.violation(format!("final {key} at {host}: {e}"));
+            }
+        }
+    }
+    // Every sorted set a client wrote alone the same everywhere, with
+    // ZCARD equal to the members ZRANGE 0 -1 WITHSCORES returns, and
+    // exactly what its writes can have left.
+    for key in all_zsets() {
+        let (whole, card) = (ZRead::Range.args(&key), ZRead::Card.args(&key));
+        let whole: Vec<&[u8]> = whole.iter().map(|a| a.as_bytes()).collect();
+        let card: Vec<&[u8]> = card.iter().map(|a| a.as_bytes()).collect();
+        let mut values = Vec::new();
+        for host in std::iter::once(COORD).chain(PARTICIPANTS) {
+            let got = eventually(CONVERGE, || read_pair(host, whole.clone(), card.clone())).await;
+            values.push((host, got));
+        }
+        let mut m = model.borrow_mut();
+        let first = values[0].1.as_ref().ok().map(|(whole, _)| whole.clone());
+        for (host, got) in &values {
+            let (whole, card) = match got {
+                Ok(v) => v,
+                Err(e) => {
+                    m.violation(format!("final read of {key} at {host}: {e}"));
+                    continue;
+                }
+            };
+            m.event(&format!(
+                "final {key} @{host} -> {} card {card}",
+                show(whole)
+            ));
+            if first.as_ref() != Some(whole) {
                 m.violation(format!(
-                    "final {key}: {host} has {items:?}, {COORD} has {first:?}"
+                    "final {key}: {host} has {}, {COORD} has {:?}",
+                    show(whole),
+                    first.as_ref().map(show)
                 ));
             }
-            let l = m.lists.entry(key.clone()).or_default();
-            let snap = l.snapshot();
-            if let Err(e) = l.observe(&snap, items) {
+            let z = m.zsets.entry(key.clone()).or_default();
+            let snap = z.snapshot();
+            let mut checked = z.observe(&snap, ZRead::Range, whole);
+            if checked.is_ok() {
+                checked = z.observe(&snap, ZRead::Card, &OwnedFrame::Integer(*card));
+            }
+            if let Err(e) = checked {
                 m.violation(format!("final {key} at {host}: {e}"));
             }
         }
@@ -1620,26 +2485,28 @@ async fn final_check(
     Ok(())
 }
 
-/// LRANGE key 0 -1 and LLEN of `key` at `host`, in one pipeline.
-async fn read_list(host: &str, key: &str) -> Result<(Vec<String>, i64), String> {
+/// Two reads of one key at `host` in one pipeline (a whole read and a
+/// length): the first reply as it came, the second an integer.
+async fn read_pair(
+    host: &str,
+    whole: Vec<&[u8]>,
+    len: Vec<&[u8]>,
+) -> Result<(OwnedFrame, i64), String> {
     let mut conn = Resp::connect(host, port_of(host))
         .await
         .map_err(|e| format!("connect {host}: {e}"))?;
-    let replies = conn
-        .pipeline(&[
-            vec![b"LRANGE", key.as_bytes(), b"0", b"-1"],
-            vec![b"LLEN", key.as_bytes()],
-        ])
+    let mut replies = conn
+        .pipeline(&[whole, len])
         .await
         .map_err(|e| format!("{host}: {e}"))?;
     let len = match &replies[1] {
         OwnedFrame::Integer(n) => *n,
-        other => return Err(format!("{host}: LLEN {}", show(other))),
+        other => return Err(format!("{host}: length {}", show(other))),
     };
-    if let OwnedFrame::Error(e) = &replies[0] {
-        return Err(format!("{host}: -{e}"));
+    match replies.swap_remove(0) {
+        OwnedFrame::Error(e) => Err(format!("{host}: -{e}")),
+        whole => Ok((whole, len)),
     }
-    Ok((parse_list(&replies[0])?, len))
 }
 
 /// HGETALL and HLEN (SMEMBERS and SCARD) of `key` at `host`, in one
@@ -2089,4 +2956,47 @@ fn a_seed_replays_exactly() {
         summaries[0], summaries[1],
         "seed {seed} ran differently the second time"
     );
+}
+
+/// The sorted-set model itself: a lost write leaves both outcomes open
+/// until a read settles it; a read that saw an in-flight write applied
+/// keeps the state before it; a reply no history gives is reported.
+#[test]
+fn the_sorted_set_model_follows_lost_and_in_flight_writes() {
+    let score = |text: &str| bulk(text.into());
+    let mut z = ZsetModel::default();
+    // ZADD z 1 m0 -> 1.
+    let w = z.invoke(ZWrite::Add(ZFlags::default(), vec![(0, 2)]));
+    assert_eq!(z.acked(w, OwnedFrame::Integer(1)), Ok(true));
+    // ZINCRBY z 0.5 m0, reply lost: m0 scores 1 or 1.5.
+    let w = z.invoke(ZWrite::Incr(1, 0));
+    z.lost(w);
+    let snap = z.snapshot();
+    assert!(z.observe(&snap, ZRead::Score(0), &score("2")).is_err());
+    // Reading 1 settles nothing: the write may still take effect.
+    assert!(z.observe(&snap, ZRead::Score(0), &score("1")).is_ok());
+    let snap = z.snapshot();
+    assert!(z.observe(&snap, ZRead::Score(0), &score("1.5")).is_ok());
+    // Reading 1.5 (nothing changed while it ran) does: 1 is gone.
+    let snap = z.snapshot();
+    assert!(z.observe(&snap, ZRead::Score(0), &score("1")).is_err());
+    // ZADD z GT CH 2 m0, in flight, read applied by a concurrent read.
+    let gt_ch = ZFlags {
+        gt: true,
+        ch: true,
+        ..ZFlags::default()
+    };
+    let w = z.invoke(ZWrite::Add(gt_ch, vec![(0, 4)]));
+    let snap = z.snapshot();
+    assert!(
+        z.observe(&snap, ZRead::Range, &with_scores(&[(0, 4)]))
+            .is_ok()
+    );
+    assert_eq!(z.acked(w, OwnedFrame::Integer(1)), Ok(true));
+    // ZPOPMIN z: m0 with 2, not anything else.
+    let w = z.invoke(ZWrite::Pop {
+        max: false,
+        count: None,
+    });
+    assert!(z.acked(w, with_scores(&[(0, 3)])).is_err());
 }

@@ -405,19 +405,14 @@ fn parse_float(text: &[u8], strict: bool) -> Option<f64> {
         Some(rest) => (-1.0, rest),
         None => (1.0, s.strip_prefix('+').unwrap_or(s)),
     };
-    let value = if let Some(hex) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
-        // Hex integers (strtod's hex floats, without fraction or exponent).
-        if hex.is_empty() || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return None;
-        }
-        hex.bytes().fold(0.0f64, |acc, b| {
-            acc * 16.0 + f64::from(char::from(b).to_digit(16).unwrap_or(0))
-        })
-    } else {
+    let hex = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X"));
+    let (magnitude, mantissa) = match hex {
+        Some(hex) => (parse_hex_float(hex)?, hex.split(['p', 'P']).next()),
         // Rust's parser takes what strtod takes in decimal, and "inf",
         // "infinity", "nan" in any case.
-        body.parse::<f64>().ok()?
-    } * sign;
+        None => (body.parse::<f64>().ok()?, body.split(['e', 'E']).next()),
+    };
+    let value = magnitude * sign;
     if value.is_nan() {
         return None;
     }
@@ -427,12 +422,102 @@ fn parse_float(text: &[u8], strict: bool) -> Option<f64> {
         if value.is_infinite() && !spelled_inf {
             return None;
         }
-        let mantissa = lower.split('e').next().unwrap_or_default();
-        if value == 0.0 && mantissa.bytes().any(|b| (b'1'..=b'9').contains(&b)) {
+        // Nonzero digits that came out as zero: an underflow.
+        let nonzero = |b: u8| b.is_ascii_hexdigit() && b != b'0';
+        if value == 0.0 && mantissa.is_some_and(|m| m.bytes().any(nonzero)) {
             return None;
         }
     }
     Some(value)
+}
+
+/// strtod's hexadecimal float, after its `0x`: hex digits with an
+/// optional point (at least one digit) and an optional binary exponent
+/// (`p`, an optional sign, decimal digits), rounded to the nearest double
+/// (ties to even, into the denormals) as glibc does. Overflow gives
+/// infinity and underflow zero, for [`parse_float`] to judge.
+fn parse_hex_float(text: &str) -> Option<f64> {
+    let (mantissa, exponent) = match text.split_once(['p', 'P']) {
+        Some((m, e)) => (m, Some(e)),
+        None => (text, None),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits = || int.bytes().chain(frac.bytes());
+    if int.is_empty() && frac.is_empty() || !digits().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    // The exponent, saturated far outside the range of a double.
+    let exp: i64 = match exponent {
+        None => 0,
+        Some(e) => {
+            let (negative, digits) = match e.strip_prefix('-') {
+                Some(d) => (true, d),
+                None => (false, e.strip_prefix('+').unwrap_or(e)),
+            };
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            let v = digits
+                .bytes()
+                .fold(0i64, |acc, b| (acc * 10 + i64::from(b - b'0')).min(1 << 40));
+            if negative { -v } else { v }
+        }
+    };
+    // The value is m * 2^e2, plus a little more when `sticky` (nonzero
+    // digits that did not fit in m's 60 bits).
+    let (mut m, mut e2, mut sticky) = (0u64, exp, false);
+    for b in digits() {
+        let d = u64::from(char::from(b).to_digit(16).unwrap_or(0));
+        if m >> 56 == 0 {
+            m = m << 4 | d;
+        } else {
+            sticky |= d != 0;
+            e2 += 4;
+        }
+    }
+    e2 -= 4 * frac.len() as i64;
+    if m == 0 {
+        return Some(0.0);
+    }
+    // Normalise to m in [2^63, 2^64): the value is in [2^(e2+63), 2^(e2+64)).
+    let zeros = m.leading_zeros();
+    m <<= zeros;
+    e2 -= i64::from(zeros);
+    if e2 + 63 > 1023 {
+        return Some(f64::INFINITY);
+    }
+    // Keep the bits down to the last one a double holds here: 53 for a
+    // normal number, fewer for a denormal (whose last bit weighs 2^-1074).
+    let drop = if e2 + 63 >= -1022 { 11 } else { -1074 - e2 };
+    if drop >= 128 {
+        return Some(0.0);
+    }
+    let wide = u128::from(m);
+    let mut kept = wide >> drop;
+    let rest = wide & ((1u128 << drop) - 1);
+    let half = 1u128 << (drop - 1);
+    if rest > half || (rest == half && (sticky || kept & 1 == 1)) {
+        kept += 1;
+    }
+    let kept = u64::try_from(kept).ok()?;
+    let bits = if drop == 11 {
+        // A normal number: kept is in [2^52, 2^53], 2^53 when rounding
+        // carried into the next power of two.
+        let (kept, exp) = if kept >> 53 == 1 {
+            (kept >> 1, e2 + 63 + 1)
+        } else {
+            (kept, e2 + 63)
+        };
+        if exp > 1023 {
+            return Some(f64::INFINITY);
+        }
+        (u64::try_from(exp + 1023).ok()? << 52) | (kept & ((1 << 52) - 1))
+    } else {
+        // A denormal: its bits are the kept ones (2^52, if rounding
+        // carried, is the smallest normal's).
+        kept
+    };
+    Some(f64::from_bits(bits))
 }
 
 fn parse_score(text: &[u8]) -> Result<f64, CommandError> {
@@ -1759,6 +1844,67 @@ mod tests {
             assert_eq!(parse_float(bad, true), None, "{bad:?}");
         }
         assert_eq!(parse_float(b"1e400", false), Some(f64::INFINITY));
+    }
+
+    /// Hexadecimal floats, as glibc's strtod reads them (each value here
+    /// is what redis-server 7.0.15 stored for it).
+    #[test]
+    fn hex_floats_parse_as_strtod_reads_them() {
+        let min_denormal = f64::from_bits(1);
+        for (text, want) in [
+            ("0x1p3", 8.0),
+            ("0x.8", 0.5),
+            ("0x1.8p1", 3.0),
+            ("0X1P-2", 0.25),
+            ("0x1.p1", 2.0),
+            ("-0x1p3", -8.0),
+            ("+0x1p3", 8.0),
+            ("0x1P+2", 4.0),
+            ("0x1p-0", 1.0),
+            ("0x1e", 30.0),
+            ("0x1e5", 485.0),
+            ("0x0p5", 0.0),
+            ("0x123456789abcdef01", 2.0988295479420645e19),
+            (
+                "0x10000000000000000000000000000000000000000000p-100",
+                2f64.powi(72),
+            ),
+            // Ties to even, and just above a tie.
+            ("0x1.00000000000008p0", 1.0),
+            ("0x1.00000000000018p0", 1.0000000000000004),
+            ("0x1.000000000000080000000001p0", 1.0000000000000002),
+            // The extremes: rounding up into the largest finite and the
+            // smallest normal, and denormals.
+            ("0x1.fffffffffffff7p1023", f64::MAX),
+            ("0x1p-1022", f64::MIN_POSITIVE),
+            ("0x0.fffffffffffff8p-1022", f64::MIN_POSITIVE),
+            ("0x1p-1074", min_denormal),
+            ("0x1.8p-1075", min_denormal),
+            ("0x1.0000000000001p-1075", min_denormal),
+        ] {
+            assert_eq!(parse_float(text.as_bytes(), true), Some(want), "{text}");
+        }
+        // Overflow, underflow to zero, and text strtod stops short of.
+        for bad in [
+            "0x1p-1075",
+            "0x1p1024",
+            "0x1.fffffffffffff8p1023",
+            "0x1p99999999999999999999",
+            "0x1p-99999999999999999999",
+            "0x1p",
+            "0x.p1",
+            "0xp1",
+            "0x",
+            "0x1 ",
+            "0x1pp3",
+            "0x1p+",
+            "0xg",
+        ] {
+            assert_eq!(parse_float(bad.as_bytes(), true), None, "{bad}");
+        }
+        // A range bound takes overflow and underflow.
+        assert_eq!(parse_float(b"0x1p1024", false), Some(f64::INFINITY));
+        assert_eq!(parse_float(b"-0x1p-1075", false), Some(-0.0));
     }
 
     #[test]

@@ -646,6 +646,222 @@ def lists():
     r.delete(*keys)
 
 
+
+def expect_error(call, text, what):
+    try:
+        call()
+    except redis.ResponseError as e:
+        expect(str(e), text, what)
+    else:
+        raise AssertionError(f"{what}: no error, wanted {text!r}")
+
+
+@check
+def sorted_sets():
+    r = client()
+    keys = ("py:z", "py:z2", "py:z3", "py:zl", "py:za", "py:zb", "py:zd", "py:zbig", "py:zstr", "py:zt")
+    r.delete(*keys)
+    # ZADD with a mapping and every flag.
+    expect(r.zadd("py:z", {"a": 1, "b": 2, "c": 3}), 3, "ZADD mapping")
+    expect(r.zadd("py:z", {"a": 10, "d": 4}, nx=True), 1, "ZADD NX")
+    expect(r.zscore("py:z", "a"), 1.0, "NX left an existing member alone")
+    expect(r.zadd("py:z", {"a": 5, "e": 5}, xx=True), 0, "ZADD XX")
+    expect(r.zscore("py:z", "a"), 5.0, "XX updated")
+    expect(r.zscore("py:z", "e"), None, "XX added nothing")
+    expect(r.zadd("py:z", {"a": 4, "b": 3}, gt=True, ch=True), 1, "ZADD GT CH (b rises, a does not fall)")
+    expect(r.zadd("py:z", {"a": 4, "c": 9}, lt=True, ch=True), 1, "ZADD LT CH (a falls, c does not rise)")
+    expect(r.zadd("py:z", {"a": 2.5}, incr=True), 6.5, "ZADD INCR")
+    expect(r.zadd("py:z", {"a": 1}, nx=True, incr=True), None, "ZADD NX INCR of an existing member")
+    expect(r.zadd("py:z", {"a": -1}, gt=True, incr=True), None, "ZADD GT INCR that would lower")
+    expect(r.zadd("py:z", {"new": 2}, xx=True, incr=True), None, "ZADD XX INCR of a missing member")
+    expect(r.zadd("py:z", {"a": 1, "b": 3}, ch=True), 1, "ZADD CH (one score changed)")
+    expect(r.zadd("py:z", {"a": 1, "b": 3}), 0, "ZADD of the same scores")
+    expect_error(lambda: r.execute_command("ZADD", "py:z", "NX", "XX", "1", "a"),
+                 "XX and NX options at the same time are not compatible", "ZADD NX XX")
+    expect_error(lambda: r.execute_command("ZADD", "py:z", "GT", "LT", "1", "a"),
+                 "GT, LT, and/or NX options at the same time are not compatible", "ZADD GT LT")
+    expect_error(lambda: r.execute_command("ZADD", "py:z", "INCR", "1", "a", "2", "b"),
+                 "INCR option supports a single increment-element pair", "ZADD INCR with two pairs")
+    expect_error(lambda: r.execute_command("ZADD", "py:z", "x", "a"), "value is not a valid float", "ZADD x")
+    # ZINCRBY, ZSCORE (floats), ZMSCORE, ZCARD.
+    expect(r.zincrby("py:z", 0.5, "b"), 3.5, "ZINCRBY")
+    expect(r.zincrby("py:z", 0.1, "t"), 0.1, "ZINCRBY of a new member")
+    expect(r.zincrby("py:z", 0.2, "t"), 0.30000000000000004, "ZINCRBY 0.1 + 0.2")
+    expect(r.zrem("py:z", "t"), 1, "ZREM")
+    expect(r.zscore("py:z", "b"), 3.5, "ZSCORE (a float)")
+    expect(r.zscore("py:z", "nope"), None, "ZSCORE of a missing member")
+    expect(r.zscore("py:missing", "a"), None, "ZSCORE of a missing key")
+    expect(r.zmscore("py:z", ["a", "nope", "d"]), [1.0, None, 4.0], "ZMSCORE")
+    expect(r.zcard("py:z"), 4, "ZCARD")
+    expect(r.zcard("py:missing"), 0, "ZCARD missing")
+    # Now a=1 c=3 b=3.5 d=4. ZRANGE in every form.
+    expect(r.zrange("py:z", 0, -1), [b"a", b"c", b"b", b"d"], "ZRANGE 0 -1")
+    expect(r.zrange("py:z", 0, -1, withscores=True),
+           [(b"a", 1.0), (b"c", 3.0), (b"b", 3.5), (b"d", 4.0)], "ZRANGE WITHSCORES")
+    expect(r.zrange("py:z", 0, 1, desc=True), [b"d", b"b"], "ZRANGE REV")
+    expect(r.zrange("py:z", -2, -1, withscores=True, score_cast_func=bytes),
+           [(b"b", b"3.5"), (b"d", b"4")], "ZRANGE -2 -1 with the scores' text")
+    expect(r.zrange("py:z", 2, 4, byscore=True), [b"c", b"b", b"d"], "ZRANGE BYSCORE")
+    expect(r.zrange("py:z", "(3", "+inf", byscore=True, withscores=True),
+           [(b"b", 3.5), (b"d", 4.0)], "ZRANGE BYSCORE ( +inf WITHSCORES")
+    expect(r.zrange("py:z", "-inf", "+inf", byscore=True, offset=1, num=2), [b"c", b"b"], "ZRANGE BYSCORE LIMIT")
+    expect(r.zrange("py:z", "-inf", "+inf", byscore=True, offset=1, num=-1), [b"c", b"b", b"d"],
+           "ZRANGE BYSCORE LIMIT with a negative count")
+    expect(r.zrange("py:z", 4, 2, byscore=True, desc=True), [b"d", b"b", b"c"], "ZRANGE BYSCORE REV")
+    expect(r.zrange("py:missing", 0, -1), [], "ZRANGE missing")
+    expect(r.zrangebyscore("py:z", "-inf", "+inf"), [b"a", b"c", b"b", b"d"], "ZRANGEBYSCORE -inf +inf")
+    expect(r.zrangebyscore("py:z", "(1", "(4"), [b"c", b"b"], "ZRANGEBYSCORE ( (")
+    expect(r.zrangebyscore("py:z", "-inf", 3, withscores=True), [(b"a", 1.0), (b"c", 3.0)],
+           "ZRANGEBYSCORE WITHSCORES")
+    expect(r.zrangebyscore("py:z", "-inf", "+inf", start=1, num=2), [b"c", b"b"], "ZRANGEBYSCORE LIMIT")
+    expect(r.zrevrangebyscore("py:z", "+inf", "(3"), [b"d", b"b"], "ZREVRANGEBYSCORE")
+    expect(r.zrevrange("py:z", 0, 0, withscores=True), [(b"d", 4.0)], "ZREVRANGE WITHSCORES")
+    expect_error(lambda: r.zrangebyscore("py:z", "x", 1), "min or max is not a float", "ZRANGEBYSCORE x")
+    # ZRANK, ZREVRANK, ZCOUNT.
+    expect(r.zrank("py:z", "b"), 2, "ZRANK")
+    expect(r.zrevrank("py:z", "b"), 1, "ZREVRANK")
+    expect(r.zrank("py:z", "nope"), None, "ZRANK of a missing member")
+    expect(r.zcount("py:z", "(1", 4), 3, "ZCOUNT ( 4")
+    expect(r.zcount("py:z", "-inf", "+inf"), 4, "ZCOUNT -inf +inf")
+    expect(r.zcount("py:z", "(3", "(4"), 1, "ZCOUNT ( (")
+    # By lex: every member scores 0.
+    r.zadd("py:zl", {m: 0 for m in "abcde"})
+    expect(r.zrange("py:zl", "[b", "(d", bylex=True), [b"b", b"c"], "ZRANGE BYLEX")
+    expect(r.zrange("py:zl", "+", "-", bylex=True, desc=True, offset=1, num=2), [b"d", b"c"],
+           "ZRANGE BYLEX REV LIMIT")
+    expect(r.zrangebylex("py:zl", "-", "[c"), [b"a", b"b", b"c"], "ZRANGEBYLEX")
+    expect(r.zrevrangebylex("py:zl", "(c", "-"), [b"b", b"a"], "ZREVRANGEBYLEX")
+    expect(r.zlexcount("py:zl", "[b", "+"), 4, "ZLEXCOUNT [b +")
+    expect(r.zlexcount("py:zl", "-", "+"), 5, "ZLEXCOUNT - +")
+    expect_error(lambda: r.zlexcount("py:zl", "b", "+"), "min or max not valid string range item",
+                 "ZLEXCOUNT without [ or (")
+    # Pops.
+    expect(r.zpopmin("py:z"), [(b"a", 1.0)], "ZPOPMIN")
+    expect(r.zpopmax("py:z", 2), [(b"d", 4.0), (b"b", 3.5)], "ZPOPMAX 2")
+    expect(r.zpopmin("py:z", 5), [(b"c", 3.0)], "ZPOPMIN 5 (more than there are)")
+    expect(r.exists("py:z"), 0, "popping the last member deletes the key")
+    expect(r.zpopmin("py:z"), [], "ZPOPMIN missing")
+    expect(r.zpopmax("py:z", 2), [], "ZPOPMAX 2 missing")
+    # ZREM and the ZREMRANGEBY family.
+    r.zadd("py:z2", {"x": 1, "y": 2})
+    expect(r.zrem("py:z2", "x", "nope"), 1, "ZREM one of two")
+    expect(r.zrem("py:z2", "y"), 1, "ZREM the last")
+    expect(r.exists("py:z2"), 0, "ZREM of the last member deletes the key")
+    r.zadd("py:z3", {m: i + 1 for i, m in enumerate("abcdef")})
+    expect(r.zremrangebyscore("py:z3", "(1", 2), 1, "ZREMRANGEBYSCORE ( 2")
+    expect(r.zremrangebyrank("py:z3", 0, 0), 1, "ZREMRANGEBYRANK 0 0")
+    expect(r.zremrangebyrank("py:z3", -1, -1), 1, "ZREMRANGEBYRANK -1 -1")
+    expect(r.zrange("py:z3", 0, -1), [b"c", b"d", b"e"], "after ZREMRANGEBY*")
+    expect(r.zremrangebyscore("py:z3", "-inf", "+inf"), 3, "ZREMRANGEBYSCORE -inf +inf")
+    expect(r.exists("py:z3"), 0, "ZREMRANGEBYSCORE of everything deletes the key")
+    expect(r.zremrangebylex("py:zl", "[a", "(c"), 2, "ZREMRANGEBYLEX")
+    expect(r.zrange("py:zl", 0, -1), [b"c", b"d", b"e"], "after ZREMRANGEBYLEX")
+    # ZUNIONSTORE / ZINTERSTORE with weights and aggregates, ZUNION / ZINTER / ZDIFF.
+    r.zadd("py:za", {"x": 1, "y": 2})
+    r.zadd("py:zb", {"y": 3, "z": 4})
+    expect(r.zunionstore("py:zd", ["py:za", "py:zb"]), 3, "ZUNIONSTORE")
+    expect(r.zrange("py:zd", 0, -1, withscores=True), [(b"x", 1.0), (b"z", 4.0), (b"y", 5.0)], "ZUNIONSTORE result")
+    expect(r.zunionstore("py:zd", {"py:za": 2, "py:zb": 3}), 3, "ZUNIONSTORE WEIGHTS")
+    expect(r.zrange("py:zd", 0, -1, withscores=True), [(b"x", 2.0), (b"z", 12.0), (b"y", 13.0)],
+           "ZUNIONSTORE WEIGHTS result")
+    expect(r.zunionstore("py:zd", ["py:za", "py:zb"], aggregate="MAX"), 3, "ZUNIONSTORE AGGREGATE MAX")
+    expect(r.zrange("py:zd", 0, -1, withscores=True), [(b"x", 1.0), (b"y", 3.0), (b"z", 4.0)],
+           "ZUNIONSTORE AGGREGATE MAX result")
+    expect(r.zinterstore("py:zd", {"py:za": 2, "py:zb": 3}, aggregate="MIN"), 1, "ZINTERSTORE WEIGHTS MIN")
+    expect(r.zrange("py:zd", 0, -1, withscores=True), [(b"y", 4.0)], "ZINTERSTORE WEIGHTS MIN result")
+    expect(r.zinterstore("py:zd", ["py:za", "py:zb"], aggregate="SUM"), 1, "ZINTERSTORE SUM")
+    expect(r.zscore("py:zd", "y"), 5.0, "ZINTERSTORE SUM result")
+    expect(r.zinterstore("py:zd", ["py:za", "py:missing"]), 0, "ZINTERSTORE with a missing key")
+    expect(r.exists("py:zd"), 0, "an empty ZINTERSTORE result deletes the destination")
+    expect(r.zunion(["py:za", "py:zb"]), [b"x", b"z", b"y"], "ZUNION")
+    expect(r.zunion(["py:za", "py:zb"], withscores=True), [(b"x", 1.0), (b"z", 4.0), (b"y", 5.0)],
+           "ZUNION WITHSCORES")
+    expect(r.zunion(["py:za", "py:zb"], aggregate="MIN", withscores=True),
+           [(b"x", 1.0), (b"y", 2.0), (b"z", 4.0)], "ZUNION AGGREGATE MIN")
+    expect(r.zinter(["py:za", "py:zb"], withscores=True), [(b"y", 5.0)], "ZINTER WITHSCORES")
+    expect(r.zinter({"py:za": 1, "py:zb": 0.5}, aggregate="MAX", withscores=True), [(b"y", 2.0)],
+           "ZINTER WEIGHTS AGGREGATE MAX")
+    # redis-py leaves ZDIFF's RESP2 WITHSCORES reply flat, as it came.
+    expect(r.zdiff(["py:za", "py:zb"], withscores=True), [b"x", b"1"], "ZDIFF WITHSCORES")
+    expect(r.zdiff(["py:zb", "py:za"]), [b"z"], "ZDIFF")
+    expect(r.zdiffstore("py:zd", ["py:zb", "py:za"]), 1, "ZDIFFSTORE")
+    expect(r.zrange("py:zd", 0, -1, withscores=True), [(b"z", 4.0)], "ZDIFFSTORE result")
+    expect_error(lambda: r.execute_command("ZUNIONSTORE", "py:zd", "2", "py:za", "py:zb", "WEIGHTS", "1"),
+                 "syntax error", "ZUNIONSTORE with too few weights")
+    # ZRANDMEMBER (only what is certain).
+    if r.zrandmember("py:za") not in (b"x", b"y"):
+        raise AssertionError("ZRANDMEMBER returned a stranger")
+    expect(sorted(r.zrandmember("py:za", 5)), [b"x", b"y"], "ZRANDMEMBER count >= size")
+    picked = r.zrandmember("py:za", -5)
+    expect((len(picked), set(picked) <= {b"x", b"y"}), (5, True), "ZRANDMEMBER -5 (repeats allowed)")
+    pairs = r.zrandmember("py:za", 2, withscores=True)
+    expect(sorted(zip(pairs[::2], pairs[1::2])), [(b"x", b"1"), (b"y", b"2")], "ZRANDMEMBER WITHSCORES")
+    expect(r.zrandmember("py:missing"), None, "ZRANDMEMBER missing")
+    # ZSCAN over a set big enough to be walked in steps.
+    want = {f"m:{i}".encode(): float(i) for i in range(300)}
+    r.zadd("py:zbig", want)
+    expect(dict(r.zscan_iter("py:zbig", count=10)), want, "zscan_iter over 300 members")
+    expect(dict(r.zscan_iter("py:zbig", match="m:2?")), {f"m:2{i}".encode(): float(20 + i) for i in range(10)},
+           "zscan_iter MATCH")
+    expect(r.zcard("py:zbig"), 300, "ZCARD of 300")
+    expect(r.type("py:zbig"), b"zset", "TYPE zset")
+    # WRONGTYPE both ways.
+    r.set("py:zstr", "v")
+    for call in (lambda: r.zadd("py:zstr", {"a": 1}), lambda: r.zscore("py:zstr", "a"),
+                 lambda: r.zrange("py:zstr", 0, -1), lambda: r.get("py:za")):
+        try:
+            call()
+        except redis.ResponseError as e:
+            if not str(e).startswith("WRONGTYPE"):
+                raise AssertionError(f"wanted WRONGTYPE, got {e!r}")
+        else:
+            raise AssertionError("no WRONGTYPE error")
+    # In a pipeline and in MULTI/EXEC.
+    p = r.pipeline(transaction=True)
+    p.zadd("py:zt", {"a": 1, "b": 2}).zincrby("py:zt", 2, "a").zrange("py:zt", 0, -1, withscores=True)
+    p.zpopmax("py:zt").zcard("py:zt").zscore("py:zt", "b")
+    expect(p.execute(), [2, 3.0, [(b"b", 2.0), (b"a", 3.0)], [(b"a", 3.0)], 1, 2.0], "sorted sets in MULTI/EXEC")
+    r.delete(*keys)
+
+
+@check
+def sorted_sets_resp3():
+    r = client(protocol=3)
+    keys = ("py:r3z", "py:r3a", "py:r3b", "py:r3m")
+    r.delete(*keys)
+    expect(r.zadd("py:r3z", {"a": 1, "b": 2.5, "c": 3}), 3, "RESP3 ZADD")
+    expect(r.zscore("py:r3z", "b"), 2.5, "RESP3 ZSCORE (a double)")
+    expect(r.zscore("py:r3z", "nope"), None, "RESP3 ZSCORE missing")
+    expect(r.zmscore("py:r3z", ["a", "nope"]), [1.0, None], "RESP3 ZMSCORE")
+    expect(r.zincrby("py:r3z", 0.5, "a"), 1.5, "RESP3 ZINCRBY")
+    expect(r.zadd("py:r3z", {"a": 1}, incr=True), 2.5, "RESP3 ZADD INCR")
+    expect(r.zadd("py:r3z", {"a": 1}, nx=True, incr=True), None, "RESP3 ZADD NX INCR, nothing done")
+    # Now a=2.5 b=2.5 c=3: WITHSCORES replies are [member, score] pairs of a float.
+    expect(r.zrange("py:r3z", 0, -1, withscores=True), [[b"a", 2.5], [b"b", 2.5], [b"c", 3.0]],
+           "RESP3 ZRANGE WITHSCORES")
+    expect(r.zrange("py:r3z", 0, -1), [b"a", b"b", b"c"], "RESP3 ZRANGE")
+    expect(r.zrangebyscore("py:r3z", "(2.5", "+inf", withscores=True), [[b"c", 3.0]],
+           "RESP3 ZRANGEBYSCORE WITHSCORES")
+    expect(r.zrevrange("py:r3z", 0, 0, withscores=True), [[b"c", 3.0]], "RESP3 ZREVRANGE WITHSCORES")
+    r.zadd("py:r3a", {"x": 1, "y": 2})
+    r.zadd("py:r3b", {"y": 3, "z": 4})
+    expect(r.zunion(["py:r3a", "py:r3b"], withscores=True), [[b"x", 1.0], [b"z", 4.0], [b"y", 5.0]],
+           "RESP3 ZUNION WITHSCORES")
+    expect(r.zinter(["py:r3a", "py:r3b"], withscores=True), [[b"y", 5.0]], "RESP3 ZINTER WITHSCORES")
+    expect(r.zdiff(["py:r3b", "py:r3a"], withscores=True), [[b"z", 4.0]], "RESP3 ZDIFF WITHSCORES")
+    pairs = r.zrandmember("py:r3a", 2, withscores=True)
+    expect(sorted(pairs), [[b"x", 1.0], [b"y", 2.0]], "RESP3 ZRANDMEMBER WITHSCORES")
+    expect(r.zpopmin("py:r3z"), [b"a", 2.5], "RESP3 ZPOPMIN (one pair)")
+    expect(r.zpopmax("py:r3z", 2), [[b"c", 3.0], [b"b", 2.5]], "RESP3 ZPOPMAX 2 (pairs)")
+    expect(r.zpopmin("py:r3z"), [], "RESP3 ZPOPMIN missing")
+    r.zadd("py:r3m", {"p": 1, "q": 2})
+    expect(r.zmpop(2, ["py:missing", "py:r3m"], max=True, count=5), [b"py:r3m", [[b"q", 2.0], [b"p", 1.0]]],
+           "RESP3 ZMPOP")
+    expect(r.zmpop(1, ["py:r3m"], min=True), None, "RESP3 ZMPOP, every set empty")
+    expect(dict((m, s) for m, s in r.zscan_iter("py:r3a")), {b"x": 1.0, b"y": 2.0}, "RESP3 zscan_iter")
+    r.delete(*keys)
+
+
 def main():
     print(f"redis-py {redis.__version__}, python {sys.version.split()[0]}")
     for fn in CHECKS:
