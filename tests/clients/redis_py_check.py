@@ -10,6 +10,7 @@ Needs redis-py >= 5 (RESP3 support).
 
 import sys
 import threading
+import time
 import traceback
 
 import redis
@@ -859,6 +860,69 @@ def sorted_sets_resp3():
            "RESP3 ZMPOP")
     expect(r.zmpop(1, ["py:r3m"], min=True), None, "RESP3 ZMPOP, every set empty")
     expect(dict((m, s) for m, s in r.zscan_iter("py:r3a")), {b"x": 1.0, b"y": 2.0}, "RESP3 zscan_iter")
+    r.delete(*keys)
+
+
+def wait_blocked(probe, n):
+    """Polls INFO until the node counts n blocked clients (10 s at most)."""
+    deadline = time.monotonic() + 10
+    while probe.info("clients")["blocked_clients"] != n:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{n} clients never blocked")
+        time.sleep(0.01)
+
+
+@check
+def blocking_pops():
+    r = client()
+    keys = ("py:bq", "py:bq2", "py:bdst", "py:bz", "py:bempty", "py:bstr")
+    r.delete(*keys)
+    # Data present: served at once, in redis-py's shapes.
+    r.rpush("py:bq", "a", "b", "c")
+    expect(r.blpop(["py:bempty", "py:bq"], timeout=0), (b"py:bq", b"a"), "BLPOP")
+    expect(r.brpop("py:bq", timeout=1), (b"py:bq", b"c"), "BRPOP")
+    expect(r.blmove("py:bq", "py:bdst", 0, "LEFT", "RIGHT"), b"b", "BLMOVE")
+    expect(r.brpoplpush("py:bdst", "py:bq", 0), b"b", "BRPOPLPUSH")
+    expect(r.blmpop(0, 1, "py:bq", direction="LEFT", count=5), [b"py:bq", [b"b"]], "BLMPOP")
+    r.zadd("py:bz", {"m1": 1, "m2": 2.5, "m3": 3})
+    expect(r.bzpopmin("py:bz", timeout=0), (b"py:bz", b"m1", 1.0), "BZPOPMIN")
+    expect(r.bzpopmax(["py:bempty", "py:bz"], timeout=0), (b"py:bz", b"m3", 3.0), "BZPOPMAX")
+    expect(r.bzmpop(0, 1, ["py:bz"], min=True, count=2), [b"py:bz", [[b"m2", b"2.5"]]], "BZMPOP")
+    # Timeouts: None after about the time.
+    expect(r.blpop("py:bempty", timeout=0.05), None, "BLPOP timeout")
+    expect(r.blmove("py:bempty", "py:bdst", 0.05), None, "BLMOVE timeout")
+    expect(r.bzpopmin("py:bempty", timeout=0.05), None, "BZPOPMIN timeout")
+    r.set("py:bstr", "x")
+    expect_error(
+        lambda: r.blpop("py:bstr", timeout=0),
+        "WRONGTYPE Operation against a key holding the wrong kind of value",
+        "BLPOP on a string",
+    )
+    expect_error(lambda: r.blpop("py:bq", timeout=-1), "timeout is negative", "negative timeout")
+    # A consumer thread blocked in BLPOP gets what this client pushes.
+    got = []
+    consumer = threading.Thread(target=lambda: got.append(client().blpop("py:bq2", timeout=0)))
+    consumer.start()
+    wait_blocked(r, 1)
+    expect(r.lpush("py:bq2", "job"), 1, "LPUSH to a waiting consumer")
+    consumer.join(10)
+    expect(got, [(b"py:bq2", b"job")], "the consumer's BLPOP")
+    expect(r.exists("py:bq2"), 0, "the element went to the consumer")
+    # CLIENT UNBLOCK ends another client's wait.
+    waiter = client()
+    waiter_id = waiter.client_id()
+    got = []
+    blocked = threading.Thread(target=lambda: got.append(waiter.brpop("py:bq2", timeout=0)))
+    blocked.start()
+    wait_blocked(r, 1)
+    expect(r.client_unblock(waiter_id), True, "CLIENT UNBLOCK")
+    blocked.join(10)
+    expect(got, [None], "an unblocked BRPOP")
+    expect(r.client_unblock(waiter_id), False, "CLIENT UNBLOCK of a client not blocked")
+    # Inside a transaction nothing blocks.
+    pipe = r.pipeline(transaction=True)
+    pipe.blpop("py:bempty", timeout=0).rpush("py:bq2", "x").brpop("py:bq2", timeout=0)
+    expect(pipe.execute(), [None, 1, (b"py:bq2", b"x")], "blocking pops in MULTI")
     r.delete(*keys)
 
 
