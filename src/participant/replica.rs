@@ -366,7 +366,7 @@ fn evaluate(
 /// an op that changes nothing, adds nothing. Must run where no other write
 /// can land between the evaluation and `batch` (on the writer thread,
 /// [`crate::storage::Writer::compute`]). Used by the Raft state machine.
-pub(crate) fn apply_committed(
+pub fn apply_committed(
     store: &Store,
     op: &WriteOp,
     batch: &mut Batch,
@@ -437,7 +437,7 @@ fn stage(
 /// the key count. Expired keys not yet removed count: they are still
 /// stored. Elements of dead versions do not: each node sweeps those in its
 /// own time. A long scan: call it off the async workers.
-pub(crate) fn data_digest(store: &Store) -> Result<(u64, u64), StorageError> {
+pub fn data_digest(store: &Store) -> Result<(u64, u64), StorageError> {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     let mut keys = 0u64;
     let mut feed = |bytes: &[u8]| {
