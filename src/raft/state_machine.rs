@@ -338,6 +338,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             let failed = failed.clone();
             let job = self.store.writer.queue_compute(move || {
                 if failed.load(Ordering::SeqCst) {
+                    // Never reported: the outcomes are awaited in order, so
+                    // the failed entry's own error is returned first.
                     return (Batch::new(), Err(StorageError::WriterGone));
                 }
                 match apply_entry(&store, &meta, entry) {
