@@ -13,14 +13,30 @@
 //! to the node at start-up, and keeping this module pure is what lets
 //! [`Config::parse`] be tested exhaustively without a filesystem or network.
 //!
-//! Keys, each at most once except `participant_info`:
+//! A Raft-mode file ([`Config::parse_raft`], for `kvstoreraftsystem`) is the
+//! Lab's other grammar: no `mode` line, one `follower_info IP:PORT` line per
+//! node, the node's own address first and its peers after it, in any order
+//! (each node's file orders them differently). Node ids derive from the
+//! addresses alone ([`node_id`]), so every file agrees on them. The keys of
+//! the 2PC roles (`mode`, `coordinator_info`, `participant_info`,
+//! `heartbeat_interval_ms`, `lease_ms`) are refused there, and `follower_info`
+//! and the `raft_*` keys in a 2PC file; every other key below means the same
+//! in both, and the two Raft timing keys are:
+//!
+//! | key | default |
+//! |-----|---------|
+//! | `follower_info IP:PORT` | required; own address first, then one line per peer |
+//! | `raft_heartbeat_ms N` | 150 (the leader's heartbeat to each follower) |
+//! | `raft_election_timeout_ms N` | 1000 (a follower waits a random time between N and 2N without a heartbeat before it stands for election) |
+//!
+//! Keys, each at most once except `participant_info` (and `follower_info`):
 //!
 //! | key | default |
 //! |-----|---------|
 //! | `mode coordinator\|participant` | required, first parameter line |
 //! | `coordinator_info IP:PORT` | required |
 //! | `participant_info IP:PORT` | required; one per participant in a coordinator's file, exactly one (its own) in a participant's |
-//! | `data_dir PATH` | `kvstore-data/{mode}-{ip}-{port}` (own address; `:` in IPv6 becomes `_`) |
+//! | `data_dir PATH` | `kvstore-data/{mode}-{ip}-{port}` (own address; `:` in IPv6 becomes `_`; mode `raft` for a Raft node) |
 //! | `dialect redis\|lab` | `redis`; the `KVSTORE_DIALECT` variable wins |
 //! | `fsync always\|everysec\|no` | `always` |
 //! | `heartbeat_interval_ms N` | 100 |
@@ -71,6 +87,14 @@ const MAX_TIMEOUT_SECS: u64 = i32::MAX as u64;
 /// directories are made.
 pub const DEFAULT_DATA_ROOT: &str = "kvstore-data";
 
+/// Default `raft_heartbeat_ms`: with the Lab tester's 100 ms delay a
+/// heartbeat still lands well inside the election timeout.
+pub const DEFAULT_RAFT_HEARTBEAT: Duration = Duration::from_millis(150);
+/// Default `raft_election_timeout_ms` (the lower end; the upper is twice
+/// it): several heartbeats, each delayed 100 ms or lost 10% of the time,
+/// fit in it, so a live leader is not deposed by an unlucky run of losses.
+pub const DEFAULT_RAFT_ELECTION_TIMEOUT: Duration = Duration::from_millis(1000);
+
 /// Upper bound for the millisecond keys. Other modules add these durations to
 /// `Instant`s, which panics on overflow; no sane deployment wants a lease or
 /// timeout longer than a day, so a larger value is far more likely a typo.
@@ -83,6 +107,9 @@ pub enum Mode {
     Coordinator,
     /// Holds a full replica and votes in 2PC.
     Participant,
+    /// One peer of a Raft group (`kvstoreraftsystem`): a full replica, and
+    /// the leader's client front end when elected ([`RaftConfig`]).
+    Raft,
 }
 
 impl Mode {
@@ -91,6 +118,7 @@ impl Mode {
         match self {
             Mode::Coordinator => "coordinator",
             Mode::Participant => "participant",
+            Mode::Raft => "raft",
         }
     }
 }
@@ -126,6 +154,62 @@ impl FsyncPolicy {
     }
 }
 
+/// One node of a Raft group: its id and the address it listens on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RaftPeer {
+    /// The node's Raft id, [`node_id`] of its address.
+    pub id: u64,
+    /// Where it listens, for clients and peers alike.
+    pub addr: SocketAddr,
+}
+
+/// What a Raft-mode file adds to the common keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RaftConfig {
+    /// This node (the first `follower_info`).
+    pub me: RaftPeer,
+    /// The other nodes, in file order.
+    pub peers: Vec<RaftPeer>,
+    /// How often the leader sends a heartbeat to each follower.
+    pub heartbeat: Duration,
+    /// The shortest wait without a heartbeat before a follower stands for
+    /// election; the longest is [`RaftConfig::election_timeout_max`].
+    pub election_timeout: Duration,
+}
+
+impl RaftConfig {
+    /// The longest election timeout: twice the shortest, so that two
+    /// followers rarely time out together and split the vote.
+    pub fn election_timeout_max(&self) -> Duration {
+        self.election_timeout * 2
+    }
+
+    /// Every node of the group, this one first.
+    pub fn members(&self) -> impl Iterator<Item = RaftPeer> + '_ {
+        std::iter::once(self.me).chain(self.peers.iter().copied())
+    }
+}
+
+/// The Raft node id of the node at `addr`: the same on every node whatever
+/// order its file lists the group in, since it depends on the address
+/// alone. An IPv4 address packs into the low 48 bits (`ip << 16 | port`),
+/// so ids read back as addresses; an IPv6 one is an FNV-1a hash of address
+/// and port with the top bit set, so it never equals an IPv4 id (a clash
+/// between two IPv6 addresses is refused when the file is read).
+pub fn node_id(addr: SocketAddr) -> u64 {
+    match addr {
+        SocketAddr::V4(v4) => (u64::from(u32::from(*v4.ip())) << 16) | u64::from(v4.port()),
+        SocketAddr::V6(v6) => {
+            let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+            for b in v6.ip().octets().iter().chain(&v6.port().to_be_bytes()) {
+                hash ^= u64::from(*b);
+                hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+            }
+            hash | (1 << 63)
+        }
+    }
+}
+
 /// A parsed and validated configuration.
 // Debug is written by hand below so that logging a Config never prints the
 // password.
@@ -133,10 +217,14 @@ impl FsyncPolicy {
 pub struct Config {
     /// The role of this node.
     pub mode: Mode,
-    /// The coordinator's address (`coordinator_info`).
+    /// The coordinator's address (`coordinator_info`); in Raft mode the
+    /// node's own address.
     pub coordinator: SocketAddr,
-    /// Participant addresses (`participant_info`); one, its own, for a participant.
+    /// Participant addresses (`participant_info`); one, its own, for a
+    /// participant; none in Raft mode.
     pub participants: Vec<SocketAddr>,
+    /// The Raft group and timing, in Raft mode only.
+    pub raft: Option<RaftConfig>,
     /// Where fjall keeps this node's state.
     pub data_dir: PathBuf,
     /// Reply dialect for clients.
@@ -181,6 +269,7 @@ impl fmt::Debug for Config {
             .field("mode", &self.mode)
             .field("coordinator", &self.coordinator)
             .field("participants", &self.participants)
+            .field("raft", &self.raft)
             .field("data_dir", &self.data_dir)
             .field("dialect", &self.dialect)
             .field("fsync", &self.fsync)
@@ -255,6 +344,16 @@ impl Config {
     /// Reads and validates the config file at `path`, honouring
     /// `KVSTORE_DIALECT` from the environment.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        Config::load_as(path, Flavor::TwoPc)
+    }
+
+    /// Reads and validates the Raft-mode config file at `path`
+    /// (`follower_info` lines), honouring `KVSTORE_DIALECT`.
+    pub fn load_raft(path: &Path) -> Result<Config, ConfigError> {
+        Config::load_as(path, Flavor::Raft)
+    }
+
+    fn load_as(path: &Path, flavor: Flavor) -> Result<Config, ConfigError> {
         let origin = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|io| ConfigError::Read {
             file: origin.clone(),
@@ -263,7 +362,7 @@ impl Config {
         // var_os rather than var: a value that is not UTF-8 must be refused
         // as a bad dialect, not silently treated as unset.
         let env_dialect = std::env::var_os(DIALECT_ENV).map(|v| v.to_string_lossy().into_owned());
-        let mut config = Config::parse(&text, &origin, env_dialect.as_deref())?;
+        let mut config = Config::parse_as(&text, &origin, env_dialect.as_deref(), flavor)?;
         // Absolute, as Redis shows it; the path as given if that fails.
         config.config_file = Some(std::path::absolute(path).unwrap_or_else(|_| path.to_owned()));
         Ok(config)
@@ -277,7 +376,26 @@ impl Config {
         origin: &str,
         env_dialect: Option<&str>,
     ) -> Result<Config, ConfigError> {
-        let mut parser = Parser::new(origin);
+        Config::parse_as(text, origin, env_dialect, Flavor::TwoPc)
+    }
+
+    /// Parses and validates a Raft-mode config `text` (see the module
+    /// docs): `mode` is [`Mode::Raft`] and `raft` is set.
+    pub fn parse_raft(
+        text: &str,
+        origin: &str,
+        env_dialect: Option<&str>,
+    ) -> Result<Config, ConfigError> {
+        Config::parse_as(text, origin, env_dialect, Flavor::Raft)
+    }
+
+    fn parse_as(
+        text: &str,
+        origin: &str,
+        env_dialect: Option<&str>,
+        flavor: Flavor,
+    ) -> Result<Config, ConfigError> {
+        let mut parser = Parser::new(origin, flavor);
         // Editors on Windows may prepend a byte-order mark, which would
         // otherwise turn the first key into an unknown one.
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
@@ -303,7 +421,7 @@ impl Config {
     /// one built by hand for a participant without any panics here.
     pub fn listen_addr(&self) -> SocketAddr {
         match self.mode {
-            Mode::Coordinator => self.coordinator,
+            Mode::Coordinator | Mode::Raft => self.coordinator,
             Mode::Participant => self.participants[0],
         }
     }
@@ -330,10 +448,22 @@ enum Key {
     Requirepass,
     ClusterSecret,
     ExpireIntervalMs,
+    FollowerInfo,
+    RaftHeartbeatMs,
+    RaftElectionTimeoutMs,
+}
+
+/// Which grammar a file is read with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flavor {
+    /// `kvstore2pcsystem`: `mode` first, `coordinator_info`, `participant_info`.
+    TwoPc,
+    /// `kvstoreraftsystem`: `follower_info` lines, own address first.
+    Raft,
 }
 
 impl Key {
-    const ALL: [Key; 18] = [
+    const ALL: [Key; 21] = [
         Key::Mode,
         Key::CoordinatorInfo,
         Key::ParticipantInfo,
@@ -352,6 +482,9 @@ impl Key {
         Key::Requirepass,
         Key::ClusterSecret,
         Key::ExpireIntervalMs,
+        Key::FollowerInfo,
+        Key::RaftHeartbeatMs,
+        Key::RaftElectionTimeoutMs,
     ];
 
     fn name(self) -> &'static str {
@@ -374,6 +507,24 @@ impl Key {
             Key::Requirepass => "requirepass",
             Key::ClusterSecret => "cluster_secret",
             Key::ExpireIntervalMs => "expire_interval_ms",
+            Key::FollowerInfo => "follower_info",
+            Key::RaftHeartbeatMs => "raft_heartbeat_ms",
+            Key::RaftElectionTimeoutMs => "raft_election_timeout_ms",
+        }
+    }
+
+    /// The grammar the key belongs to, if only one.
+    fn only_in(self) -> Option<Flavor> {
+        match self {
+            Key::Mode
+            | Key::CoordinatorInfo
+            | Key::ParticipantInfo
+            | Key::HeartbeatIntervalMs
+            | Key::LeaseMs => Some(Flavor::TwoPc),
+            Key::FollowerInfo | Key::RaftHeartbeatMs | Key::RaftElectionTimeoutMs => {
+                Some(Flavor::Raft)
+            }
+            _ => None,
         }
     }
 
@@ -404,6 +555,7 @@ const FSYNC_POLICIES: &[(&str, FsyncPolicy)] = &[
 /// [`Parser::finish`].
 struct Parser<'a> {
     origin: &'a str,
+    flavor: Flavor,
     /// Line on which each single-valued key was first given.
     seen: HashMap<Key, usize>,
     mode: Option<Mode>,
@@ -425,14 +577,20 @@ struct Parser<'a> {
     requirepass: Option<String>,
     cluster_secret: Option<String>,
     expire_interval_ms: Option<u64>,
+    /// `follower_info` addresses with their lines, own first.
+    followers: Vec<(SocketAddr, usize)>,
+    raft_heartbeat_ms: Option<u64>,
+    raft_election_timeout_ms: Option<u64>,
 }
 
 impl<'a> Parser<'a> {
-    fn new(origin: &'a str) -> Self {
+    fn new(origin: &'a str, flavor: Flavor) -> Self {
         Parser {
             origin,
+            flavor,
             seen: HashMap::new(),
-            mode: None,
+            // A Raft file has no `mode` line: its binary says what it is.
+            mode: (flavor == Flavor::Raft).then_some(Mode::Raft),
             coordinator: None,
             participants: Vec::new(),
             data_dir: None,
@@ -450,6 +608,9 @@ impl<'a> Parser<'a> {
             requirepass: None,
             cluster_secret: None,
             expire_interval_ms: None,
+            followers: Vec::new(),
+            raft_heartbeat_ms: None,
+            raft_election_timeout_ms: None,
         }
     }
 
@@ -472,6 +633,23 @@ impl<'a> Parser<'a> {
         let Some(key) = Key::from_name(name) else {
             return Err(self.at(line, format!("unknown key {name:?}")));
         };
+        match (key.only_in(), self.flavor) {
+            (Some(Flavor::Raft), Flavor::TwoPc) => {
+                return Err(self.at(
+                    line,
+                    format!(
+                        "{name:?} belongs in a Raft-mode file (kvstoreraftsystem), not a 2PC one"
+                    ),
+                ));
+            }
+            (Some(Flavor::TwoPc), Flavor::Raft) => {
+                return Err(self.at(
+                    line,
+                    format!("{name:?} is not a Raft-mode key: a kvstoreraftsystem file lists the group as \"follower_info IP:PORT\" lines, its own address first"),
+                ));
+            }
+            _ => {}
+        }
         // The Lab3 format promises `mode` first; holding to it means the
         // role is known before any role-dependent rule is checked.
         if self.mode.is_none() && key != Key::Mode {
@@ -483,9 +661,9 @@ impl<'a> Parser<'a> {
         if !key.takes_rest_of_line() && value.contains(char::is_whitespace) {
             return Err(self.at(line, format!("{name:?} takes one value, found {value:?}")));
         }
-        // participant_info is the one key that may repeat; `participant`
-        // applies its own rules.
-        if key != Key::ParticipantInfo {
+        // participant_info and follower_info may repeat; `participant` and
+        // `follower` apply their own rules.
+        if key != Key::ParticipantInfo && key != Key::FollowerInfo {
             if let Some(first) = self.seen.get(&key) {
                 return Err(self.at(
                     line,
@@ -502,6 +680,11 @@ impl<'a> Parser<'a> {
     fn value(&mut self, key: Key, line: usize, value: &str) -> Result<(), String> {
         match key {
             Key::ParticipantInfo => self.participant(line, value)?,
+            Key::FollowerInfo => self.follower(line, value)?,
+            Key::RaftHeartbeatMs => self.raft_heartbeat_ms = Some(millis(key, value)?),
+            Key::RaftElectionTimeoutMs => {
+                self.raft_election_timeout_ms = Some(millis(key, value)?);
+            }
             Key::Mode => self.mode = Some(choice(key, value, MODES)?),
             Key::CoordinatorInfo => self.coordinator = Some(address(value)?),
             Key::DataDir => self.data_dir = Some(PathBuf::from(value)),
@@ -548,7 +731,69 @@ impl<'a> Parser<'a> {
         Ok(())
     }
 
+    fn follower(&mut self, line: usize, value: &str) -> Result<(), String> {
+        let addr = address(value)?;
+        if let Some((_, first)) = self.followers.iter().find(|(a, _)| *a == addr) {
+            return Err(format!(
+                r#""follower_info" {addr} given twice (first on line {first})"#
+            ));
+        }
+        let id = node_id(addr);
+        if let Some((other, first)) = self.followers.iter().find(|(a, _)| node_id(*a) == id) {
+            return Err(format!(
+                "{addr} and {other} (line {first}) map to the same node id {id}: use another address"
+            ));
+        }
+        self.followers.push((addr, line));
+        Ok(())
+    }
+
+    /// The Raft part of a Raft-mode file, checked as a whole.
+    fn raft(&self) -> Result<RaftConfig, ConfigError> {
+        let peer = |&(addr, _): &(SocketAddr, usize)| RaftPeer {
+            id: node_id(addr),
+            addr,
+        };
+        let Some(me) = self.followers.first().map(peer) else {
+            return Err(self.whole(
+                r#"no "follower_info" line (the node's own address comes first, then its peers')"#,
+            ));
+        };
+        let heartbeat = self
+            .raft_heartbeat_ms
+            .map_or(DEFAULT_RAFT_HEARTBEAT, Duration::from_millis);
+        let election_timeout = self
+            .raft_election_timeout_ms
+            .map_or(DEFAULT_RAFT_ELECTION_TIMEOUT, Duration::from_millis);
+        if heartbeat >= election_timeout {
+            let reason = format!(
+                r#""raft_heartbeat_ms" ({}) must be less than "raft_election_timeout_ms" ({}): followers would stand for election between a live leader's heartbeats"#,
+                heartbeat.as_millis(),
+                election_timeout.as_millis(),
+            );
+            let line = [Key::RaftHeartbeatMs, Key::RaftElectionTimeoutMs]
+                .iter()
+                .filter_map(|key| self.seen.get(key).copied())
+                .max();
+            return Err(match line {
+                Some(line) => self.at(line, reason),
+                None => self.whole(reason),
+            });
+        }
+        Ok(RaftConfig {
+            me,
+            peers: self.followers.iter().skip(1).map(peer).collect(),
+            heartbeat,
+            election_timeout,
+        })
+    }
+
     fn finish(self, env_dialect: Option<&str>) -> Result<Config, ConfigError> {
+        if self.flavor == Flavor::Raft {
+            let raft = self.raft()?;
+            let own = raft.me.addr;
+            return self.build(Mode::Raft, own, own, Some(raft), env_dialect);
+        }
         let Some(mode) = self.mode else {
             return Err(self.whole(r#"no "mode" line"#));
         };
@@ -573,6 +818,24 @@ impl<'a> Parser<'a> {
             ));
         }
 
+        let own = match mode {
+            Mode::Coordinator | Mode::Raft => coordinator,
+            Mode::Participant => first_participant,
+        };
+        self.build(mode, coordinator, own, None, env_dialect)
+    }
+
+    /// The common part of both grammars: validates the keys they share
+    /// and fills in defaults. `coordinator` is the coordinator's address
+    /// (in Raft mode the node's own), `own` the node's.
+    fn build(
+        self,
+        mode: Mode,
+        coordinator: SocketAddr,
+        own: SocketAddr,
+        raft: Option<RaftConfig>,
+        env_dialect: Option<&str>,
+    ) -> Result<Config, ConfigError> {
         let heartbeat_interval = self
             .heartbeat_interval_ms
             .map_or(DEFAULT_HEARTBEAT_INTERVAL, Duration::from_millis);
@@ -604,16 +867,13 @@ impl<'a> Parser<'a> {
             None => self.dialect.unwrap_or(Dialect::Redis),
         };
 
-        let own = match mode {
-            Mode::Coordinator => coordinator,
-            Mode::Participant => first_participant,
-        };
         let data_dir = self.data_dir.unwrap_or_else(|| default_data_dir(mode, own));
 
         Ok(Config {
             mode,
             coordinator,
             participants: self.participants.iter().map(|&(addr, _)| addr).collect(),
+            raft,
             data_dir,
             dialect,
             fsync: self.fsync.unwrap_or(FsyncPolicy::Always),
@@ -1413,5 +1673,213 @@ mod tests {
             "{message}"
         );
         std::fs::remove_dir_all(&dir).expect("clean up");
+    }
+
+    /// The three files the Lab3 tester writes for version 2, verbatim
+    /// (each node's own address first, the peers in another order).
+    const FOLLOWER_FILES: [&str; 3] = [
+        "follower_info 192.168.66.201:8001\nfollower_info 192.168.66.202:8002\nfollower_info 192.168.66.203:8003\n",
+        "follower_info 192.168.66.202:8002\nfollower_info 192.168.66.201:8001\nfollower_info 192.168.66.203:8003\n",
+        "follower_info 192.168.66.203:8003\nfollower_info 192.168.66.201:8001\nfollower_info 192.168.66.202:8002\n",
+    ];
+
+    fn raft_ok(text: &str) -> Config {
+        match Config::parse_raft(text, ORIGIN, None) {
+            Ok(config) => config,
+            Err(e) => panic!("expected {text:?} to parse, got: {e}"),
+        }
+    }
+
+    fn raft_err(text: &str) -> String {
+        match Config::parse_raft(text, ORIGIN, None) {
+            Ok(config) => panic!("expected {text:?} to be refused, got {config:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    fn raft_part(c: &Config) -> &RaftConfig {
+        c.raft
+            .as_ref()
+            .expect("a Raft-mode config has its Raft part")
+    }
+
+    #[test]
+    fn lab_follower_files_agree_on_the_group() {
+        let configs: Vec<Config> = FOLLOWER_FILES.iter().map(|t| raft_ok(t)).collect();
+        let mut groups = Vec::new();
+        for (i, c) in configs.iter().enumerate() {
+            let raft = raft_part(c);
+            let own = addr(&format!("192.168.66.20{}:800{}", i + 1, i + 1));
+            assert_eq!(c.mode, Mode::Raft);
+            assert_eq!(raft.me.addr, own);
+            assert_eq!(c.listen_addr(), own);
+            assert_eq!(raft.peers.len(), 2);
+            assert_eq!(
+                c.data_dir,
+                PathBuf::from(format!(
+                    "kvstore-data/raft-192.168.66.20{}-800{}",
+                    i + 1,
+                    i + 1
+                ))
+            );
+            let mut group: Vec<RaftPeer> = raft.members().collect();
+            group.sort_by_key(|p| p.id);
+            groups.push(group);
+        }
+        assert_eq!(groups[0], groups[1]);
+        assert_eq!(groups[0], groups[2]);
+        // The ids read back as addresses: 192.168.66.201 and port 8001.
+        assert_eq!(raft_part(&configs[0]).me.id, (0xc0a8_42c9 << 16) | 8001);
+    }
+
+    #[test]
+    fn raft_defaults_and_keys() {
+        let c = raft_ok(FOLLOWER_FILES[0]);
+        let raft = raft_part(&c);
+        assert_eq!(raft.heartbeat, Duration::from_millis(150));
+        assert_eq!(raft.election_timeout, Duration::from_millis(1000));
+        assert_eq!(raft.election_timeout_max(), Duration::from_millis(2000));
+        assert_eq!(c.fsync, FsyncPolicy::Always);
+        assert_eq!(c.dialect, Dialect::Redis);
+        assert!(c.participants.is_empty());
+
+        let text = format!(
+            "! a Lab comment\n{}raft_heartbeat_ms 50\nraft_election_timeout_ms 400\n\
+             data_dir /srv/raft one\ndialect lab\nfsync no\nrequirepass pw\n\
+             cluster_secret s\nmaxclients 9\ntimeout 5\nproto_max_bulk_len 1mb\n",
+            FOLLOWER_FILES[1].replace('\n', " \r\n")
+        );
+        let c = raft_ok(&text);
+        let raft = raft_part(&c);
+        assert_eq!(raft.heartbeat, Duration::from_millis(50));
+        assert_eq!(raft.election_timeout, Duration::from_millis(400));
+        assert_eq!(c.data_dir, PathBuf::from("/srv/raft one"));
+        assert_eq!(c.dialect, Dialect::Lab);
+        assert_eq!(c.fsync, FsyncPolicy::No);
+        assert_eq!(c.requirepass.as_deref(), Some("pw"));
+        assert_eq!(c.cluster_secret.as_deref(), Some("s"));
+        assert_eq!(c.maxclients, 9);
+        assert_eq!(c.idle_timeout, Some(Duration::from_secs(5)));
+        assert_eq!(c.proto_max_bulk_len, 1 << 20);
+        let lab = Config::parse_raft(FOLLOWER_FILES[0], ORIGIN, Some("lab")).expect("valid");
+        assert_eq!(lab.dialect, Dialect::Lab);
+        // A single node is a group of one.
+        assert!(
+            raft_part(&raft_ok("follower_info 127.0.0.1:7000\n"))
+                .peers
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn node_ids_are_distinct_and_stable() {
+        let v4 = node_id(addr("127.0.0.1:8001"));
+        assert_eq!(v4, (0x7f00_0001 << 16) | 8001);
+        assert_ne!(v4, node_id(addr("127.0.0.1:8002")));
+        assert_ne!(v4, node_id(addr("127.0.0.2:8001")));
+        let v6 = node_id(addr("[::1]:8001"));
+        assert_eq!(v6, node_id(addr("[::1]:8001")));
+        assert_ne!(v6, node_id(addr("[::1]:8002")));
+        assert!(v6 >> 63 == 1 && v4 >> 63 == 0);
+        assert!(
+            raft_part(&raft_ok(
+                "follower_info [::1]:8001\nfollower_info [::1]:8002\n"
+            ))
+            .peers
+            .len()
+                == 1
+        );
+    }
+
+    #[test]
+    fn raft_errors_name_file_line_and_reason() {
+        let cases: &[(&str, &str)] = &[
+            (
+                "",
+                r#"t.conf: no "follower_info" line (the node's own address comes first, then its peers')"#,
+            ),
+            (
+                "! only a comment\n",
+                r#"t.conf: no "follower_info" line (the node's own address comes first, then its peers')"#,
+            ),
+            (
+                "follower_info 127.0.0.1:1\nfollower_info 127.0.0.1:2\n!\nfollower_info 127.0.0.1:1\n",
+                r#"t.conf:4: "follower_info" 127.0.0.1:1 given twice (first on line 1)"#,
+            ),
+            (
+                "follower_info 127.0.0.1\n",
+                r#"t.conf:1: bad address "127.0.0.1": expected IP:PORT"#,
+            ),
+            (
+                "follower_info 127.0.0.1:0\n",
+                r#"t.conf:1: bad address "127.0.0.1:0": port 0 is not allowed"#,
+            ),
+            (
+                "follower_info 127.0.0.1:1 127.0.0.1:2\n",
+                r#"t.conf:1: "follower_info" takes one value, found "127.0.0.1:1 127.0.0.1:2""#,
+            ),
+            (
+                "follower_info\n",
+                r#"t.conf:1: "follower_info" needs a value"#,
+            ),
+            (
+                "mode participant\nfollower_info 127.0.0.1:1\n",
+                r#"t.conf:1: "mode" is not a Raft-mode key: a kvstoreraftsystem file lists the group as "follower_info IP:PORT" lines, its own address first"#,
+            ),
+            (
+                "follower_info 127.0.0.1:1\nparticipant_info 127.0.0.1:2\n",
+                r#"t.conf:2: "participant_info" is not a Raft-mode key: a kvstoreraftsystem file lists the group as "follower_info IP:PORT" lines, its own address first"#,
+            ),
+            (
+                "follower_info 127.0.0.1:1\nlease_ms 10\n",
+                r#"t.conf:2: "lease_ms" is not a Raft-mode key: a kvstoreraftsystem file lists the group as "follower_info IP:PORT" lines, its own address first"#,
+            ),
+            (
+                "follower_info 127.0.0.1:1\nbogus 1\n",
+                r#"t.conf:2: unknown key "bogus""#,
+            ),
+            (
+                "follower_info 127.0.0.1:1\nraft_heartbeat_ms 0\n",
+                r#"t.conf:2: "raft_heartbeat_ms" must be greater than 0"#,
+            ),
+            (
+                "follower_info 127.0.0.1:1\nraft_election_timeout_ms soon\n",
+                r#"t.conf:2: bad value "soon" for "raft_election_timeout_ms": expected a whole number of milliseconds"#,
+            ),
+            (
+                "follower_info 127.0.0.1:1\nraft_heartbeat_ms 10\nraft_heartbeat_ms 20\n",
+                r#"t.conf:3: "raft_heartbeat_ms" given twice (first on line 2)"#,
+            ),
+            (
+                "follower_info 127.0.0.1:1\nraft_election_timeout_ms 100\n",
+                r#"t.conf:2: "raft_heartbeat_ms" (150) must be less than "raft_election_timeout_ms" (100): followers would stand for election between a live leader's heartbeats"#,
+            ),
+            (
+                "follower_info 127.0.0.1:1\nraft_heartbeat_ms 2000\n",
+                r#"t.conf:2: "raft_heartbeat_ms" (2000) must be less than "raft_election_timeout_ms" (1000): followers would stand for election between a live leader's heartbeats"#,
+            ),
+        ];
+        for (text, want) in cases {
+            assert_eq!(raft_err(text), *want, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn raft_keys_are_refused_in_a_2pc_file() {
+        for line in [
+            "follower_info 127.0.0.1:9",
+            "raft_heartbeat_ms 10",
+            "raft_election_timeout_ms 10",
+        ] {
+            let name = line.split(' ').next().expect("a key");
+            assert_eq!(
+                err(&format!("{COORD_HEAD}{line}\n")),
+                format!(
+                    r#"t.conf:4: "{name}" belongs in a Raft-mode file (kvstoreraftsystem), not a 2PC one"#
+                )
+            );
+        }
+        // And `mode raft` is no 2PC role.
+        assert!(err("mode raft\n").starts_with(r#"t.conf:1: bad value "raft" for "mode""#));
     }
 }

@@ -17,6 +17,8 @@
 //! - [`coordinator`]: transactions, the 2PC driver, membership, read routing
 //!   and recovery.
 //! - [`participant`]: the replica: prepare/commit/abort, reads, catch-up.
+//! - [`raft`]: the Raft mode's consensus plumbing (openraft's log store and
+//!   state machine in the node's fjall database). Not serving yet.
 //! - [`session`]: one client connection, from request to reply, over a
 //!   backend (the coordinator or a participant); [`blocked`]: the queues
 //!   of its clients blocked in BLPOP and the other blocking pops.
@@ -29,6 +31,7 @@ pub mod config;
 pub mod coordinator;
 pub mod net;
 pub mod participant;
+pub mod raft;
 pub mod resp;
 pub mod rpc;
 pub mod session;
@@ -46,5 +49,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     match config.mode {
         Mode::Coordinator => coordinator::run(config).await,
         Mode::Participant => participant::run(config).await,
+        Mode::Raft => anyhow::bail!(
+            "Raft mode (kvstoreraftsystem) is not yet serving: only its storage exists so far"
+        ),
     }
 }

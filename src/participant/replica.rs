@@ -345,6 +345,43 @@ fn last_write_per_target(effects: Vec<Effect>) -> Vec<Effect> {
     kept
 }
 
+/// Evaluates `op` against `store` as it is now: its outcome, the last write
+/// of each record it makes, and what those change in the `expires` index
+/// and the garbage notes. What a prepare stages and a commit applies.
+fn evaluate(
+    store: &Store,
+    op: &WriteOp,
+) -> Result<(Outcome, Vec<Effect>, IndexChanges), StorageError> {
+    let (outcome, effects) = op::eval_write(op, &DataView(store.data_snapshot()))?;
+    let effects = last_write_per_target(effects);
+    let index = IndexChanges::of(store, &effects)?;
+    Ok((outcome, effects, index))
+}
+
+/// Evaluates a committed write `op` against `store` as it is now and adds
+/// to `batch` every record that applying it writes (data, elements, the
+/// `expires` index, garbage notes): exactly what a participant's prepare
+/// and commit of `op` write together, so a replica fed the same ops ends
+/// with the same records and the same [`data_digest`]. An error outcome, or
+/// an op that changes nothing, adds nothing. Must run where no other write
+/// can land between the evaluation and `batch` (on the writer thread,
+/// [`crate::storage::Writer::compute`]). Used by the Raft state machine.
+pub fn apply_committed(
+    store: &Store,
+    op: &WriteOp,
+    batch: &mut Batch,
+) -> Result<Outcome, StorageError> {
+    let (outcome, effects, index) = evaluate(store, op)?;
+    if matches!(outcome, Outcome::Error(_)) {
+        return Ok(outcome);
+    }
+    for e in &effects {
+        write_effect(store, e, batch);
+    }
+    index.write(store, batch);
+    Ok(outcome)
+}
+
 /// Evaluates `op` and stages its effects into `batch`, locking its keys.
 /// Runs on the writer thread.
 fn stage(
@@ -354,9 +391,7 @@ fn stage(
     op: &WriteOp,
     batch: &mut Batch,
 ) -> Result<Outcome, ReplicaError> {
-    let (outcome, effects) = op::eval_write(op, &DataView(store.data_snapshot()))?;
-    let effects = last_write_per_target(effects);
-    let index = IndexChanges::of(store, &effects)?;
+    let (outcome, effects, index) = evaluate(store, op)?;
     let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(staged) = s.prepared.get(&txid) {
         return Ok(staged.outcome.clone());
@@ -394,6 +429,41 @@ fn stage(
     }
     s.prepared.insert(txid, staged);
     Ok(outcome)
+}
+
+/// FNV-1a digest of every key and stored record (header with the deadline
+/// included, so replicas agree only if their deadlines do) and, after a
+/// collection's record, every element of its version, in key order; and
+/// the key count. Expired keys not yet removed count: they are still
+/// stored. Elements of dead versions do not: each node sweeps those in its
+/// own time. A long scan: call it off the async workers.
+pub fn data_digest(store: &Store) -> Result<(u64, u64), StorageError> {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut keys = 0u64;
+    let mut feed = |bytes: &[u8]| {
+        for chunk in [&(bytes.len() as u64).to_be_bytes()[..], bytes] {
+            for b in chunk {
+                hash ^= u64::from(*b);
+                hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+            }
+        }
+    };
+    let snapshot = store.db.snapshot();
+    for kv in snapshot.iter(&store.data) {
+        let (k, v) = kv.into_inner().map_err(StorageError::from)?;
+        feed(&k);
+        feed(&v);
+        keys += 1;
+        if let Some(version) = value::version_of(&v)? {
+            let prefix = value::encode_version(version);
+            for kv in snapshot.prefix(&store.elements, prefix) {
+                let (ek, ev) = kv.into_inner().map_err(StorageError::from)?;
+                feed(&ek[prefix.len()..]);
+                feed(&ev);
+            }
+        }
+    }
+    Ok((hash, keys))
 }
 
 impl Replica {
@@ -944,35 +1014,7 @@ impl Replica {
     pub async fn digest(&self) -> Result<(u64, u64, u64), ReplicaError> {
         let watermark = self.state().visible;
         let store = self.store.clone();
-        let (digest, keys) = blocking(move || {
-            let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-            let mut keys = 0u64;
-            let mut feed = |bytes: &[u8]| {
-                for chunk in [&(bytes.len() as u64).to_be_bytes()[..], bytes] {
-                    for b in chunk {
-                        hash ^= u64::from(*b);
-                        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-                    }
-                }
-            };
-            let snapshot = store.db.snapshot();
-            for kv in snapshot.iter(&store.data) {
-                let (k, v) = kv.into_inner().map_err(StorageError::from)?;
-                feed(&k);
-                feed(&v);
-                keys += 1;
-                if let Some(version) = value::version_of(&v)? {
-                    let prefix = value::encode_version(version);
-                    for kv in snapshot.prefix(&store.elements, prefix) {
-                        let (ek, ev) = kv.into_inner().map_err(StorageError::from)?;
-                        feed(&ek[prefix.len()..]);
-                        feed(&ev);
-                    }
-                }
-            }
-            Ok((hash, keys))
-        })
-        .await?;
+        let (digest, keys) = blocking(move || data_digest(&store)).await?;
         Ok((digest, keys, watermark))
     }
 
@@ -1087,7 +1129,7 @@ impl Replica {
 /// The snapshot stream's positions: `0 ++ data key` for a user key's
 /// record, `1 ++ element key` for an element record, so one ordered
 /// stream carries both (records first).
-mod stream {
+pub(crate) mod stream {
     use std::ops::Bound;
 
     use bytes::Bytes;
@@ -1095,10 +1137,14 @@ mod stream {
     use super::corrupt;
     use crate::storage::{Batch, StorageError, Store, value};
 
-    const RECORD: u8 = 0;
-    const ELEMENT: u8 = 1;
+    /// The tag of a user key's record in a stream position.
+    pub(crate) const RECORD: u8 = 0;
+    /// The tag of an element record in a stream position.
+    pub(crate) const ELEMENT: u8 = 1;
 
-    fn position(tag: u8, key: &[u8]) -> Bytes {
+    /// The stream position of the record stored under `key` (as stored:
+    /// a `data` key or an `elements` key) in the part `tag` says.
+    pub(crate) fn position(tag: u8, key: &[u8]) -> Bytes {
         let mut out = Vec::with_capacity(key.len() + 1);
         out.push(tag);
         out.extend_from_slice(key);
@@ -1155,7 +1201,7 @@ mod stream {
     }
 
     /// Adds one stream item to `batch` (a record's deadline to the index).
-    pub fn install(
+    pub(crate) fn install(
         store: &Store,
         position: &[u8],
         stored: Bytes,

@@ -29,7 +29,7 @@ use fjall::{Database, Keyspace, KeyspaceCreateOptions, Readable};
 use crate::command::op::{Entry, Version};
 use crate::config::FsyncPolicy;
 pub use reader::Reader;
-pub use writer::{Batch, Submitted, Writer};
+pub use writer::{Batch, Computed, Submitted, Writer};
 
 /// Block cache shared by all keyspaces.
 const BLOCK_CACHE_BYTES: u64 = 32 * 1024 * 1024;

@@ -221,14 +221,42 @@ impl Writer {
         &self,
         f: impl FnOnce() -> (Batch, T) + Send + 'static,
     ) -> Result<T, StorageError> {
+        self.queue_compute(f)?.wait().await
+    }
+
+    /// Queues `f` as [`Writer::compute`] does, without waiting: the job
+    /// takes its place in the order now, so several queued one after the
+    /// other each see the batches of those before them, and they can share
+    /// one fsync.
+    pub fn queue_compute<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> (Batch, T) + Send + 'static,
+    ) -> Result<Computed<T>, StorageError> {
         let (tx, rx) = oneshot::channel();
         let work = Work::Compute(Box::new(move || {
             let (batch, value) = f();
             let _ = tx.send(value);
             batch
         }));
-        self.enqueue(work)?.wait().await?;
-        rx.await.map_err(|_| StorageError::WriterGone)
+        let submitted = self.enqueue(work)?;
+        Ok(Computed {
+            submitted,
+            value: rx,
+        })
+    }
+}
+
+/// A queued computation ([`Writer::queue_compute`]).
+pub struct Computed<T> {
+    submitted: Submitted,
+    value: oneshot::Receiver<T>,
+}
+
+impl<T> Computed<T> {
+    /// Waits until its batch is durable, then returns its value.
+    pub async fn wait(self) -> Result<T, StorageError> {
+        self.submitted.wait().await?;
+        self.value.await.map_err(|_| StorageError::WriterGone)
     }
 }
 
