@@ -8,7 +8,7 @@
 #   redis-nopersist  no AOF, no RDB: the in-memory upper bound.
 # and a third is what Redis users run for the guarantee we give (a write on
 # every replica before the reply), measured for the writes only (set, hset,
-# sadd, spop):
+# sadd, spop, lpush, rpop, zadd, zpopmin):
 #   redis-wait2      a primary and two replicas, all appendfsync always, each
 #                    write sent with `WAIT 2 <timeout>` (kvload --wait-replicas 2)
 #
@@ -16,13 +16,19 @@
 #   scripts/bench-vs-redis.sh
 # Environment:
 #   WORKLOADS="set get"   kvload workloads to run, in order, from set, get,
-#                         mixed, hset, hget, sadd, sismember, spop; the reads
-#                         (get, hget, sismember, spop) preload every key
-#                         first, the collections' issue set is
-#                         WORKLOADS="set get hset hget sadd sismember spop"
+#                         mixed, hset, hget, sadd, sismember, spop, lpush,
+#                         rpop, lrange_100, zadd, zpopmin; the reads and pops
+#                         (get, hget, sismember, spop, rpop, lrange_100,
+#                         zpopmin) preload first, the collections' issue set
+#                         is WORKLOADS="set get hset hget sadd sismember spop"
 #                         (spop drains the preloaded sets: KEYS x 16 members
 #                         must stay well above the pops of all LEVELS, or its
-#                         misses say it ran dry)
+#                         misses say it ran dry), the lists' and sorted
+#                         sets' WORKLOADS="lpush rpop zadd zpopmin lrange_100"
+#                         (redis-benchmark's tests: one key, mylist or
+#                         myzset; rpop and zpopmin preload KEYS or REQUESTS x
+#                         the number of LEVELS elements, whichever is more,
+#                         so no pop finds the key empty)
 #   NOPERSIST=1           also run the redis-nopersist baseline (0: skip it)
 #   LEVELS=1,4,16,50      concurrency levels
 #   REQUESTS=20000        requests per level
@@ -63,15 +69,32 @@ die() { log "$*"; exit 1; }
 for workload in "${WORKLOADS[@]}"; do
   case $workload in
     set | get | mixed | hset | hget | sadd | sismember | spop) ;;
-    *) die "unknown workload $workload in WORKLOADS (set get mixed hset hget sadd sismember spop)" ;;
+    lpush | rpop | lrange_100 | zadd | zpopmin) ;;
+    *) die "unknown workload $workload in WORKLOADS (set get mixed hset hget sadd sismember spop lpush rpop lrange_100 zadd zpopmin)" ;;
   esac
 done
 # writes WORKLOAD: true for the workloads that write on every request, which
 # the replicated baseline (WAIT 2) measures.
-writes() { case $1 in set | hset | sadd | spop) return 0 ;; *) return 1 ;; esac }
+writes() { case $1 in set | hset | sadd | spop | lpush | rpop | zadd | zpopmin) return 0 ;; *) return 1 ;; esac }
 # reads_preloaded WORKLOAD: true for the workloads that need their keys
-# written first (reads, and SPOP, which needs something to pop).
-reads_preloaded() { case $1 in get | hget | sismember | spop) return 0 ;; *) return 1 ;; esac }
+# written first (reads, and the pops, which need something to pop).
+reads_preloaded() {
+  case $1 in get | hget | sismember | spop | rpop | lrange_100 | zpopmin) return 0 ;; *) return 1 ;; esac
+}
+# keys_for WORKLOAD: kvload's --keys. For rpop and zpopmin it is how many
+# elements the preload writes into the one list or sorted set, each pop
+# takes one: at least every level's requests, so none finds it empty.
+keys_for() {
+  local levels need
+  case $1 in
+    rpop | zpopmin)
+      levels=$(tr ',' '\n' <<<"$LEVELS" | grep -c .)
+      need=$((REQUESTS * levels))
+      echo $((KEYS > need ? KEYS : need))
+      ;;
+    *) echo "$KEYS" ;;
+  esac
+}
 
 for tool in redis-server redis-cli; do
   command -v "$tool" >/dev/null || die "$tool not found (apt-get install redis-server)"
@@ -208,7 +231,7 @@ run_one() {
   echo
   echo "== $label ($addr) $workload, round $round of $ROUNDS =="
   "$kvload" --addr "$addr" --workload "$workload" --concurrency "$LEVELS" \
-    --requests "$REQUESTS" --keys "$KEYS" --value-size "$VALUE_SIZE" \
+    --requests "$REQUESTS" --keys "$(keys_for "$workload")" --value-size "$VALUE_SIZE" \
     --pipeline "$PIPELINE" --label "$label" "${extra[@]}" \
     --csv "$out/$label-$workload.r$round.csv" >"$out/$label-$workload.r$round.txt" &
   kvload_pid=$!
@@ -321,7 +344,7 @@ paired_ratios() {
     FNR == 1 {
       for (i = 1; i <= NF; i++) col[$i] = i
       f = FILENAME; sub(/.*\//, "", f)
-      label = f; sub(/-[a-z]+\.r[0-9]+\.csv$/, "", label)
+      label = f; sub(/-[a-z_0-9]+\.r[0-9]+\.csv$/, "", label)
       round = f; sub(/.*\.r/, "", round); sub(/\.csv$/, "", round)
       next
     }
@@ -372,6 +395,11 @@ echo "################ summary ################"
 echo "redis: $(redis-server --version | head -n 1)"
 if [ "${WORKLOADS[*]}" != "set get" ]; then echo "workloads: ${WORKLOADS[*]}"; fi
 echo "kvload: LEVELS=$LEVELS REQUESTS=$REQUESTS KEYS=$KEYS VALUE_SIZE=$VALUE_SIZE PIPELINE=$PIPELINE ROUNDS=$ROUNDS (median round per level)"
+for workload in "${WORKLOADS[@]}"; do
+  case $workload in
+    rpop | zpopmin) echo "$workload: each run preloads $(keys_for "$workload") elements (--keys)" ;;
+  esac
+done
 for workload in "${WORKLOADS[@]}"; do
   for label in redis-always redis-nopersist redis-wait2 ours; do
     [ -f "$out/$label-$workload.csv" ] || continue

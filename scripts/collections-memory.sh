@@ -1,33 +1,39 @@
 #!/usr/bin/env bash
 # Measures what big collections cost our cluster: the resident memory of
 # every node (coordinator and three participants) while a hash of FIELDS
-# fields and a set of as many members are loaded through the coordinator,
-# and after; and how long HGETALL of a HGETALL_FIELDS-field hash takes, as a
-# client sees it.
+# fields, a set of as many members, a list of as many elements and a sorted
+# set of as many members are loaded through the coordinator, one after the
+# other, and after; and how long HGETALL of a HGETALL_FIELDS-field hash
+# takes, as a client sees it.
 #
 # The issue's targets: every node under 300 MB RSS with a 1M-field hash and a
-# 1M-member set loaded; HGETALL of 10k fields under 50 ms.
+# 1M-member set loaded, and again with a 1M-element list and a 1M-member
+# sorted set; HGETALL of 10k fields under 50 ms.
 #
 # The cluster is started fresh by this script, from configs written into a
-# temporary directory on free ports (the same layout as conf/*.conf: fsync
-# always, one worker thread per node), so it never touches a cluster someone
-# else runs on 8001-8004; it is stopped (by PID) and its data deleted at the
-# end.
+# temporary directory on free ports (scripts/lib/private-cluster.sh: the same
+# settings as conf/*.conf, fsync always, one worker thread per node), so it
+# never touches a cluster someone else runs on 8001-8004; it is stopped (by
+# PID) and its data deleted at the end.
 #
-# Loading is pipelined: `redis-cli --pipe` of HSET / SADD commands carrying
-# BATCH fields or members each. Memory comes from /proc/PID/status: VmRSS
-# sampled every 200 ms during the load (its maximum is "load max"), VmRSS
-# after the load and again after the HGETALL runs, and VmHWM, the kernel's
-# peak. HGETALL is timed with a raw socket (python3): send the command, read
+# Loading is pipelined: `redis-cli --pipe` of HSET / SADD / RPUSH / ZADD
+# commands carrying BATCH fields, members or elements each (the sorted set's
+# member m:I scored I). Memory comes from /proc/PID/status: VmRSS sampled
+# every 200 ms during the load (its maximum while each collection loads is
+# that collection's "max" column, the earlier ones still held), VmRSS after
+# the load and again after the HGETALL runs, and VmHWM, the kernel's peak.
+# HGETALL is timed with a raw socket (python3): send the command, read
 # until the whole reply is in; the median of HGETALL_RUNS runs after two
 # warm-up runs. The same HGETALL against a redis-server (no persistence) is
 # printed beside it when redis-server is installed.
 #
 # Usage: scripts/collections-memory.sh
 # Environment:
-#   FIELDS=1000000        fields of the big hash and members of the big set
-#   BATCH=1000            fields or members per HSET / SADD command
-#   VALUE_SIZE=16         hash value size in bytes
+#   FIELDS=1000000        fields, members or elements of each big collection
+#   COLLECTIONS="hash set list zset"
+#                         which big collections to load, in this order
+#   BATCH=1000            fields, members or elements per command
+#   VALUE_SIZE=16         hash value and list element size in bytes
 #   HGETALL_FIELDS=10000  fields of the hash HGETALL reads
 #   HGETALL_RUNS=20       timed HGETALL runs (the median is reported)
 #   SKIP_BUILD=1          use the already-built release binary
@@ -39,6 +45,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
 FIELDS=${FIELDS:-1000000}
+read -r -a COLLECTIONS <<<"${COLLECTIONS:-hash set list zset}"
 BATCH=${BATCH:-1000}
 VALUE_SIZE=${VALUE_SIZE:-16}
 HGETALL_FIELDS=${HGETALL_FIELDS:-10000}
@@ -47,6 +54,9 @@ HGETALL_RUNS=${HGETALL_RUNS:-20}
 log() { echo "collections-memory: $*" >&2; }
 die() { log "$*"; exit 1; }
 
+for kind in "${COLLECTIONS[@]}"; do
+  case $kind in hash | set | list | zset) ;; *) die "unknown collection $kind in COLLECTIONS (hash set list zset)" ;; esac
+done
 for tool in redis-cli python3 awk; do
   command -v "$tool" >/dev/null || die "$tool not found"
 done
@@ -61,83 +71,43 @@ mem_tmp=${MEM_TMP:-$root/target}
 mkdir -p "$mem_tmp"
 dir=$(mktemp -d "$mem_tmp/collections-memory.XXXXXX")
 
-nodes=(participant1 participant2 participant3 coordinator)
-declare -A pid
+# shellcheck source=scripts/lib/private-cluster.sh
+. "$root/scripts/lib/private-cluster.sh"
+nodes=("${cluster_nodes[@]}")
 sampler_pid=""
 redis_pid=""
 cleanup() {
-  local n
   for p in "$sampler_pid" "$redis_pid"; do
     if [ -n "$p" ]; then
       kill "$p" 2>/dev/null || true
       wait "$p" 2>/dev/null || true
     fi
   done
-  for n in "${nodes[@]}"; do
-    if [ -n "${pid[$n]:-}" ]; then
-      kill "${pid[$n]}" 2>/dev/null || true
-      wait "${pid[$n]}" 2>/dev/null || true
-    fi
-  done
+  cluster_stop
   if [ "${KEEP:-}" = 1 ]; then log "kept $dir"; else rm -rf "$dir"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# Distinct free loopback ports, all bound at once so the kernel hands out
-# distinct ones, then released for the nodes to take.
-read -r -a ports <<<"$(python3 -c '
-import socket
-socks = [socket.socket() for _ in range(5)]
-for s in socks: s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in socks))')"
-coord=${ports[0]}
-redis_port=${ports[4]}
-
-{
-  echo "mode coordinator"
-  echo "coordinator_info 127.0.0.1:$coord"
-  for i in 1 2 3; do echo "participant_info 127.0.0.1:${ports[$i]}"; done
-  echo "data_dir $dir/coordinator-data"
-  echo "worker_threads 1"
-} >"$dir/coordinator.conf"
-for i in 1 2 3; do
-  {
-    echo "mode participant"
-    echo "participant_info 127.0.0.1:${ports[$i]}"
-    echo "coordinator_info 127.0.0.1:$coord"
-    echo "data_dir $dir/participant$i-data"
-    echo "worker_threads 1"
-  } >"$dir/participant$i.conf"
-done
-
-for n in "${nodes[@]}"; do
-  "$bin" --config_path "$dir/$n.conf" >>"$dir/$n.log" 2>&1 &
-  pid[$n]=$!
-done
-ready=0
-for _ in $(seq 1 200); do
-  for n in "${nodes[@]}"; do
-    kill -0 "${pid[$n]}" 2>/dev/null || { tail -n 5 "$dir/$n.log" >&2; die "$n exited at start"; }
-  done
-  if [ "$(redis-cli -p "$coord" info replication 2>/dev/null | tr -d '\r' | sed -n 's/^connected_slaves://p')" = 3 ]; then
-    ready=1
-    break
-  fi
-  sleep 0.1
-done
-[ "$ready" = 1 ] || die "the cluster did not become ready in 20 s; see $dir/*.log"
-log "cluster up: coordinator 127.0.0.1:$coord (pid ${pid[coordinator]}), participants ${ports[1]} ${ports[2]} ${ports[3]} (pids ${pid[participant1]} ${pid[participant2]} ${pid[participant3]})"
+cluster_start "$bin" "$dir" 1
+coord=$cluster_port
+redis_port=${cluster_spare[0]}
+declare -A pid
+for n in "${nodes[@]}"; do pid[$n]=${cluster_pid[$n]}; done
+log "cluster up: coordinator 127.0.0.1:$coord (pid ${pid[coordinator]}), participants' pids ${pid[participant1]} ${pid[participant2]} ${pid[participant3]}"
 
 # status_kb PID FIELD: a /proc/PID/status value in kB.
 status_kb() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"; }
 
-# Samples every node's VmRSS every 200 ms into $dir/samples (node kB).
+# Samples every node's VmRSS every 200 ms into $dir/samples (phase node
+# kB), the phase being what $dir/phase names: the collection loading.
+echo start >"$dir/phase"
 sample() {
-  local n
+  local n phase
   while :; do
+    phase=$(cat "$dir/phase")
     for n in "${nodes[@]}"; do
-      echo "$n $(status_kb "${pid[$n]}" VmRSS)"
+      echo "$phase $n $(status_kb "${pid[$n]}" VmRSS)"
     done >>"$dir/samples"
     sleep 0.2
   done
@@ -145,8 +115,9 @@ sample() {
 sample &
 sampler_pid=$!
 
-# protocol KIND KEY COUNT: RESP for KIND (hash or set) KEY with COUNT
-# fields/members f:0.. / m:0.., BATCH per command.
+# protocol KIND KEY COUNT: RESP for KIND (hash, set, list or zset) KEY with
+# COUNT fields f:0.. / members m:0.. (scored 0..) / elements, BATCH per
+# command.
 protocol() {
   awk -v kind="$1" -v key="$2" -v count="$3" -v batch="$BATCH" -v vsize="$VALUE_SIZE" '
     function bulk(s) { printf "$%d\r\n%s\r\n", length(s), s }
@@ -155,10 +126,15 @@ protocol() {
       for (start = 0; start < count; start += batch) {
         n = (count - start < batch) ? count - start : batch
         if (kind == "hash") { printf "*%d\r\n", 2 + 2 * n; bulk("HSET") }
-        else { printf "*%d\r\n", 2 + n; bulk("SADD") }
+        else if (kind == "set") { printf "*%d\r\n", 2 + n; bulk("SADD") }
+        else if (kind == "list") { printf "*%d\r\n", 2 + n; bulk("RPUSH") }
+        else { printf "*%d\r\n", 2 + 2 * n; bulk("ZADD") }
         bulk(key)
         for (i = start; i < start + n; i++) {
-          if (kind == "hash") { bulk("f:" i); bulk(value) } else bulk("m:" i)
+          if (kind == "hash") { bulk("f:" i); bulk(value) }
+          else if (kind == "set") bulk("m:" i)
+          else if (kind == "list") bulk(value)
+          else { bulk(i); bulk("m:" i) }
         }
       }
     }'
@@ -174,13 +150,26 @@ load() {
   awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }'
 }
 
-log "loading a hash of $FIELDS fields and a set of $FIELDS members, $BATCH per command"
-hash_s=$(load "$coord" hash coll:hash "$FIELDS")
-set_s=$(load "$coord" set coll:set "$FIELDS")
-hlen=$(redis-cli -p "$coord" hlen coll:hash)
-scard=$(redis-cli -p "$coord" scard coll:set)
-[ "$hlen" = "$FIELDS" ] || die "HLEN coll:hash is $hlen, not $FIELDS"
-[ "$scard" = "$FIELDS" ] || die "SCARD coll:set is $scard, not $FIELDS"
+# count KIND KEY: the collection's size as the coordinator reports it.
+count() {
+  case $1 in
+    hash) redis-cli -p "$coord" hlen "$2" ;;
+    set) redis-cli -p "$coord" scard "$2" ;;
+    list) redis-cli -p "$coord" llen "$2" ;;
+    zset) redis-cli -p "$coord" zcard "$2" ;;
+  esac
+}
+
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+log "loading ${COLLECTIONS[*]} of $FIELDS each, $BATCH per command (load average $load_start)"
+declare -A load_s
+for kind in "${COLLECTIONS[@]}"; do
+  echo "$kind" >"$dir/phase"
+  load_s[$kind]=$(load "$coord" "$kind" "coll:$kind" "$FIELDS")
+  got=$(count "$kind" "coll:$kind")
+  [ "$got" = "$FIELDS" ] || die "coll:$kind holds $got, not $FIELDS"
+  log "coll:$kind: $FIELDS loaded in ${load_s[$kind]}s"
+done
 kill "$sampler_pid"
 wait "$sampler_pid" 2>/dev/null || true
 sampler_pid=""
@@ -267,14 +256,20 @@ fi
 
 mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 echo
-echo "== memory: hash of $FIELDS fields ($VALUE_SIZE-byte values) + set of $FIELDS members, $BATCH per command =="
-echo "loaded in ${hash_s}s (hash) + ${set_s}s (set); HLEN $hlen, SCARD $scard"
-printf "%-13s %8s %14s %14s %14s %14s\n" node pid "load max MB" "after load MB" "after HGETALL" "VmHWM MB"
+echo "== memory: ${COLLECTIONS[*]} of $FIELDS each (${VALUE_SIZE}-byte hash values and list elements), $BATCH per command =="
+loaded="loaded in"
+for kind in "${COLLECTIONS[@]}"; do loaded+=" ${load_s[$kind]}s ($kind)"; done
+echo "$loaded; RSS in MB, \"KIND max\": the most while KIND loaded (those before it still held)"
+printf "%-13s %8s" node pid
+for kind in "${COLLECTIONS[@]}"; do printf " %10s" "$kind max"; done
+printf " %11s %13s %9s\n" "after load" "after HGETALL" "VmHWM"
 worst=0
 for n in coordinator participant1 participant2 participant3; do
-  load_max=$(awk -v n="$n" '$1 == n && $2 > m { m = $2 } END { print m + 0 }' "$dir/samples")
-  printf "%-13s %8s %14s %14s %14s %14s\n" "$n" "${pid[$n]}" "$(mb "$load_max")" \
-    "$(mb "${after_load[$n]}")" "$(mb "${after_hgetall[$n]}")" "$(mb "${hwm[$n]}")"
+  printf "%-13s %8s" "$n" "${pid[$n]}"
+  for kind in "${COLLECTIONS[@]}"; do
+    printf " %10s" "$(mb "$(awk -v p="$kind" -v n="$n" '$1 == p && $2 == n && $3 > m { m = $3 } END { print m + 0 }' "$dir/samples")")"
+  done
+  printf " %11s %13s %9s\n" "$(mb "${after_load[$n]}")" "$(mb "${after_hgetall[$n]}")" "$(mb "${hwm[$n]}")"
   [ "${hwm[$n]}" -gt "$worst" ] && worst=${hwm[$n]}
 done
 echo "peak RSS of the largest node: $(mb "$worst") MB (target: under 300 MB)"
@@ -282,3 +277,4 @@ echo
 echo "== HGETALL of $HGETALL_FIELDS fields, $HGETALL_RUNS runs, client-side =="
 echo "ours: median $ours_med ms (min $ours_min, max $ours_max), reply $ours_bytes bytes (target: under 50 ms)"
 echo "redis: $redis_line"
+echo "load average: $load_start before the load, $(cut -d' ' -f1-3 /proc/loadavg) at the end"

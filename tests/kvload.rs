@@ -5,7 +5,10 @@
 //! What must hold: a preloaded GET run finds every key and counts every
 //! request; so does every collection workload (HSET, HGET, SADD, SISMEMBER,
 //! SPOP) against our cluster and against Redis, the preloaded HGET and
-//! SISMEMBER finding every field and member; `--wait-replicas N` counts a SET only when `WAIT` reports N
+//! SISMEMBER finding every field and member; so do redis-benchmark's list
+//! and sorted set tests (LPUSH, RPOP, LRANGE_100, ZADD, ZPOPMIN), the pops
+//! and LRANGE finding what the preload wrote and leaving exactly what
+//! they should; `--wait-replicas N` counts a SET only when `WAIT` reports N
 //! replicas, so Redis's replicated baseline in `scripts/bench-vs-redis.sh`
 //! measures acknowledged replicated writes and nothing less; and that
 //! script, run small, measures our cluster and all three Redis baselines
@@ -167,6 +170,82 @@ fn collection_workloads_against_redis_count_every_request() {
     collection_workloads_count_every_request(dir.path(), &addr, &mut Raw::connect(server.addr));
 }
 
+/// Runs the list and sorted set workloads at `addr` at tiny size (RPOP,
+/// LRANGE_100 and ZPOPMIN after a preload of 1 000 elements), checks that
+/// every request counts and that none found its key empty; then through
+/// `raw` that `mylist` and `myzset` hold exactly what those runs leave.
+fn list_and_zset_workloads_count_every_request(dir: &Path, addr: &str, raw: &mut Raw) {
+    for (workload, preload) in [
+        ("lpush", false),
+        ("rpop", true),
+        ("lrange_100", true),
+        ("zadd", false),
+        ("zpopmin", true),
+    ] {
+        let mut args = vec![
+            "--addr",
+            addr,
+            "--workload",
+            workload,
+            // 1 000 elements preloaded; the 400 pops of both levels leave 600.
+            "--keys",
+            "1000",
+            "--requests",
+            "200",
+            "--concurrency",
+            "1,4",
+            "--quiet",
+        ];
+        if preload {
+            args.push("--preload");
+        }
+        let (_, rows) = kvload(dir, &args);
+        assert_eq!(
+            rows.len(),
+            2,
+            "{workload} at {addr}: one row per level: {rows:?}"
+        );
+        for row in &rows {
+            assert_eq!(row["workload"], workload, "{row:?}");
+            assert_eq!(num(row, "requests"), 200.0, "{workload} at {addr}: {row:?}");
+            assert_eq!(num(row, "ok"), 200.0, "{workload} at {addr}: {row:?}");
+            assert_eq!(num(row, "errors"), 0.0, "{workload} at {addr}: {row:?}");
+            if preload {
+                assert_eq!(
+                    num(row, "misses"),
+                    0.0,
+                    "{workload} at {addr}: the preload filled the key: {row:?}"
+                );
+            }
+        }
+    }
+    // mylist: 400 LPUSHes, two preloads of 1 000, 400 RPOPs.
+    assert_eq!(raw.cmd(&[b"LLEN", b"mylist"]), b":2000\r\n");
+    // myzset: ZADD's members are element:0..999, all rescored 0..999 by
+    // the preload; ZPOPMIN took the 400 lowest.
+    assert_eq!(raw.cmd(&[b"ZCARD", b"myzset"]), b":600\r\n");
+    assert_eq!(
+        raw.cmd(&[b"ZRANGE", b"myzset", b"0", b"0", b"WITHSCORES"]),
+        b"*2\r\n$11\r\nelement:400\r\n$3\r\n400\r\n"
+    );
+    assert_eq!(raw.cmd(&[b"ZSCORE", b"myzset", b"element:399"]), b"$-1\r\n");
+}
+
+#[test]
+fn list_and_zset_workloads_against_our_cluster_count_every_request() {
+    let cluster = Cluster::start(3, Opts::redis());
+    let addr = cluster.coordinator_addr().to_string();
+    list_and_zset_workloads_count_every_request(cluster.dir(), &addr, &mut cluster.raw());
+}
+
+#[test]
+fn list_and_zset_workloads_against_redis_count_every_request() {
+    let server = RedisServer::start(&["--save", "", "--appendonly", "no"]);
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let addr = server.addr.to_string();
+    list_and_zset_workloads_count_every_request(dir.path(), &addr, &mut Raw::connect(server.addr));
+}
+
 #[test]
 fn wait_replicas_counts_a_set_only_when_enough_replicas_acknowledge() {
     let primary = RedisServer::start(&["--save", "", "--appendonly", "no"]);
@@ -311,7 +390,10 @@ fn bench_vs_redis_runs_the_collection_workloads_it_is_given() {
     let stdout = bench_vs_redis(
         &cluster,
         "100",
-        &[("WORKLOADS", "hget spop"), ("NOPERSIST", "0")],
+        &[
+            ("WORKLOADS", "hget spop zpopmin lrange_100"),
+            ("NOPERSIST", "0"),
+        ],
     );
     let summary = &stdout[stdout.find("#### summary").expect("a summary")..];
     for table in [
@@ -322,11 +404,23 @@ fn bench_vs_redis_runs_the_collection_workloads_it_is_given() {
         "== ours spop ==",
         "== ratios spop: ours / redis-wait2",
         "== paired by round, hget:",
+        "== redis-wait2 zpopmin ==",
+        "== ours zpopmin ==",
+        "== ours lrange_100 ==",
+        "== paired by round, lrange_100:",
+        // 100 requests at each of 2 levels: the preload covers both.
+        "zpopmin: each run preloads 200 elements",
     ] {
         assert!(summary.contains(table), "no {table:?} in:\n{summary}");
     }
     // A read has no replicated baseline; NOPERSIST=0 skips that one.
-    for absent in ["redis-wait2 hget", "redis-nopersist", " set ==", " get =="] {
+    for absent in [
+        "redis-wait2 hget",
+        "redis-wait2 lrange_100",
+        "redis-nopersist",
+        " set ==",
+        " get ==",
+    ] {
         assert!(!summary.contains(absent), "{absent:?} in:\n{summary}");
     }
     assert_ratios(
@@ -334,6 +428,20 @@ fn bench_vs_redis_runs_the_collection_workloads_it_is_given() {
         &[
             "== ratios hget: ours / redis (",
             "== ratios spop: ours / redis (",
+            "== ratios zpopmin: ours / redis-wait2",
+            "== ratios lrange_100: ours / redis (",
         ],
+    );
+    // The paired table's rows name ours/always ratios, not "-" (its label
+    // parsing must cope with lrange_100's digits and underscore).
+    let paired = &summary[summary
+        .find("== paired by round, lrange_100:")
+        .expect("paired table")..];
+    let row = paired.lines().nth(2).expect("a level row");
+    assert!(
+        row.split_whitespace()
+            .nth(1)
+            .is_some_and(|r| r.parse::<f64>().is_ok()),
+        "no paired ratio in {row:?}"
     );
 }

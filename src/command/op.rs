@@ -1066,6 +1066,10 @@ pub trait ReadView {
 
     /// As [`each_element`](Self::each_element), starting at subkey `from`
     /// (`>= prefix`) rather than at the first.
+    ///
+    /// Pages start small and double: a walk that stops after a record or
+    /// two (ZPOPMIN, `ZRANGE key 0 0`) reads a handful, not a thousand,
+    /// while a whole-collection read soon reads a thousand at a time.
     fn each_element_from(
         &self,
         version: Version,
@@ -1073,19 +1077,22 @@ pub trait ReadView {
         from: &[u8],
         mut visit: impl FnMut(&Bytes, &Bytes) -> bool,
     ) -> Result<(), Self::Error> {
-        const PAGE: usize = 1024;
+        const FIRST_PAGE: usize = 16;
+        const MAX_PAGE: usize = 1024;
+        let mut page_len = FIRST_PAGE;
         let mut from = Bytes::copy_from_slice(from.max(prefix));
         loop {
-            let page = self.elements(version, &from, PAGE)?;
+            let page = self.elements(version, &from, page_len)?;
             for (sub, value) in &page {
                 if !sub.starts_with(prefix) || !visit(sub, value) {
                     return Ok(());
                 }
             }
             match page.last() {
-                Some((last, _)) if page.len() == PAGE => from = successor(last),
+                Some((last, _)) if page.len() == page_len => from = successor(last),
                 _ => return Ok(()),
             }
+            page_len = (page_len * 2).min(MAX_PAGE);
         }
     }
 }

@@ -23,6 +23,60 @@
 //! The header counts members. NaN is never stored; -0 is stored as +0
 //! (Redis treats them as equal).
 //!
+//! # The index head
+//!
+//! A deleted record stays in the LSM tree as a tombstone until compaction
+//! drops it, and a range read steps over every tombstone in its way. A
+//! queue (ZADD at one end, ZPOPMIN at the other) deletes the lowest index
+//! record with every pop, so a read from the start of the index would step
+//! over every member ever popped: pops slow down as the set is used, with
+//! no bound (the trap of apache/kvrocks#494, measured here at a fivefold
+//! slowdown in 20 seconds). So a sorted set that has been popped has one
+//! more element record, its head:
+//!
+//! ```text
+//! 3 -> 1 ++ len(4) ++ floor ++ (len(4) ++ late)*   (the index head)
+//! ```
+//!
+//! The floor is an index subkey (or a prefix of one), and the late keys
+//! are index subkeys below it, ascending. Invariant: the live index
+//! records below the floor are exactly the late keys. A walk from the
+//! lowest score (a pop, a rank range, a score range from below the floor,
+//! ZRANK) visits the late keys, read from the head, and then reads the
+//! index from the floor, so it never reads the region below the floor
+//! where the pops left their tombstones:
+//!
+//! - a pop from the low end (ZPOPMIN, ZMPOP MIN, ZREMRANGEBYRANK from
+//!   rank 0) moves the floor up to the last index record it removed
+//!   (every live record below that was removed before it);
+//! - a record written below the floor (a ZADD of a score lower than
+//!   everything popped so far, the usual case when scores are random)
+//!   joins the late keys; when there are more than [`MAX_LATE`], or one is
+//!   longer than [`MAX_LATE_KEY`] bytes, the head keeps the lowest half
+//!   and the floor moves down to the first key it does not keep;
+//! - a record deleted below the floor leaves the late keys.
+//!
+//! A set without a head (never popped, or written before heads existed)
+//! reads the index from its start, which is the same as a head with an
+//! empty floor; a head that does not decode is treated so too. Both are
+//! always correct, only slower. A new incarnation (a STORE, a COPY) starts
+//! without one. Every replica evaluates the same writes in the same order,
+//! so their heads are the same bytes, in digests and catch-up streams.
+//! The storage layout number went from 2 to 3 with the head
+//! ([`crate::storage`]), so a version that would not keep heads true
+//! refuses a data directory that may hold them.
+//!
+//! What it costs and what it does not fix: a write that changes the head
+//! rewrites the whole record (the floor and every late key, a few dozen
+//! bytes each), and the retained log carries it too. Tombstones above the
+//! floor (a score changed, a member removed by ZREM, which never moves the
+//! floor) are still stepped over by each walk that passes them. A split
+//! moves the floor down into the popped region, and the pops that follow
+//! step over the tombstones between the floor and the old one once; a
+//! queue whose adds nearly all land below the floor and outpace its pops
+//! for long (more than [`MAX_LATE`] waiting at once) pays that each time
+//! the late keys overflow.
+//!
 //! Scores are replied as doubles ([`Outcome::Double`]): `%.17g` bulk
 //! strings in RESP2, `,` doubles in RESP3, as Redis 7.0 does.
 
@@ -35,6 +89,147 @@ use super::{CommandError, option_name, parse_i64};
 
 /// The tag of a score index record.
 pub const TAG_SCORE: u8 = 2;
+
+/// The tag of the index head record (see "The index head" above).
+pub const TAG_HEAD: u8 = 3;
+
+/// Most late keys the index head holds before it is split.
+pub const MAX_LATE: usize = 128;
+
+/// Longest index subkey the index head holds as a late key; a longer one
+/// splits the head at it. Also the longest floor it writes (a longer one
+/// is cut to this: a prefix of a key sorts before the key).
+pub const MAX_LATE_KEY: usize = 96;
+
+/// The first byte of an encoded head: its layout.
+const HEAD_LAYOUT: u8 = 1;
+
+/// Where a walk of a sorted set's score index from the lowest score starts
+/// (see "The index head" above): the late keys, then the index from the
+/// floor.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Head {
+    /// Every live index record below it is a late key. Empty: the start.
+    floor: Bytes,
+    /// The live index records below the floor, ascending.
+    late: Vec<Bytes>,
+    /// Changed since it was read: written back by [`Head::save`].
+    dirty: bool,
+}
+
+impl Head {
+    /// The head of `found` (the empty head for a new set, a set never
+    /// popped, or a head that does not decode).
+    fn load<V: ReadView>(view: &V, found: Option<&Found>) -> Result<Head, V::Error> {
+        let Some(found) = found else {
+            return Ok(Head::default());
+        };
+        Ok(view
+            .element(found.header.version, &[TAG_HEAD])?
+            .and_then(|v| Head::decode(&v))
+            .unwrap_or_default())
+    }
+
+    fn decode(bytes: &[u8]) -> Option<Head> {
+        let (&layout, mut rest) = bytes.split_first()?;
+        if layout != HEAD_LAYOUT {
+            return None;
+        }
+        // One length-prefixed key off the front of `rest`.
+        fn take(rest: &mut &[u8]) -> Option<Bytes> {
+            let len = u32::from_be_bytes(rest.get(..4)?.try_into().ok()?) as usize;
+            let key = rest.get(4..4usize.checked_add(len)?)?;
+            *rest = rest.get(4 + len..)?;
+            Some(Bytes::copy_from_slice(key))
+        }
+        let floor = take(&mut rest)?;
+        let mut late = Vec::new();
+        while !rest.is_empty() {
+            late.push(take(&mut rest)?);
+        }
+        // Ascending, below the floor, all index keys: else not a head.
+        let sorted = late.windows(2).all(|w| w[0] < w[1]);
+        let below = late.last().is_none_or(|k| *k < floor);
+        let indexed = late.iter().all(|k| k.first() == Some(&TAG_SCORE));
+        (sorted && below && indexed).then_some(Head {
+            floor,
+            late,
+            dirty: false,
+        })
+    }
+
+    fn encode(&self) -> Bytes {
+        let keys = std::iter::once(&self.floor).chain(&self.late);
+        let mut out = BytesMut::with_capacity(1 + keys.clone().map(|k| 4 + k.len()).sum::<usize>());
+        out.put_u8(HEAD_LAYOUT);
+        for key in keys {
+            out.put_u32(u32::try_from(key.len()).unwrap_or(u32::MAX));
+            out.put_slice(key);
+        }
+        out.freeze()
+    }
+
+    /// Where the index read of a walk from `from` starts: the floor if it
+    /// is above `from` (every live record below it is a late key).
+    fn scan_from<'a>(&'a self, from: &'a [u8]) -> &'a [u8] {
+        from.max(&self.floor[..])
+    }
+
+    /// The index record `key` was written.
+    fn inserted(&mut self, key: &Bytes) {
+        if *key >= self.floor {
+            return;
+        }
+        let Err(at) = self.late.binary_search(key) else {
+            return;
+        };
+        self.late.insert(at, key.clone());
+        self.dirty = true;
+        if self.late.len() > MAX_LATE || key.len() > MAX_LATE_KEY {
+            // Keep the lowest half (short keys only); the floor moves down
+            // to the first key not kept, so the rest are above it.
+            let keep = self
+                .late
+                .iter()
+                .take(MAX_LATE / 2)
+                .take_while(|k| k.len() <= MAX_LATE_KEY)
+                .count();
+            let rest = self.late.split_off(keep);
+            if let Some(first) = rest.into_iter().next() {
+                self.floor = first;
+            }
+        }
+    }
+
+    /// The index record `key` was deleted.
+    fn removed(&mut self, key: &[u8]) {
+        if key >= &self.floor[..] {
+            return;
+        }
+        if let Ok(at) = self.late.binary_search_by(|k| k[..].cmp(key)) {
+            self.late.remove(at);
+            self.dirty = true;
+        }
+    }
+
+    /// The records of a walk from the lowest score up to `last` (an index
+    /// subkey) were all deleted: no live record is below `last` any more.
+    fn cleared_to(&mut self, last: &[u8]) {
+        let floor = &last[..last.len().min(MAX_LATE_KEY)];
+        if floor > &self.floor[..] {
+            self.floor = Bytes::copy_from_slice(floor);
+            self.late.clear();
+            self.dirty = true;
+        }
+    }
+
+    /// Stages the head's record in `change` if it changed.
+    fn save(self, change: &mut Change) {
+        if self.dirty {
+            change.put_raw(Bytes::from_static(&[TAG_HEAD]), self.encode());
+        }
+    }
+}
 
 /// Bytes whose order is the numeric order of `score` (not NaN): the sign
 /// bit flipped for a positive score, every bit for a negative one.
@@ -868,10 +1063,32 @@ fn below_max(score: f64, max: &ScoreBound) -> bool {
     }
 }
 
+/// Visits the index records from `from` (an index subkey) on, in
+/// ascending order, until `visit` returns false: the head's late keys from
+/// `from`, then the index from the floor (or `from`, if higher).
+fn walk_index<V: ReadView>(
+    view: &V,
+    found: &Found,
+    from: &[u8],
+    mut visit: impl FnMut(&Bytes) -> bool,
+) -> Result<(), V::Error> {
+    let head = Head::load(view, Some(found))?;
+    for key in head.late.iter().filter(|k| &k[..] >= from) {
+        if !visit(key) {
+            return Ok(());
+        }
+    }
+    let start = head.scan_from(from);
+    view.each_element_from(found.header.version, &[TAG_SCORE], start, |sub, _| {
+        visit(sub)
+    })
+}
+
 /// Visits the members of `range` in ascending order with their scores
 /// until `visit` returns false: a score range over the score index from its
 /// lower bound, a lex range over the members from theirs, a rank range
-/// (resolved by the caller) from the lowest score.
+/// (resolved by the caller) from the lowest score. The score index is read
+/// through its head ([`walk_index`]).
 fn walk_range<V: ReadView>(
     view: &V,
     found: &Found,
@@ -880,12 +1097,12 @@ fn walk_range<V: ReadView>(
 ) -> Result<(), V::Error> {
     let version = found.header.version;
     match range {
-        Range::Rank(..) => view.each_element(version, &[TAG_SCORE], |sub, _| {
+        Range::Rank(..) => walk_index(view, found, &[TAG_SCORE], |sub| {
             split_index(sub).is_none_or(|(score, member)| visit(member, score))
         }),
         Range::Score(min, max) => {
             let from = index_sub(min.score.get(), b"");
-            view.each_element_from(version, &[TAG_SCORE], &from, |sub, _| {
+            walk_index(view, found, &from, |sub| {
                 let Some((score, member)) = split_index(sub) else {
                     return false;
                 };
@@ -1044,10 +1261,17 @@ fn pop_members<V: ReadView>(
     if picked.is_empty() {
         return Ok((picked, Vec::new()));
     }
+    let mut head = Head::load(view, Some(&found))?;
     let mut change = Change::open(view, key, Kind::ZSet, Some(found));
     for (m, s) in &picked {
-        remove_member(&mut change, view, m, *s)?;
+        remove_member(&mut change, &mut head, view, m, *s)?;
     }
+    // Popped from the low end: the index below the last one popped holds
+    // only tombstones now.
+    if let (false, Some((m, s))) = (max, picked.last()) {
+        head.cleared_to(&index_sub(*s, m));
+    }
+    head.save(&mut change);
     Ok((picked, change.finish(view)))
 }
 
@@ -1094,32 +1318,41 @@ fn int(n: usize) -> Outcome {
     Outcome::Integer(i64::try_from(n).unwrap_or(i64::MAX))
 }
 
-/// Sets `member`'s score in a staged change, moving its index record.
+/// Sets `member`'s score in a staged change, moving its index record
+/// (and keeping `head` up to date).
 fn set_score<V: ReadView>(
     change: &mut Change,
+    head: &mut Head,
     view: &V,
     member: &Bytes,
     old: Option<f64>,
     new: f64,
 ) -> Result<(), V::Error> {
     if let Some(old) = old {
-        change.remove_raw(index_sub(old, member));
+        let sub = index_sub(old, member);
+        head.removed(&sub);
+        change.remove_raw(sub);
     }
     change.put(view, member, score_value(new))?;
-    change.put_raw(index_sub(new, member), Bytes::new());
+    let sub = index_sub(new, member);
+    head.inserted(&sub);
+    change.put_raw(sub, Bytes::new());
     Ok(())
 }
 
-/// Removes `member` (with `score`) in a staged change.
+/// Removes `member` (with `score`) in a staged change (and from `head`).
 fn remove_member<V: ReadView>(
     change: &mut Change,
+    head: &mut Head,
     view: &V,
     member: &[u8],
     score: f64,
 ) -> Result<bool, V::Error> {
     let removed = change.remove(view, member)?;
     if removed {
-        change.remove_raw(index_sub(score, member));
+        let sub = index_sub(score, member);
+        head.removed(&sub);
+        change.remove_raw(sub);
     }
     Ok(removed)
 }
@@ -1191,15 +1424,17 @@ pub fn eval_write<V: ReadView>(op: &ZSetWrite, view: &V) -> Result<Evaluated, V:
             let Some(found) = found else {
                 return Ok((Outcome::Integer(0), Vec::new()));
             };
+            let mut head = Head::load(view, Some(&found))?;
             let mut change = Change::open(view, key, Kind::ZSet, Some(found));
             let mut n = 0;
             for m in members {
                 if let Some(value) = change.get(view, m)? {
-                    remove_member(&mut change, view, m, decode_score(&value))?;
+                    remove_member(&mut change, &mut head, view, m, decode_score(&value))?;
                     n += 1;
                 }
             }
             let effects = if n > 0 {
+                head.save(&mut change);
                 change.finish(view)
             } else {
                 Vec::new()
@@ -1235,10 +1470,22 @@ pub fn eval_write<V: ReadView>(op: &ZSetWrite, view: &V) -> Result<Evaluated, V:
             if picked.is_empty() {
                 return Ok((Outcome::Integer(0), Vec::new()));
             }
+            // ZREMRANGEBYRANK from rank 0 removes the lowest, as a pop does.
+            let from_lowest = match range {
+                Range::Rank(start, end) => {
+                    rank_span(*start, *end, found.header.len, false).is_some_and(|(a, _)| a == 0)
+                }
+                _ => false,
+            };
+            let mut head = Head::load(view, Some(&found))?;
             let mut change = Change::open(view, key, Kind::ZSet, Some(found));
             for (m, s) in &picked {
-                remove_member(&mut change, view, m, *s)?;
+                remove_member(&mut change, &mut head, view, m, *s)?;
             }
+            if let (true, Some((m, s))) = (from_lowest, picked.last()) {
+                head.cleared_to(&index_sub(*s, m));
+            }
+            head.save(&mut change);
             Ok((int(picked.len()), change.finish(view)))
         }
     }
@@ -1260,6 +1507,7 @@ fn add<V: ReadView>(
     if found.is_none() && flags.xx {
         return Ok((nothing, Vec::new()));
     }
+    let mut head = Head::load(view, found.as_ref())?;
     let mut change = Change::open(view, key, Kind::ZSet, found);
     let (mut added, mut updated) = (0usize, 0usize);
     let mut last = None;
@@ -1282,7 +1530,7 @@ fn add<V: ReadView>(
                 }
                 last = Some(score);
                 if score != cur {
-                    set_score(&mut change, view, member, Some(cur), score)?;
+                    set_score(&mut change, &mut head, view, member, Some(cur), score)?;
                     updated += 1;
                 }
             }
@@ -1290,7 +1538,7 @@ fn add<V: ReadView>(
                 if flags.xx {
                     continue;
                 }
-                set_score(&mut change, view, member, None, score)?;
+                set_score(&mut change, &mut head, view, member, None, score)?;
                 added += 1;
                 last = Some(score);
             }
@@ -1305,6 +1553,7 @@ fn add<V: ReadView>(
         int(if flags.ch { added + updated } else { added })
     };
     let effects = if change.changed() {
+        head.save(&mut change);
         change.finish(view)
     } else {
         Vec::new()
@@ -1360,7 +1609,7 @@ pub fn eval_read<V: ReadView>(op: &ZSetRead, view: &V) -> Result<Outcome, V::Err
             // Members before it: a range read of the index up to it.
             let mine = index_sub(score, member);
             let mut below = 0u64;
-            view.each_element(found.header.version, &[TAG_SCORE], |sub, _| {
+            walk_index(view, &found, &[TAG_SCORE], |sub| {
                 if *sub >= mine {
                     return false;
                 }
@@ -1749,9 +1998,11 @@ fn store<V: ReadView>(
         };
         return Ok((Outcome::Integer(0), effects));
     }
+    // A new incarnation: no head, nothing popped yet.
+    let mut head = Head::default();
     let mut change = Change::fresh(view, dest, Kind::ZSet);
     for (m, s) in items {
-        set_score(&mut change, view, &m, None, s)?;
+        set_score(&mut change, &mut head, view, &m, None, s)?;
     }
     Ok((int(n), change.finish(view)))
 }
@@ -1788,7 +2039,7 @@ pub fn copy_index(change: &mut Change, members: &[(Bytes, Bytes)]) {
 mod tests {
     use super::*;
     use crate::command::op::testing::{MapView, args, b};
-    use crate::command::op::{eval_read, eval_write};
+    use crate::command::op::{Version, eval_read, eval_write};
     use crate::command::{Command, parse};
     use crate::config::Dialect;
 
@@ -1986,6 +2237,248 @@ mod tests {
             run(&mut v, "ZUNION 2 a str WEIGHTS 1 x"),
             Outcome::Error(crate::command::op::WRONGTYPE.into())
         );
+    }
+
+    #[test]
+    fn a_head_round_trips_and_garbage_is_no_head() {
+        let key = |score: f64, m: &str| index_sub(score, m.as_bytes());
+        let head = Head {
+            floor: key(10.0, "f"),
+            late: vec![key(1.0, "a"), key(2.0, "b")],
+            dirty: false,
+        };
+        let bytes = head.encode();
+        assert_eq!(Head::decode(&bytes), Some(head.clone()));
+        assert_eq!(
+            Head::decode(&Head::default().encode()),
+            Some(Head::default())
+        );
+        // Truncated, another layout, trailing bytes: not a head.
+        assert_eq!(Head::decode(&bytes[..bytes.len() - 1]), None);
+        assert_eq!(Head::decode(&[]), None);
+        let mut other = bytes.to_vec();
+        other[0] = 2;
+        assert_eq!(Head::decode(&other), None);
+        let mut trailing = bytes.to_vec();
+        trailing.push(0);
+        assert_eq!(Head::decode(&trailing), None);
+        // Late keys out of order, or not below the floor: not a head.
+        let unsorted = Head {
+            late: vec![key(2.0, "b"), key(1.0, "a")],
+            ..head.clone()
+        };
+        assert_eq!(Head::decode(&unsorted.encode()), None);
+        let above = Head {
+            late: vec![key(11.0, "z")],
+            ..head
+        };
+        assert_eq!(Head::decode(&above.encode()), None);
+    }
+
+    #[test]
+    fn a_head_tracks_late_keys_and_splits_when_full() {
+        let key = |score: u64| index_sub(score as f64, b"m");
+        let mut head = Head {
+            floor: key(1000),
+            ..Head::default()
+        };
+        head.inserted(&key(2000));
+        assert!(head.late.is_empty() && !head.dirty, "above the floor");
+        for s in (0..MAX_LATE as u64).rev() {
+            head.inserted(&key(s));
+        }
+        assert_eq!(head.late.len(), MAX_LATE);
+        assert_eq!(head.late[0], key(0));
+        assert_eq!(head.floor, key(1000));
+        head.removed(&key(0));
+        head.removed(&key(5000));
+        assert_eq!(head.late.len(), MAX_LATE - 1);
+        head.inserted(&key(0));
+        // One more splits it: the lowest half stays, the floor moves down
+        // to the first key that does not.
+        head.inserted(&key(500));
+        assert_eq!(head.late.len(), MAX_LATE / 2);
+        assert_eq!(head.late.last(), Some(&key(MAX_LATE as u64 / 2 - 1)));
+        assert_eq!(head.floor, key(MAX_LATE as u64 / 2));
+        // A long key splits it at itself.
+        let long = index_sub(1.0, &[b'x'; MAX_LATE_KEY]);
+        head.inserted(&long);
+        assert_eq!(head.floor, long);
+        assert_eq!(head.late, vec![key(0), key(1)]);
+        // A pop up to a key moves the floor up, never down.
+        head.cleared_to(&key(0));
+        assert_eq!(head.floor, long);
+        head.cleared_to(&key(3000));
+        assert_eq!((head.floor.clone(), head.late.len()), (key(3000), 0));
+    }
+
+    /// The live index records of `key` below its head's floor are exactly
+    /// the head's late keys.
+    fn assert_head_invariant(v: &MapView, key: &str) {
+        let Some(header) = v.2.get(&b(key)) else {
+            return;
+        };
+        let version = header.version;
+        let head =
+            v.3.get(&(version, Bytes::from_static(&[TAG_HEAD])))
+                .map(|bytes| Head::decode(bytes).expect("a stored head decodes"))
+                .unwrap_or_default();
+        let below: Vec<Bytes> =
+            v.3.range((version, Bytes::from_static(&[TAG_SCORE]))..)
+                .take_while(|((ver, sub), _)| *ver == version && sub.first() == Some(&TAG_SCORE))
+                .map(|((_, sub), _)| sub.clone())
+                .filter(|sub| *sub < head.floor)
+                .collect();
+        assert_eq!(below, head.late, "late keys of {key}");
+    }
+
+    /// A queue worked hard at both ends, with scores added above and below
+    /// everything popped so far (so the head's late keys overflow and
+    /// split), answers every read as a plain sorted set would, and keeps
+    /// its head's invariant after every write.
+    #[test]
+    fn a_queue_reads_the_same_through_its_head() {
+        use std::collections::{BTreeMap, BTreeSet};
+        // Replies as a flat list: an empty set answers [] where a set
+        // answers pairs, and ZPOPMIN without a count answers a flat array.
+        fn flat(o: Outcome) -> Vec<Outcome> {
+            match o {
+                Outcome::Array(items) => items,
+                Outcome::Pairs(pairs) => pairs.into_iter().flat_map(<[Outcome; 2]>::from).collect(),
+                other => vec![other],
+            }
+        }
+        let mut v = MapView::default();
+        let mut scores: BTreeMap<String, u64> = BTreeMap::new();
+        let mut order: BTreeSet<(u64, String)> = BTreeSet::new();
+        let mut rng = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = |n: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % n
+        };
+        let want = |items: &mut dyn Iterator<Item = &(u64, String)>| -> Vec<Outcome> {
+            items
+                .flat_map(|(s, m)| [bulk(b(m)), Outcome::Double(*s as f64)])
+                .collect()
+        };
+        let mut splits_seen = false;
+        let mut last_floor = (Version { stamp: 0, seq: 0 }, Bytes::new());
+        for step in 0..4000u64 {
+            // Scores high at first, then mostly below what was popped; in
+            // the middle phase mostly adds, so late keys pile up.
+            let score = if step < 800 {
+                5000 + next(5000)
+            } else {
+                next(6000)
+            };
+            let member = format!("m{}", next(1500));
+            let pick = if (800..1600).contains(&step) && next(4) != 0 {
+                0
+            } else {
+                next(20)
+            };
+            let line = match pick {
+                0..=8 => format!("ZADD q {score} {member}"),
+                9..=13 => "ZPOPMIN q".to_string(),
+                14 => format!("ZPOPMIN q {}", 1 + next(3)),
+                15 => "ZPOPMAX q".to_string(),
+                16 => format!("ZREM q {member}"),
+                17 => format!("ZINCRBY q {} {member}", next(3)),
+                18 => format!("ZREMRANGEBYRANK q 0 {}", next(2)),
+                _ => format!("ZREMRANGEBYSCORE q {} {}", score, score + 50),
+            };
+            let got = run(&mut v, &line);
+            let words: Vec<&str> = line.split(' ').collect();
+            // What a plain sorted set answers, and becomes.
+            let expected = match words[0] {
+                "ZADD" | "ZINCRBY" => {
+                    let old = scores.get(&member).copied();
+                    let new = if words[0] == "ZADD" {
+                        score
+                    } else {
+                        old.unwrap_or(0) + words[2].parse::<u64>().expect("incr")
+                    };
+                    if let Some(old) = old {
+                        order.remove(&(old, member.clone()));
+                    }
+                    scores.insert(member.clone(), new);
+                    order.insert((new, member.clone()));
+                    None
+                }
+                _ => {
+                    let picked: Vec<(u64, String)> = match words[0] {
+                        "ZPOPMIN" => {
+                            let n = words.get(2).map_or(1, |c| c.parse().expect("count"));
+                            order.iter().take(n).cloned().collect()
+                        }
+                        "ZPOPMAX" => order.iter().next_back().cloned().into_iter().collect(),
+                        "ZREMRANGEBYRANK" => {
+                            let last: usize = words[3].parse().expect("rank");
+                            order.iter().take(last + 1).cloned().collect()
+                        }
+                        "ZREMRANGEBYSCORE" => order
+                            .iter()
+                            .filter(|(s, _)| (score..=score + 50).contains(s))
+                            .cloned()
+                            .collect(),
+                        _ => scores
+                            .get(&member)
+                            .map(|s| (*s, member.clone()))
+                            .into_iter()
+                            .collect(),
+                    };
+                    for p in &picked {
+                        order.remove(p);
+                        scores.remove(&p.1);
+                    }
+                    Some(if words[0].starts_with("ZPOP") {
+                        want(&mut picked.iter())
+                    } else {
+                        vec![Outcome::Integer(picked.len() as i64)]
+                    })
+                }
+            };
+            if let Some(expected) = expected {
+                assert_eq!(flat(got), expected, "{line} at step {step}");
+            }
+            assert_head_invariant(&v, "q");
+            let head_sub = Bytes::from_static(&[TAG_HEAD]);
+            if let Some(header) = v.2.get(&b("q"))
+                && let Some(head) = v.3.get(&(header.version, head_sub))
+            {
+                let floor = (header.version, Head::decode(head).expect("a head").floor);
+                splits_seen |= floor.0 == last_floor.0 && floor.1 < last_floor.1;
+                last_floor = floor;
+            }
+            if step % 50 == 0 {
+                assert_eq!(
+                    flat(run(&mut v, "ZRANGE q 0 -1 WITHSCORES")),
+                    want(&mut order.iter()),
+                    "at step {step}"
+                );
+                assert_eq!(run(&mut v, "ZCARD q"), Outcome::Integer(order.len() as i64));
+                let from = next(6000);
+                assert_eq!(
+                    flat(run(
+                        &mut v,
+                        &format!("ZRANGEBYSCORE q {from} +inf WITHSCORES LIMIT 0 5")
+                    )),
+                    want(&mut order.iter().filter(|(s, _)| *s >= from).take(5)),
+                    "at step {step}"
+                );
+                if let Some((rank, (_, m))) = order.iter().enumerate().nth(order.len() / 2) {
+                    assert_eq!(
+                        run(&mut v, &format!("ZRANK q {m}")),
+                        Outcome::Integer(rank as i64)
+                    );
+                }
+            }
+        }
+        // The run did what it is for: the late keys overflowed and the
+        // floor moved down.
+        assert!(splits_seen, "no split in the run");
     }
 
     #[test]

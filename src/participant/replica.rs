@@ -1506,7 +1506,7 @@ mod tests {
             )]
         );
         drop(replica);
-        // Once only: the next start finds layout 2.
+        // Once only: the next start finds the current layout.
         let replica = reopen(dir.path(), 100);
         assert!(!replica.store.legacy_log().expect("meta"));
         assert_eq!(

@@ -37,8 +37,14 @@ const BLOCK_CACHE_BYTES: u64 = 32 * 1024 * 1024;
 const MEMTABLE_BYTES: u64 = 8 * 1024 * 1024;
 /// The layout of stored values ([`value`]); written in `meta` when a node
 /// first opens its store. 1: strings only, keys stored as they are. 2:
-/// collections, zero-led keys escaped, log entries with typed effects.
-const DATA_FORMAT: u64 = 2;
+/// collections, zero-led keys escaped, log entries with typed effects. 3:
+/// as 2, and a sorted set may have an index head record
+/// ([`crate::command::zset`], "The index head"). Layout 2 reads as 3 does
+/// (a set without a head is read from the start of its index), so opening
+/// a layout-2 store only records 3; what the number buys is that a
+/// version that knows only layout 2, which would write to a sorted set
+/// without keeping its head true, refuses to open the store.
+const DATA_FORMAT: u64 = 3;
 const META_DATA_FORMAT: &str = "data_format";
 /// Set in `meta` by the migration from layout 1 until the replica has
 /// rewritten its log and prepared records in the new form
@@ -70,7 +76,7 @@ pub enum StorageError {
     TaskFailed(String),
     /// The data directory was written by a version with another layout.
     #[error(
-        "the data directory holds values in layout {found}, this version reads layouts 1 and {DATA_FORMAT}: move it away to start afresh (a participant then catches up from the others)"
+        "the data directory holds values in layout {found}, this version reads layouts 1 to {DATA_FORMAT}: move it away to start afresh (a participant then catches up from the others)"
     )]
     OldFormat {
         /// The layout found (0: from before layouts were recorded).
@@ -176,6 +182,19 @@ impl Store {
                 drop(store.writer.submit(batch)?);
             }
             1 => store.migrate_from_strings_only()?,
+            // Nothing to rewrite (see DATA_FORMAT). Queued before any
+            // later batch, so it is durable no later than the first head
+            // record is.
+            2 => {
+                let mut batch = Batch::new();
+                batch.put(
+                    &store.meta,
+                    META_DATA_FORMAT,
+                    encode_u64(DATA_FORMAT).to_vec(),
+                );
+                drop(store.writer.submit(batch)?);
+                tracing::info!("data directory layout 2 is now recorded as layout 3");
+            }
             found => return Err(StorageError::OldFormat { found }),
         }
         Ok(store)
@@ -204,7 +223,7 @@ impl Store {
         self.db.persist(fjall::PersistMode::SyncAll)?;
         tracing::info!(
             moved,
-            "migrated the data directory from layout 1 to layout 2"
+            "migrated the data directory from layout 1 to layout {DATA_FORMAT}"
         );
         Ok(())
     }
@@ -396,6 +415,38 @@ pub fn decode_u64(bytes: &[u8]) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A store of layout 2 opens as it is and records layout 3 (nothing in
+    /// it reads differently); a layout this version does not know is
+    /// refused.
+    #[tokio::test]
+    async fn layout_2_opens_as_3_and_an_unknown_layout_is_refused() {
+        for (found, opens) in [(2u64, true), (4, false)] {
+            let dir = tempfile::tempdir().expect("tempdir");
+            {
+                let db = fjall::Database::builder(dir.path()).open().expect("fjall");
+                let meta = db
+                    .keyspace("meta", KeyspaceCreateOptions::default)
+                    .expect("keyspace");
+                meta.insert(META_DATA_FORMAT, encode_u64(found))
+                    .expect("put");
+                db.persist(fjall::PersistMode::SyncAll).expect("persist");
+            }
+            match Store::open(dir.path(), FsyncPolicy::Always) {
+                Ok(store) => {
+                    assert!(opens, "layout {found} opened");
+                    // Any later write is applied after the format's.
+                    store.writer.write(Batch::new()).await.expect("write");
+                    assert_eq!(store.meta_u64(META_DATA_FORMAT).expect("meta"), DATA_FORMAT);
+                }
+                Err(StorageError::OldFormat { found: f }) => {
+                    assert!(!opens, "layout {found} refused");
+                    assert_eq!(f, found);
+                }
+                Err(e) => panic!("layout {found}: {e}"),
+            }
+        }
+    }
 
     /// A snapshot taken before a two-key batch sees neither write, one taken
     /// after sees both: what keeps a multi-key read from seeing half a

@@ -26,8 +26,8 @@
 //! key ([`crate::command::op::Version`]: the stamp of the transaction that
 //! created it, the same on every replica, and a sequence number within it).
 //! The subkey's first byte is a tag that says what the record is (a hash
-//! field, a set member, a list slot, a sorted set's member or score index
-//! entry). Because
+//! field, a set member, a list slot, a sorted set's member, score index
+//! entry or index head: see [`crate::command::zset`]). Because
 //! the prefix belongs to the incarnation and not to the key's name,
 //! deleting, overwriting, expiring or flushing a collection of any size is a
 //! write of its one `data` record, and RENAME moves only that record: a

@@ -18,11 +18,14 @@ USAGE:
 OPTIONS:
     --addr HOST:PORT        server to load (required)
     --workload KIND         set | get | mixed | hset | hget | sadd | sismember
-                            | spop (see WORKLOADS below)         [default: set]
+                            | spop | lpush | rpop | lrange_100 | zadd
+                            | zpopmin (see WORKLOADS below)      [default: set]
     --read-ratio R          fraction of GETs for mixed, 0..=1    [default: 0.9]
     --keys N                key space size; keys are key:0..key:N-1
-                            (hash:N / set:N for collections)     [default: 100000]
-    --value-size BYTES      SET / HSET value size                [default: 16]
+                            (hash:N / set:N for hashes and sets;
+                            elements preloaded into mylist / myzset,
+                            and ZADD's member and score range)   [default: 100000]
+    --value-size BYTES      SET / HSET / LPUSH value size        [default: 16]
     --pipeline P            requests in flight per connection    [default: 1]
     --requests N            total requests per concurrency level [default: 100000]
     --duration D            run each level for D instead (10s, 500ms, 2m)
@@ -30,8 +33,11 @@ OPTIONS:
     --preload               write every key once before the levels so reads
                             hit: SET each key:N, or for hset/hget one HSET of
                             all 16 fields per hash:N, for sadd/sismember/spop
-                            one SADD of all 16 members per set:N
-    --wait-replicas N       send every write (SET, HSET, SADD, SPOP) with
+                            one SADD of all 16 members per set:N, for the
+                            list and sorted set workloads --keys elements
+                            (see WORKLOADS)
+    --wait-replicas N       send every write (SET, HSET, SADD, SPOP, LPUSH,
+                            RPOP, ZADD, ZPOPMIN) with
                             `WAIT N <half of --timeout>` and count the pair as
                             one request, successful only if N replicas
                             acknowledged it: Redis's replicated-write baseline
@@ -52,13 +58,29 @@ WORKLOADS:
     sadd           SADD set:N m:I
     sismember      SISMEMBER set:N m:I (:0 = miss)
     spop           SPOP set:N (nil = miss)
+    lpush          LPUSH mylist value
+    rpop           RPOP mylist (nil = miss)
+    lrange_100     LRANGE mylist 0 99 (an empty list = miss)
+    zadd           ZADD myzset S element:N, the score S uniform in 0..--keys
+    zpopmin        ZPOPMIN myzset (an empty reply = miss)
 N is uniform in 0..--keys; the field f:I or member m:I is uniform over 16
 (I in 0..=15), so a preload fills every one. SPOP drains the sets as it runs
 (one member per hit, and the preload runs only once, before the first
 level): keep --requests, summed over all levels, well under 16 x --keys, or
-read its misses as pops of an empty set. An error reply is a failed
-request; so is a reply of the wrong kind (HSET/SADD/SISMEMBER answer an
-integer, HGET/SPOP a bulk string or nil).
+read its misses as pops of an empty set.
+
+The list and sorted set workloads use one key each, mylist and myzset, as
+redis-benchmark's LPUSH, RPOP, LRANGE_100, ZADD and ZPOPMIN tests do. Their
+--preload writes --keys elements (rounded up to whole hundreds, and at
+least 100 for lrange_100, so LRANGE 0 99 reads 100), 100 per command:
+LPUSH mylist value x 100, or ZADD myzset N element:N for N in 0..--keys.
+RPOP and ZPOPMIN drain it, one element per hit: keep --requests, summed
+over all levels, under --keys, or read their misses as pops of an empty
+list or set.
+
+An error reply is a failed request; so is a reply of the wrong kind
+(HSET/SADD/SISMEMBER/LPUSH/ZADD answer an integer, HGET/SPOP/RPOP a bulk
+string or nil, ZPOPMIN and LRANGE an array).
 
 One row per level goes to stdout: concurrency, success %, throughput
 (successful ops/s), and mean/p50/p95/p99/max latency in ms of successful
@@ -81,6 +103,12 @@ pub enum Workload {
     SAdd,
     SIsMember,
     SPop,
+    LPush,
+    RPop,
+    /// `LRANGE mylist 0 99`.
+    LRange100,
+    ZAdd,
+    ZPopMin,
 }
 
 impl Workload {
@@ -94,10 +122,15 @@ impl Workload {
             Workload::SAdd => "sadd",
             Workload::SIsMember => "sismember",
             Workload::SPop => "spop",
+            Workload::LPush => "lpush",
+            Workload::RPop => "rpop",
+            Workload::LRange100 => "lrange_100",
+            Workload::ZAdd => "zadd",
+            Workload::ZPopMin => "zpopmin",
         }
     }
 
-    pub const ALL: [Workload; 8] = [
+    pub const ALL: [Workload; 13] = [
         Workload::Set,
         Workload::Get,
         Workload::Mixed,
@@ -106,14 +139,32 @@ impl Workload {
         Workload::SAdd,
         Workload::SIsMember,
         Workload::SPop,
+        Workload::LPush,
+        Workload::RPop,
+        Workload::LRange100,
+        Workload::ZAdd,
+        Workload::ZPopMin,
     ];
 
     /// Whether a request can miss (find no value, field, member or element).
     pub fn can_miss(self) -> bool {
         matches!(
             self,
-            Workload::Get | Workload::Mixed | Workload::HGet | Workload::SIsMember | Workload::SPop
+            Workload::Get
+                | Workload::Mixed
+                | Workload::HGet
+                | Workload::SIsMember
+                | Workload::SPop
+                | Workload::RPop
+                | Workload::LRange100
+                | Workload::ZPopMin
         )
+    }
+
+    /// Whether each request removes what it finds (SPOP, RPOP, ZPOPMIN),
+    /// so a long run can drain the preload.
+    pub fn drains(self) -> bool {
+        matches!(self, Workload::SPop | Workload::RPop | Workload::ZPopMin)
     }
 }
 
@@ -196,9 +247,8 @@ pub fn parse<I: IntoIterator<Item = String>>(argv: I) -> Result<Parsed> {
                     .into_iter()
                     .find(|w| w.name() == v)
                     .with_context(|| {
-                        format!(
-                            "--workload must be set, get, mixed, hset, hget, sadd, sismember or spop, not {v:?}"
-                        )
+                        let names: Vec<&str> = Workload::ALL.iter().map(|w| w.name()).collect();
+                        format!("--workload must be one of {}, not {v:?}", names.join(", "))
                     })?;
             }
             "--read-ratio" => {
@@ -371,7 +421,8 @@ mod tests {
         assert!(run(&["--addr", "h:1", "--pipeline", "0"]).is_err());
         assert!(run(&["--addr", "h:1", "--bogus"]).is_err());
         assert!(run(&["--addr", "h:1", "--quiet=1"]).is_err());
-        assert!(run(&["--addr", "h:1", "--workload", "lpush"]).is_err());
+        assert!(run(&["--addr", "h:1", "--workload", "lpop"]).is_err());
+        assert!(run(&["--addr", "h:1", "--workload", "lrange"]).is_err());
     }
 
     #[test]

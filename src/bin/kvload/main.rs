@@ -160,9 +160,12 @@ async fn preload(args: &Args, value: &[u8], progress: bool, notes: bool) -> Resu
     const CONNS: u64 = 16;
     // Deep enough to hide the round trip, shallow enough that 16 connections
     // of large values do not queue hundreds of MB.
-    let request_bytes = match workload::Op::fill(args.workload) {
+    let fill = workload::Op::fill(args.workload);
+    let request_bytes = match fill {
         workload::Op::FillHash => workload::SUBKEYS as usize * (value.len() + 24),
         workload::Op::FillSet => workload::SUBKEYS as usize * 12,
+        workload::Op::FillList => workload::FILL_BATCH as usize * (value.len() + 8),
+        workload::Op::FillZSet => workload::FILL_BATCH as usize * 32,
         _ => value.len() + 48,
     };
     let depth = (256 * 1024 / request_bytes).clamp(1, 64);
@@ -177,20 +180,29 @@ async fn preload(args: &Args, value: &[u8], progress: bool, notes: bool) -> Resu
         pick: KeyPick::Sequential,
         wait_replicas: 0,
     });
-    let conns = CONNS.min(args.keys) as usize;
+    let requests = workload::Op::fill_requests(args.workload, args.keys);
+    let conns = CONNS.min(requests) as usize;
     let res = run_level(
         cfg,
         conns,
-        Budget::Requests(args.keys),
+        Budget::Requests(requests),
         args.seed,
         "preload",
         progress,
     )
     .await?;
     if notes {
+        let what = match fill {
+            workload::Op::FillList => {
+                format!("{} elements into mylist", res.ok * workload::FILL_BATCH)
+            }
+            workload::Op::FillZSet => {
+                format!("{} members into myzset", res.ok * workload::FILL_BATCH)
+            }
+            _ => format!("{} keys", res.ok),
+        };
         eprintln!(
-            "kvload: preloaded {} keys in {:.2}s ({:.0} ops/s), {} failed",
-            res.ok,
+            "kvload: preloaded {what} in {:.2}s ({:.0} requests/s), {} failed",
             res.elapsed.as_secs_f64(),
             res.ok as f64 / res.elapsed.as_secs_f64().max(1e-9),
             res.errors
@@ -239,14 +251,20 @@ impl LevelResult {
                 args::Workload::HGet => "HGETs found no field",
                 args::Workload::SIsMember => "SISMEMBERs found no member",
                 args::Workload::SPop => "SPOPs found an empty set",
+                args::Workload::RPop => "RPOPs found an empty list",
+                args::Workload::LRange100 => "LRANGEs found an empty list",
+                args::Workload::ZPopMin => "ZPOPMINs found an empty sorted set",
                 _ => "GETs found no value",
             };
             let hint = if !preload && workload.can_miss() {
-                " (no --preload)"
-            } else if workload == args::Workload::SPop {
-                " (SPOP drains the preloaded sets: raise --keys or lower --requests)"
+                " (no --preload)".to_string()
+            } else if workload.drains() {
+                format!(
+                    " ({} drains what was preloaded: raise --keys or lower --requests)",
+                    workload.name().to_uppercase()
+                )
             } else {
-                ""
+                String::new()
             };
             eprintln!("kvload: {tag}: {} {what}{hint}", self.misses);
         }

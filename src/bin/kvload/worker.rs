@@ -2,7 +2,8 @@
 //! `pipeline` requests in flight, time each reply, and on any connection
 //! failure count the in-flight requests as failed, back off briefly and
 //! reconnect — so a benchmark run through a node failure keeps going.
-//! With `--wait-replicas`, a request is a write (SET, HSET, SADD, SPOP) and
+//! With `--wait-replicas`, a request is a write (SET, HSET, SADD, SPOP,
+//! LPUSH, RPOP, ZADD, ZPOPMIN) and
 //! the `WAIT` after it, judged together when the `WAIT` answers.
 //!
 //! Also owns `Level`, the state the workers of one concurrency level share:
@@ -24,7 +25,7 @@ use tokio::time::timeout;
 
 use crate::args::Workload;
 use crate::stats::Histogram;
-use crate::workload::{Op, Rng, SUBKEYS, encode, encode_ping, encode_wait};
+use crate::workload::{Op, Rng, encode, encode_ping, encode_wait};
 
 const BACKOFF_MIN: Duration = Duration::from_millis(10);
 /// Kept short: during an outage each retry costs a failed request, and a
@@ -314,11 +315,7 @@ async fn drive(
                     // Drawn after the key, and only when used, so the string
                     // workloads' key sequences are what they always were.
                     let key = rng.below(cfg.keys);
-                    let sub = if op.has_subkey() {
-                        rng.below(SUBKEYS)
-                    } else {
-                        0
-                    };
+                    let sub = op.sub_range(cfg.keys).map_or(0, |n| rng.below(n));
                     (op, key, sub)
                 }
                 KeyPick::Sequential => (Op::fill(cfg.workload), ticket, 0),
@@ -440,18 +437,34 @@ fn reply_outcome(done: &Pending, frame: &BytesFrame, wait_replicas: u64) -> Resu
 }
 
 /// Judges a command's own reply: `Ok(miss)` for a success, where a miss is
-/// a GET's, HGET's or SPOP's nil and a SISMEMBER's `:0`; `Err` for an error
-/// reply, or a reply of a kind the command never sends (SET and GET accept
-/// any non-error reply, as they always did).
+/// a GET's, HGET's, SPOP's or RPOP's nil, a SISMEMBER's `:0`, and an empty
+/// array from ZPOPMIN or LRANGE; `Err` for an error reply, or a reply of a
+/// kind the command never sends (SET and GET accept any non-error reply, as
+/// they always did).
 fn command_outcome(op: Op, frame: &BytesFrame) -> Result<bool, String> {
     match (op, frame) {
         (_, BytesFrame::Error(msg)) => Err(format!("-{msg}")),
         (Op::Set, _) => Ok(false),
         (Op::Get, other) => Ok(matches!(other, BytesFrame::Null)),
-        (Op::HSet | Op::SAdd | Op::FillHash | Op::FillSet, BytesFrame::Integer(_)) => Ok(false),
+        (
+            Op::HSet
+            | Op::SAdd
+            | Op::LPush
+            | Op::ZAdd
+            | Op::FillHash
+            | Op::FillSet
+            | Op::FillList
+            | Op::FillZSet,
+            BytesFrame::Integer(_),
+        ) => Ok(false),
         (Op::SIsMember, BytesFrame::Integer(n @ (0 | 1))) => Ok(*n == 0),
-        (Op::HGet | Op::SPop, BytesFrame::BulkString(_)) => Ok(false),
-        (Op::HGet | Op::SPop, BytesFrame::Null) => Ok(true),
+        (Op::HGet | Op::SPop | Op::RPop, BytesFrame::BulkString(_)) => Ok(false),
+        (Op::HGet | Op::SPop | Op::RPop, BytesFrame::Null) => Ok(true),
+        // ZPOPMIN without a count: [member, score], or [] on an empty set.
+        (Op::ZPopMin, BytesFrame::Array(items)) if matches!(items.len(), 0 | 2) => {
+            Ok(items.is_empty())
+        }
+        (Op::LRange100, BytesFrame::Array(items)) => Ok(items.is_empty()),
         (op, other) => Err(format!("{}: unexpected reply {other:?}", op.name())),
     }
 }
@@ -498,7 +511,20 @@ mod tests {
             assert_eq!(judge(op, &BytesFrame::Integer(16)), Ok(false), "{op:?}");
             assert!(judge(op, &bulk).is_err(), "{op:?}");
         }
-        for op in [Op::HGet, Op::SPop] {
+        for op in [Op::LPush, Op::ZAdd, Op::FillList, Op::FillZSet] {
+            assert_eq!(judge(op, &BytesFrame::Integer(100)), Ok(false), "{op:?}");
+            assert!(judge(op, &bulk).is_err(), "{op:?}");
+        }
+        let pair = BytesFrame::Array(vec![bulk.clone(), BytesFrame::BulkString("1".into())]);
+        let empty = BytesFrame::Array(Vec::new());
+        assert_eq!(judge(Op::ZPopMin, &pair), Ok(false));
+        assert_eq!(judge(Op::ZPopMin, &empty), Ok(true));
+        assert!(judge(Op::ZPopMin, &BytesFrame::Array(vec![bulk.clone()])).is_err());
+        assert!(judge(Op::ZPopMin, &BytesFrame::Null).is_err());
+        assert_eq!(judge(Op::LRange100, &pair), Ok(false));
+        assert_eq!(judge(Op::LRange100, &empty), Ok(true));
+        assert!(judge(Op::LRange100, &bulk).is_err());
+        for op in [Op::HGet, Op::SPop, Op::RPop] {
             assert_eq!(judge(op, &bulk), Ok(false), "{op:?}");
             assert_eq!(judge(op, &BytesFrame::Null), Ok(true), "{op:?}");
             assert!(judge(op, &BytesFrame::Integer(1)).is_err(), "{op:?}");

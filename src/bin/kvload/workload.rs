@@ -1,8 +1,10 @@
 //! What requests look like: the seeded xorshift RNG that picks keys and
 //! commands, and the RESP2 multibulk encoding of each request: `SET` /
 //! `GET key:{n}`, `HSET` / `HGET hash:{n} f:{i}`, `SADD` / `SISMEMBER
-//! set:{n} m:{i}` and `SPOP set:{n}`, and the preload's multi-field `HSET`
-//! and multi-member `SADD`.
+//! set:{n} m:{i}` and `SPOP set:{n}`, redis-benchmark's list and sorted set
+//! tests on one key each (`LPUSH` / `RPOP` / `LRANGE mylist`, `ZADD` /
+//! `ZPOPMIN myzset`), and the preload's multi-field `HSET`, multi-member
+//! `SADD`, and 100-element `LPUSH` and `ZADD`.
 //!
 //! Requests are encoded straight into the connection's write buffer so the
 //! hot loop allocates nothing per request.
@@ -52,6 +54,14 @@ impl Rng {
 /// one and a read workload hits.
 pub const SUBKEYS: u64 = 16;
 
+/// Elements per preload command of the list and sorted set workloads.
+pub const FILL_BATCH: u64 = 100;
+
+/// The one list of the list workloads, and the one sorted set of the
+/// sorted set workloads (redis-benchmark's names).
+const LIST_KEY: &[u8] = b"mylist";
+const ZSET_KEY: &[u8] = b"myzset";
+
 /// The command of one request; kept per in-flight request so a reply can be
 /// classified (what counts as a miss, and which reply kinds are expected,
 /// depends on the command).
@@ -71,10 +81,26 @@ pub enum Op {
     SIsMember,
     /// `SPOP set:{n}`
     SPop,
+    /// `LPUSH mylist value`
+    LPush,
+    /// `RPOP mylist`
+    RPop,
+    /// `LRANGE mylist 0 99`
+    LRange100,
+    /// `ZADD myzset {score} element:{n}`
+    ZAdd,
+    /// `ZPOPMIN myzset`
+    ZPopMin,
     /// `HSET hash:{n} f:0 value .. f:15 value`: the preload of `hget`.
     FillHash,
     /// `SADD set:{n} m:0 .. m:15`: the preload of `sismember` and `spop`.
     FillSet,
+    /// `LPUSH mylist value` with `FILL_BATCH` values: the preload of the
+    /// list workloads.
+    FillList,
+    /// `ZADD myzset` with `FILL_BATCH` pairs `i element:i`, `i` from
+    /// `n * FILL_BATCH`: the preload of the sorted set workloads.
+    FillZSet,
 }
 
 impl Op {
@@ -94,6 +120,11 @@ impl Op {
             Workload::SAdd => Op::SAdd,
             Workload::SIsMember => Op::SIsMember,
             Workload::SPop => Op::SPop,
+            Workload::LPush => Op::LPush,
+            Workload::RPop => Op::RPop,
+            Workload::LRange100 => Op::LRange100,
+            Workload::ZAdd => Op::ZAdd,
+            Workload::ZPopMin => Op::ZPopMin,
         }
     }
 
@@ -104,13 +135,37 @@ impl Op {
             Workload::Set | Workload::Get | Workload::Mixed => Op::Set,
             Workload::HSet | Workload::HGet => Op::FillHash,
             Workload::SAdd | Workload::SIsMember | Workload::SPop => Op::FillSet,
+            Workload::LPush | Workload::RPop | Workload::LRange100 => Op::FillList,
+            Workload::ZAdd | Workload::ZPopMin => Op::FillZSet,
         }
     }
 
-    /// Whether the command names one field or member (drawn from
-    /// `0..SUBKEYS`).
-    pub fn has_subkey(self) -> bool {
-        matches!(self, Op::HSet | Op::HGet | Op::SAdd | Op::SIsMember)
+    /// How many preload requests `workload` sends for `keys`: one per key,
+    /// or for the one-key workloads `keys` elements (at least 100 for
+    /// LRANGE 0 99) `FILL_BATCH` to a request.
+    pub fn fill_requests(workload: Workload, keys: u64) -> u64 {
+        match Op::fill(workload) {
+            Op::FillList | Op::FillZSet => {
+                let elements = if workload == Workload::LRange100 {
+                    keys.max(100)
+                } else {
+                    keys
+                };
+                elements.div_ceil(FILL_BATCH)
+            }
+            _ => keys,
+        }
+    }
+
+    /// The range the command's second random number is drawn from, if it
+    /// has one: a field or member number (`0..SUBKEYS`), or ZADD's score
+    /// (`0..keys`).
+    pub fn sub_range(self, keys: u64) -> Option<u64> {
+        match self {
+            Op::HSet | Op::HGet | Op::SAdd | Op::SIsMember => Some(SUBKEYS),
+            Op::ZAdd => Some(keys),
+            _ => None,
+        }
     }
 
     /// Whether the command writes: with `--wait-replicas` it is followed by
@@ -118,7 +173,18 @@ impl Op {
     pub fn writes(self) -> bool {
         matches!(
             self,
-            Op::Set | Op::HSet | Op::SAdd | Op::SPop | Op::FillHash | Op::FillSet
+            Op::Set
+                | Op::HSet
+                | Op::SAdd
+                | Op::SPop
+                | Op::LPush
+                | Op::RPop
+                | Op::ZAdd
+                | Op::ZPopMin
+                | Op::FillHash
+                | Op::FillSet
+                | Op::FillList
+                | Op::FillZSet
         )
     }
 
@@ -132,12 +198,18 @@ impl Op {
             Op::SAdd | Op::FillSet => "SADD",
             Op::SIsMember => "SISMEMBER",
             Op::SPop => "SPOP",
+            Op::LPush | Op::FillList => "LPUSH",
+            Op::RPop => "RPOP",
+            Op::LRange100 => "LRANGE",
+            Op::ZAdd | Op::FillZSet => "ZADD",
+            Op::ZPopMin => "ZPOPMIN",
         }
     }
 }
 
 /// Appends one RESP2 multibulk request for `op` on key number `n` (`key:{n}`,
-/// `hash:{n}` or `set:{n}`) and field or member number `sub` (ignored by
+/// `hash:{n}` or `set:{n}`; ZADD's `element:{n}`; the preload batch of
+/// FillZSet) and field or member number `sub` (ZADD's score; ignored by
 /// commands without one).
 pub fn encode(buf: &mut Vec<u8>, op: Op, n: u64, sub: u64, value: &[u8]) {
     match op {
@@ -192,6 +264,52 @@ pub fn encode(buf: &mut Vec<u8>, op: Op, n: u64, sub: u64, value: &[u8]) {
             push_tagged(buf, b"set:", n);
             for i in 0..SUBKEYS {
                 push_tagged(buf, b"m:", i);
+            }
+        }
+        Op::LPush => {
+            buf.extend_from_slice(b"*3\r\n$5\r\nLPUSH\r\n");
+            push_bulk(buf, LIST_KEY);
+            push_bulk(buf, value);
+        }
+        Op::RPop => {
+            buf.extend_from_slice(b"*2\r\n$4\r\nRPOP\r\n");
+            push_bulk(buf, LIST_KEY);
+        }
+        Op::LRange100 => {
+            buf.extend_from_slice(b"*4\r\n$6\r\nLRANGE\r\n");
+            push_bulk(buf, LIST_KEY);
+            buf.extend_from_slice(b"$1\r\n0\r\n$2\r\n99\r\n");
+        }
+        Op::ZAdd => {
+            let mut digits = [0u8; 20];
+            buf.extend_from_slice(b"*4\r\n$4\r\nZADD\r\n");
+            push_bulk(buf, ZSET_KEY);
+            push_bulk(buf, fmt_u64(sub, &mut digits));
+            push_tagged(buf, b"element:", n);
+        }
+        Op::ZPopMin => {
+            buf.extend_from_slice(b"*2\r\n$7\r\nZPOPMIN\r\n");
+            push_bulk(buf, ZSET_KEY);
+        }
+        Op::FillList => {
+            buf.push(b'*');
+            push_usize(buf, 2 + FILL_BATCH as usize);
+            buf.extend_from_slice(b"\r\n$5\r\nLPUSH\r\n");
+            push_bulk(buf, LIST_KEY);
+            for _ in 0..FILL_BATCH {
+                push_bulk(buf, value);
+            }
+        }
+        Op::FillZSet => {
+            let mut digits = [0u8; 20];
+            buf.push(b'*');
+            push_usize(buf, 2 + 2 * FILL_BATCH as usize);
+            buf.extend_from_slice(b"\r\n$4\r\nZADD\r\n");
+            push_bulk(buf, ZSET_KEY);
+            let first = n.saturating_mul(FILL_BATCH);
+            for i in first..first.saturating_add(FILL_BATCH) {
+                push_bulk(buf, fmt_u64(i, &mut digits));
+                push_tagged(buf, b"element:", i);
             }
         }
     }
@@ -339,8 +457,81 @@ mod tests {
             assert_eq!(Op::pick(w, 0.5, &mut rng), op);
             assert_eq!(Op::fill(w), fill);
         }
-        assert!(Op::SPop.writes() && !Op::SPop.has_subkey());
-        assert!(!Op::SIsMember.writes() && Op::SIsMember.has_subkey());
+        assert!(Op::SPop.writes() && Op::SPop.sub_range(100).is_none());
+        assert!(!Op::SIsMember.writes() && Op::SIsMember.sub_range(100) == Some(SUBKEYS));
+    }
+
+    #[test]
+    fn encodes_list_and_zset_commands() {
+        assert_eq!(
+            encoded(Op::LPush, 9, 0, b"abc"),
+            b"*3\r\n$5\r\nLPUSH\r\n$6\r\nmylist\r\n$3\r\nabc\r\n"
+        );
+        assert_eq!(
+            encoded(Op::RPop, 9, 0, b"abc"),
+            b"*2\r\n$4\r\nRPOP\r\n$6\r\nmylist\r\n"
+        );
+        assert_eq!(
+            encoded(Op::LRange100, 9, 0, b"abc"),
+            b"*4\r\n$6\r\nLRANGE\r\n$6\r\nmylist\r\n$1\r\n0\r\n$2\r\n99\r\n"
+        );
+        assert_eq!(
+            encoded(Op::ZAdd, 42, 1234, b"abc"),
+            b"*4\r\n$4\r\nZADD\r\n$6\r\nmyzset\r\n$4\r\n1234\r\n$10\r\nelement:42\r\n"
+        );
+        assert_eq!(
+            encoded(Op::ZPopMin, 42, 1234, b"abc"),
+            b"*2\r\n$7\r\nZPOPMIN\r\n$6\r\nmyzset\r\n"
+        );
+    }
+
+    #[test]
+    fn list_and_zset_fills_carry_a_batch_each() {
+        let list = encoded(Op::FillList, 3, 0, b"v");
+        let mut want = b"*102\r\n$5\r\nLPUSH\r\n$6\r\nmylist\r\n".to_vec();
+        for _ in 0..FILL_BATCH {
+            want.extend_from_slice(b"$1\r\nv\r\n");
+        }
+        assert_eq!(list, want);
+        // Batch 2 holds elements 200..=299, each scored by its number.
+        let zset = encoded(Op::FillZSet, 2, 0, b"v");
+        let mut want = b"*202\r\n$4\r\nZADD\r\n$6\r\nmyzset\r\n".to_vec();
+        for i in 200..300 {
+            want.extend_from_slice(format!("$3\r\n{i}\r\n$11\r\nelement:{i}\r\n").as_bytes());
+        }
+        assert_eq!(zset, want);
+        // Elements round up to whole batches; LRANGE 0 99 needs 100.
+        assert_eq!(Op::fill_requests(Workload::RPop, 1000), 10);
+        assert_eq!(Op::fill_requests(Workload::ZPopMin, 1001), 11);
+        assert_eq!(Op::fill_requests(Workload::LRange100, 5), 1);
+        assert_eq!(Op::fill_requests(Workload::SPop, 5), 5);
+    }
+
+    #[test]
+    fn list_and_zset_workloads_pick_their_command_and_fill() {
+        let mut rng = Rng::new(1);
+        for (w, op, fill) in [
+            (Workload::LPush, Op::LPush, Op::FillList),
+            (Workload::RPop, Op::RPop, Op::FillList),
+            (Workload::LRange100, Op::LRange100, Op::FillList),
+            (Workload::ZAdd, Op::ZAdd, Op::FillZSet),
+            (Workload::ZPopMin, Op::ZPopMin, Op::FillZSet),
+        ] {
+            assert_eq!(Op::pick(w, 0.5, &mut rng), op);
+            assert_eq!(Op::fill(w), fill);
+        }
+        for op in [
+            Op::LPush,
+            Op::RPop,
+            Op::ZAdd,
+            Op::ZPopMin,
+            Op::FillList,
+            Op::FillZSet,
+        ] {
+            assert!(op.writes(), "{op:?}");
+        }
+        assert!(!Op::LRange100.writes());
+        assert_eq!(Op::ZAdd.sub_range(5000), Some(5000));
     }
 
     #[test]
