@@ -622,6 +622,20 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// An error about a pair (or more) of keys that disagree: at the last
+    /// line of them the file gave, which made the set inconsistent, or
+    /// about the whole file if all came from defaults.
+    fn at_last_of(&self, keys: &[Key], reason: String) -> ConfigError {
+        let line = keys
+            .iter()
+            .filter_map(|key| self.seen.get(key).copied())
+            .max();
+        match line {
+            Some(line) => self.at(line, reason),
+            None => self.whole(reason),
+        }
+    }
+
     fn whole(&self, reason: impl Into<String>) -> ConfigError {
         ConfigError::File {
             file: self.origin.to_owned(),
@@ -771,14 +785,9 @@ impl<'a> Parser<'a> {
                 heartbeat.as_millis(),
                 election_timeout.as_millis(),
             );
-            let line = [Key::RaftHeartbeatMs, Key::RaftElectionTimeoutMs]
-                .iter()
-                .filter_map(|key| self.seen.get(key).copied())
-                .max();
-            return Err(match line {
-                Some(line) => self.at(line, reason),
-                None => self.whole(reason),
-            });
+            return Err(
+                self.at_last_of(&[Key::RaftHeartbeatMs, Key::RaftElectionTimeoutMs], reason)
+            );
         }
         Ok(RaftConfig {
             me,
@@ -846,15 +855,7 @@ impl<'a> Parser<'a> {
                 heartbeat_interval.as_millis(),
                 lease.as_millis(),
             );
-            // Point at whichever of the two lines made the pair inconsistent.
-            let line = [Key::HeartbeatIntervalMs, Key::LeaseMs]
-                .iter()
-                .filter_map(|key| self.seen.get(key).copied())
-                .max();
-            return Err(match line {
-                Some(line) => self.at(line, reason),
-                None => self.whole(reason),
-            });
+            return Err(self.at_last_of(&[Key::HeartbeatIntervalMs, Key::LeaseMs], reason));
         }
 
         let dialect = match env_dialect {
@@ -1072,6 +1073,28 @@ fn bytes(key: Key, value: &str) -> Result<u64, String> {
         return Err(format!("{:?} must be greater than 0", key.name()));
     }
     Ok(total)
+}
+
+/// The config file named on a node's command line (`--config_path FILE`,
+/// `--config-path FILE` or `--config_path=FILE`), shared by both binaries.
+/// `Err("")` asks for the usage (`-h`, `--help`); any other `Err` says what
+/// is wrong with the arguments.
+pub fn config_path_from_args(mut args: impl Iterator<Item = String>) -> Result<PathBuf, String> {
+    let mut path = None;
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--config_path" | "--config-path" => {
+                path = Some(args.next().ok_or("--config_path needs a file")?);
+            }
+            s if s.starts_with("--config_path=") => {
+                path = Some(s["--config_path=".len()..].to_string());
+            }
+            "-h" | "--help" => return Err(String::new()),
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    path.map(PathBuf::from)
+        .ok_or_else(|| "missing --config_path".into())
 }
 
 #[cfg(test)]

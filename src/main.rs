@@ -3,10 +3,9 @@
 //! Parses the command line, loads the config (refusing a bad one with file,
 //! line and reason), sets up logging and hands over to the library.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use kvstore2pcsystem::config::Config;
+use kvstore2pcsystem::config::{self, Config};
 
 /// mimalloc instead of the system allocator: a write allocates a few small
 /// buffers on every node it crosses, and glibc's allocator (with its
@@ -15,25 +14,6 @@ use kvstore2pcsystem::config::Config;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const USAGE: &str = "usage: kvstore2pcsystem --config_path FILE";
-
-fn config_path() -> Result<PathBuf, String> {
-    let mut args = std::env::args().skip(1);
-    let mut path = None;
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--config_path" | "--config-path" => {
-                path = Some(args.next().ok_or("--config_path needs a file")?);
-            }
-            s if s.starts_with("--config_path=") => {
-                path = Some(s["--config_path=".len()..].to_string());
-            }
-            "-h" | "--help" => return Err(String::new()),
-            other => return Err(format!("unknown argument {other:?}")),
-        }
-    }
-    path.map(PathBuf::from)
-        .ok_or_else(|| "missing --config_path".into())
-}
 
 /// The async runtime: one thread, or a pool (`0`: one per core).
 fn runtime(worker_threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
@@ -56,7 +36,7 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    let path = match config_path() {
+    let path = match config::config_path_from_args(std::env::args().skip(1)) {
         Ok(p) => p,
         Err(msg) => {
             if !msg.is_empty() {

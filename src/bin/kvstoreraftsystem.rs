@@ -7,34 +7,14 @@
 //! yet: the storage exists ([`kvstore2pcsystem::raft`]), the network and the
 //! client front end do not. It must never pretend to serve.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use kvstore2pcsystem::config::Config;
+use kvstore2pcsystem::config::{self, Config};
 
 const USAGE: &str = "usage: kvstoreraftsystem --config_path FILE";
 
-fn config_path() -> Result<PathBuf, String> {
-    let mut args = std::env::args().skip(1);
-    let mut path = None;
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--config_path" | "--config-path" => {
-                path = Some(args.next().ok_or("--config_path needs a file")?);
-            }
-            s if s.starts_with("--config_path=") => {
-                path = Some(s["--config_path=".len()..].to_string());
-            }
-            "-h" | "--help" => return Err(String::new()),
-            other => return Err(format!("unknown argument {other:?}")),
-        }
-    }
-    path.map(PathBuf::from)
-        .ok_or_else(|| "missing --config_path".into())
-}
-
 fn main() -> ExitCode {
-    let path = match config_path() {
+    let path = match config::config_path_from_args(std::env::args().skip(1)) {
         Ok(p) => p,
         Err(msg) => {
             if !msg.is_empty() {

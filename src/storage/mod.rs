@@ -170,34 +170,33 @@ impl Store {
         }
         match store.meta_u64(META_DATA_FORMAT)? {
             DATA_FORMAT => {}
-            0 if store.data.is_empty()? => {
-                let mut batch = Batch::new();
-                batch.put(
-                    &store.meta,
-                    META_DATA_FORMAT,
-                    encode_u64(DATA_FORMAT).to_vec(),
-                );
-                // Applied before any later batch; durable with the first
-                // synced one (an empty store loses nothing if it is not).
-                drop(store.writer.submit(batch)?);
-            }
+            // Applied before any later batch; durable with the first synced
+            // one (an empty store loses nothing if it is not).
+            0 if store.data.is_empty()? => store.record_data_format()?,
             1 => store.migrate_from_strings_only()?,
             // Nothing to rewrite (see DATA_FORMAT). Queued before any
             // later batch, so it is durable no later than the first head
             // record is.
             2 => {
-                let mut batch = Batch::new();
-                batch.put(
-                    &store.meta,
-                    META_DATA_FORMAT,
-                    encode_u64(DATA_FORMAT).to_vec(),
-                );
-                drop(store.writer.submit(batch)?);
+                store.record_data_format()?;
                 tracing::info!("data directory layout 2 is now recorded as layout 3");
             }
             found => return Err(StorageError::OldFormat { found }),
         }
         Ok(store)
+    }
+
+    /// Records this version's layout ([`DATA_FORMAT`]), in a batch queued
+    /// before any later one.
+    fn record_data_format(&self) -> Result<(), StorageError> {
+        let mut batch = Batch::new();
+        batch.put(
+            &self.meta,
+            META_DATA_FORMAT,
+            encode_u64(DATA_FORMAT).to_vec(),
+        );
+        drop(self.writer.submit(batch)?);
+        Ok(())
     }
 
     /// Moves a layout-1 store (strings only, keys as they are) to the
