@@ -35,7 +35,11 @@
 #   SLICES=10          how many slices the run is measured in
 #   CLIENTS=50         connections, half ZADD and half ZPOPMIN
 #   PRELOAD=100000     members in myzset before the run
-#   SCORES=1000000     ZADD's score and member number range
+#   SCORES=1000000000  ZADD's score and member number range (kvload's
+#                      --keys for zadd); much larger than the set, so a ZADD
+#                      almost never rescores a member still queued: with
+#                      SCORES=1000000 and 100 000 members, one ZADD in ten
+#                      did, and the set drained in minutes
 #   OURS=HOST:PORT     load this server instead of a private cluster
 #   SKIP_BUILD=1       use the already-built release binaries
 #   HOLD_TMP=target    where the cluster's directory and results go (on disk)
@@ -49,7 +53,7 @@ DURATION=${DURATION:-600}
 SLICES=${SLICES:-10}
 CLIENTS=${CLIENTS:-50}
 PRELOAD=${PRELOAD:-100000}
-SCORES=${SCORES:-1000000}
+SCORES=${SCORES:-1000000000}
 
 log() { echo "zset-hold: $*" >&2; }
 die() { log "$*"; exit 1; }

@@ -167,6 +167,16 @@ impl Change {
         Ok(new)
     }
 
+    /// Sets member `name` to `value`, the caller having just read whether
+    /// it is there (`present`, through [`get`](Self::get)): what
+    /// [`put`](Self::put) does without reading it again.
+    pub fn put_read(&mut self, name: &[u8], value: Bytes, present: bool) {
+        if !present {
+            self.len += 1;
+        }
+        self.pending.insert(member_sub(name), Some(value));
+    }
+
     /// Removes member `name`; returns whether it was there.
     pub fn remove<V: ReadView>(&mut self, view: &V, name: &[u8]) -> Result<bool, V::Error> {
         let present = self.get(view, name)?.is_some();

@@ -1319,25 +1319,18 @@ fn int(n: usize) -> Outcome {
 }
 
 /// Sets `member`'s score in a staged change, moving its index record
-/// (and keeping `head` up to date).
-fn set_score<V: ReadView>(
-    change: &mut Change,
-    head: &mut Head,
-    view: &V,
-    member: &Bytes,
-    old: Option<f64>,
-    new: f64,
-) -> Result<(), V::Error> {
+/// (and keeping `head` up to date); `old` is its score as the change reads
+/// it (`None`: not a member).
+fn set_score(change: &mut Change, head: &mut Head, member: &Bytes, old: Option<f64>, new: f64) {
     if let Some(old) = old {
         let sub = index_sub(old, member);
         head.removed(&sub);
         change.remove_raw(sub);
     }
-    change.put(view, member, score_value(new))?;
+    change.put_read(member, score_value(new), old.is_some());
     let sub = index_sub(new, member);
     head.inserted(&sub);
     change.put_raw(sub, Bytes::new());
-    Ok(())
 }
 
 /// Removes `member` (with `score`) in a staged change (and from `head`).
@@ -1530,7 +1523,7 @@ fn add<V: ReadView>(
                 }
                 last = Some(score);
                 if score != cur {
-                    set_score(&mut change, &mut head, view, member, Some(cur), score)?;
+                    set_score(&mut change, &mut head, member, Some(cur), score);
                     updated += 1;
                 }
             }
@@ -1538,7 +1531,7 @@ fn add<V: ReadView>(
                 if flags.xx {
                     continue;
                 }
-                set_score(&mut change, &mut head, view, member, None, score)?;
+                set_score(&mut change, &mut head, member, None, score);
                 added += 1;
                 last = Some(score);
             }
@@ -2002,7 +1995,8 @@ fn store<V: ReadView>(
     let mut head = Head::default();
     let mut change = Change::fresh(view, dest, Kind::ZSet);
     for (m, s) in items {
-        set_score(&mut change, &mut head, view, &m, None, s)?;
+        let old = change.get(view, &m)?.map(|v| decode_score(&v));
+        set_score(&mut change, &mut head, &m, old, s);
     }
     Ok((int(n), change.finish(view)))
 }
